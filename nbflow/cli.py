@@ -1,0 +1,178 @@
+"""The `nbflow` command. Thin: each command opens the project, calls one Project method, prints the result."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+from . import console as out
+from .errors import NbflowError
+
+
+def _project(directory: str):
+    from .project import Project
+
+    return Project(directory)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an NbflowError into a one-line message and its exit code; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NbflowError as e:
+            out.err_console.print(f"[red]error:[/] {out.escape(str(e))}")
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            out.err_console.print("interrupted: the run is recorded as cancelled; continue it with `nbflow resume RUN`")
+            sys.exit(130)
+
+    return wrapper
+
+
+def parse_params(values: tuple[str, ...]) -> dict[str, Any]:
+    """-p key=value: the value as JSON when it parses (numbers, true/false, lists), else as a string."""
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise click.BadParameter(f"'{item}' is not key=value with a Python name as key (e.g. -p sample_size=500)", param_hint="-p")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except ValueError:
+            params[key.strip()] = raw
+    return params
+
+
+project_dir = click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+project_opt = click.option("-C", "--project", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+                           help="The project folder (holding nbflow.toml, or the notebooks).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nbflow")
+def main() -> None:
+    """nbflow: run a folder of Jupyter notebooks as a pipeline."""
+
+
+@main.command()
+@project_dir
+@click.option("--json", "as_json", is_flag=True, help="Print the pipeline as JSON.")
+@handle_errors
+def compile(directory: str, as_json: bool) -> None:
+    """Read the notebooks, build and validate the DAG; print tasks, edges and an order. Runs nothing."""
+    pipeline = _project(directory).compile()
+    if as_json:
+        click.echo(out.pipeline_json(pipeline))
+    else:
+        out.print_pipeline(pipeline)
+
+
+@main.command()
+@project_dir
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="dag.svg or dag.dot")
+@click.option("--run", "run_id", default=None, help="Colour the nodes by this run's task states.")
+@handle_errors
+def graph(directory: str, output: str, run_id: str | None) -> None:
+    """Draw the DAG to a .dot or .svg file (SVG needs Graphviz's `dot` program)."""
+    fmt = "svg" if output.endswith(".svg") else "dot"
+    if not output.endswith((".svg", ".dot", ".gv")):
+        raise NbflowError(f"cannot tell the format of '{output}'. Fix: name the file *.svg or *.dot")
+    data = _project(directory).graph(fmt, run_id)
+    with open(output, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+    out.console.print(f"wrote {output}")
+
+
+@main.command()
+@project_dir
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A run parameter (repeatable).")
+@click.option("--only", multiple=True, metavar="TASK", help="Run only these tasks (repeatable or comma-separated).")
+@click.option("--from", "start", multiple=True, metavar="TASK", help="Run this task and everything downstream of it.")
+@click.option("--to", "end", multiple=True, metavar="TASK", help="Run this task and everything upstream of it.")
+@click.option("--force", is_flag=True, help="Run every selected task, even when up to date.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once (default: `jobs` in nbflow.toml).")
+@click.option("--dry-run", is_flag=True, help="Show what would run and why; execute nothing.")
+@handle_errors
+def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: tuple[str, ...], end: tuple[str, ...],
+        force: bool, jobs: int | None, dry_run: bool) -> None:
+    """Run the pipeline: each notebook in a fresh kernel, skipping tasks that are up to date."""
+    project = _project(directory)
+    parameters = parse_params(params)
+    if dry_run:
+        for w in project.parameter_warnings(project.compile(), parameters):
+            out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
+        out.print_plan(project.dry_run(parameters, only=only, start=start, end=end, force=force))
+        return
+    total = len(project.compile().tasks)
+    with out.RunReporter(total) as reporter:
+        summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter)
+    out.print_summary(summary)
+    sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@click.argument("run_id")
+@project_opt
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once.")
+@handle_errors
+def resume(run_id: str, directory: str, jobs: int | None) -> None:
+    """Re-run what failed or never finished in RUN_ID, keeping what succeeded."""
+    project = _project(directory)
+    with out.RunReporter(len(project.compile().tasks)) as reporter:
+        summary = project.resume(run_id, jobs=jobs, on_event=reporter)
+    out.print_summary(summary)
+    sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@project_opt
+@click.option("--limit", "-n", default=20, show_default=True, help="How many runs to list, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def runs(directory: str, limit: int, as_json: bool) -> None:
+    """List recent runs."""
+    rows = _project(directory).runs(limit=limit)
+    click.echo(json.dumps(rows, indent=2, default=str)) if as_json else out.print_runs(rows)
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@project_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def show(run_id: str | None, directory: str, as_json: bool) -> None:
+    """Show one run (default: the latest): its tasks, attempts, errors and executed notebooks."""
+    detail = _project(directory).show(run_id)
+    click.echo(json.dumps(detail, indent=2, default=str)) if as_json else out.print_run(detail)
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("task")
+@project_opt
+@click.option("--attempt", type=int, default=None, help="Attempt number (default: the last).")
+@handle_errors
+def logs(run_id: str, task: str, directory: str, attempt: int | None) -> None:
+    """Print the stdout/stderr and the error of a task's attempt in a run."""
+    out.print_logs(_project(directory).logs(run_id, task, attempt))
+
+
+@main.command()
+@click.argument("target")
+@project_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def lineage(target: str, directory: str, as_json: bool) -> None:
+    """Show which attempt wrote a file's current version and from which inputs, recursively (or a task's I/O)."""
+    tree = _project(directory).lineage(target)
+    click.echo(json.dumps(tree, indent=2, default=str)) if as_json else out.print_lineage(tree)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

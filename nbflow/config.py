@@ -1,0 +1,116 @@
+"""Read the project settings from nbflow.toml or [tool.nbflow] in pyproject.toml."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import fields
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .model import Config, Policy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOP_FIELDS = {"notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools"}
+POLICY_FIELDS = {f.name for f in fields(Policy)}
+DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", ".nbflow/**", "**/.nbflow/**")
+
+
+def find_settings(root: str) -> tuple[str | None, dict[str, Any]]:
+    """The settings table and the file it came from; ({} , None) when the project has none."""
+    toml = os.path.join(root, "nbflow.toml")
+    if os.path.exists(toml):
+        return toml, _read(toml)
+    pyproject = os.path.join(root, "pyproject.toml")
+    if os.path.exists(pyproject):
+        table = _read(pyproject).get("tool", {}).get("nbflow")
+        if isinstance(table, dict):
+            return pyproject, table
+    return None, {}
+
+
+def _read(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "-", f"not valid TOML ({e})", "fix the syntax at that line") from None
+
+
+def load_config(root: str) -> Config:
+    """Settings for the project at `root`, with defaults filled in and paths made absolute."""
+    root = os.path.abspath(root)
+    if not os.path.isdir(root):
+        raise ConfigError(root, "project", "no such folder", "pass the folder that holds your notebooks or nbflow.toml")
+    source, raw = find_settings(root)
+    where = source or os.path.join(root, "nbflow.toml")
+    unknown = set(raw) - TOP_FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(where, name, "unknown field", f"use one of: {', '.join(sorted(TOP_FIELDS))}")
+    notebooks = _abs(root, _get(raw, "notebooks", str, ".", where))
+    if not os.path.isdir(notebooks):
+        raise ConfigError(where, "notebooks", f"folder '{notebooks}' does not exist", "point it at the folder that holds your notebooks")
+    jobs = _get(raw, "jobs", int, os.cpu_count() or 2, where)
+    if jobs < 1:
+        raise ConfigError(where, "jobs", "must be at least 1", "set e.g. jobs = 4")
+    tasks = _get(raw, "tasks", dict, {}, where)
+    for name, table in tasks.items():
+        if not isinstance(table, dict):
+            raise ConfigError(where, f"tasks.{name}", "must be a table", f'write [tasks."{name}"] with policy fields')
+        _check_policy(table, where, f"tasks.{name}")
+    defaults_raw = _get(raw, "defaults", dict, {}, where)
+    pools = _get(raw, "pools", dict, {}, where)
+    for name, size in pools.items():
+        if not isinstance(size, int) or size < 1:
+            raise ConfigError(where, f"pools.{name}", "must be a whole number >= 1", f"write {name} = 2")
+    return Config(
+        root=root,
+        source=source,
+        notebooks=notebooks,
+        include=tuple(_get(raw, "include", list, ["**/*.ipynb"], where)),
+        exclude=tuple(_get(raw, "exclude", list, [], where)) + DEFAULT_EXCLUDE,
+        store=_abs(root, _get(raw, "store", str, ".nbflow/nbflow.db", where)),
+        artifacts=_abs(root, _get(raw, "artifacts", str, ".nbflow/runs", where)),
+        jobs=jobs,
+        parameters=_get(raw, "parameters", dict, {}, where),
+        defaults=policy_from(Policy(), _check_policy(defaults_raw, where, "defaults")),
+        tasks=tasks,
+        pools=pools,
+    )
+
+
+def _abs(root: str, path: str) -> str:
+    return os.path.normpath(os.path.join(root, os.path.expanduser(path)))
+
+
+def _get(raw: Mapping[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
+    value = raw.get(key, default)
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(where, key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}", f"see the README's configuration section for '{key}'")
+    return value
+
+
+_POLICY_TYPES: dict[str, tuple[type, ...]] = {
+    "retries": (int,), "retry_delay": (int, float), "retry_max_delay": (int, float),
+    "timeout": (int, float), "kernel": (str,), "pool": (str,),
+}
+
+
+def _check_policy(table: Mapping[str, Any], where: str, prefix: str) -> Mapping[str, Any]:
+    for key, value in table.items():
+        if key not in POLICY_FIELDS:
+            raise ConfigError(where, f"{prefix}.{key}", "unknown policy field", f"use one of: {', '.join(sorted(POLICY_FIELDS))}")
+        if isinstance(value, bool) or not isinstance(value, _POLICY_TYPES[key]):
+            raise ConfigError(where, f"{prefix}.{key}", f"wrong type {type(value).__name__}", f"expected {_POLICY_TYPES[key][0].__name__}")
+        if key in ("retries",) and value < 0 or key in ("timeout", "retry_delay", "retry_max_delay") and value <= 0:
+            raise ConfigError(where, f"{prefix}.{key}", f"{value!r} is out of range", "use a positive number")
+    return table
+
+
+def policy_from(base: Policy, overrides: Mapping[str, Any]) -> Policy:
+    """A copy of `base` with `overrides` applied."""
+    return Policy(**{**base.__dict__, **{k: v for k, v in overrides.items() if k in POLICY_FIELDS}})

@@ -1,0 +1,198 @@
+"""Terminal output for the CLI: tables, live progress, summaries. Presentation only; no logic."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Any, Mapping
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .model import FINAL, Pipeline
+
+STYLE = {"succeeded": "green", "skipped": "dim green", "failed": "bold red", "check_failed": "bold yellow",
+         "upstream_failed": "magenta", "running": "cyan", "queued": "blue", "pending": "dim", "cancelled": "dim red",
+         "crashed": "bold red"}
+SYMBOL = {"succeeded": "✓", "skipped": "=", "failed": "✗", "check_failed": "!", "upstream_failed": "↯",
+          "running": "▶", "queued": "…", "cancelled": "■"}
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def state(status: str) -> str:
+    return f"[{STYLE.get(status, '')}]{status}[/]"
+
+
+def when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def seconds(start: float | None, end: float | None) -> str:
+    return f"{end - start:.1f}s" if start and end else "-"
+
+
+def rel(path: str | None) -> str:
+    if not path:
+        return "-"
+    r = os.path.relpath(path)
+    return path if r.startswith("..") else r
+
+
+def print_pipeline(p: Pipeline) -> None:
+    console.print(f"[bold]{len(p.tasks)} tasks, {len(p.edges)} edges[/]")
+    for i, name in enumerate(p.order, 1):
+        t = p.tasks[name]
+        ups = f"  [dim]<- {', '.join(t.upstream)}[/]" if t.upstream else ""
+        console.print(f"{i:>3}. [bold]{name}[/]  [dim]{t.relpath}[/]{ups}")
+        for label, values in (("params", t.parameters), ("reads", t.reads), ("writes", t.writes),
+                              ("check", [f"cell {c}" for c in t.check_cells])):
+            for j, value in enumerate(values if label != "params" else [", ".join(values)] if values else []):
+                console.print(f"       {label if j == 0 else '':<7}{escape(value)}", soft_wrap=True)
+    if p.edges:
+        console.print("[bold]edges[/]")
+        for e in p.edges:
+            console.print(f"  {e.upstream} -> {e.downstream}  [dim]({escape(e.reason)})[/]")
+    console.print("[bold]order[/]  " + " -> ".join(p.order))
+
+
+def pipeline_json(p: Pipeline) -> str:
+    return json.dumps({
+        "root": p.root,
+        "order": list(p.order),
+        "tasks": [{"name": t.name, "notebook": t.relpath, "upstream": list(t.upstream), "reads": list(t.reads),
+                   "writes": list(t.writes), "check_cells": list(t.check_cells), "parameters": list(t.parameters),
+                   "kernel": t.kernel, "policy": t.policy.__dict__} for t in p.tasks.values()],
+        "edges": [{"upstream": e.upstream, "downstream": e.downstream, "reason": e.reason} for e in p.edges],
+    }, indent=2)
+
+
+class RunReporter:
+    """Live progress for a run: a line per state change and a bar of finished tasks."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.bar = self.progress.add_task("running", total=total)
+        self.running: set[str] = set()
+
+    def __enter__(self) -> "RunReporter":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
+        if kind == "warning":
+            self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
+        elif kind == "retry":
+            self.progress.console.print(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
+                                        f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
+        elif kind == "task":
+            task, status = data["task"], data["status"]
+            if status == "running":
+                self.running.add(task)
+                self.progress.console.print(f"  [cyan]▶ {task}[/]" + (f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""))
+            elif status in FINAL:
+                self.running.discard(task)
+                self.progress.advance(self.bar)
+                extra = data.get("error") or data.get("reason") or ""
+                self.progress.console.print(f"  [{STYLE[status]}]{SYMBOL.get(status, ' ')} {task}[/] {status}"
+                                            + (f": {escape(str(extra))}" if extra else ""))
+            self.progress.update(self.bar, description="running " + ", ".join(sorted(self.running)) if self.running else "waiting")
+
+
+def print_summary(summary: Any) -> None:
+    table = Table(title=f"run {summary.run_id}: {summary.status}", title_justify="left")
+    for col in ("task", "status", "attempts", "time", "detail"):
+        table.add_column(col)
+    for t in summary.tasks:
+        detail = t.error or t.reason or ""
+        if t.error_cell is not None:
+            detail = f"cell {t.error_cell}: {detail}"
+        table.add_row(t.task, state(t.status), str(t.attempts or "-"), f"{t.seconds:.1f}s" if t.seconds else "-", escape(detail))
+    console.print(table)
+    console.print(f"executed notebooks: {rel(summary.artifacts)}")
+    console.print(f"details: nbflow show {summary.run_id}")
+
+
+def print_plan(planned: list[Any]) -> None:
+    table = Table(title="dry run: nothing executed", title_justify="left")
+    for col in ("task", "action", "why"):
+        table.add_column(col)
+    for p in planned:
+        table.add_row(p.task, "[cyan]run[/]" if p.action == "run" else "[dim]skip[/]", escape(p.reason))
+    console.print(table)
+
+
+def print_runs(runs: list[dict[str, Any]]) -> None:
+    table = Table()
+    for col in ("run", "status", "trigger", "run_date", "started", "duration", "tasks"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r["id"], state(r["status"]), r["trigger"], r["logical_date"] or "-", when(r["started_at"]),
+                      seconds(r["started_at"], r["ended_at"]), str(r.get("task_count", "")))
+    console.print(table if runs else "no runs yet: start one with `nbflow run`")
+
+
+def print_run(detail: Mapping[str, Any]) -> None:
+    run = detail["run"]
+    console.print(f"run [bold]{run['id']}[/]  {state(run['status'])}  trigger={run['trigger']}  run_date={run['logical_date']}")
+    console.print(f"started {when(run['started_at'])}  ended {when(run['ended_at'])}  took {seconds(run['started_at'], run['ended_at'])}"
+                  f"  host={run['host']} pid={run['pid']}")
+    params = {k: v for k, v in run["parameters"].items() if k not in ("run_id",)}
+    console.print("parameters: " + escape(json.dumps(params)))
+    table = Table()
+    for col in ("task", "status", "attempts", "time", "executed notebook", "detail"):
+        table.add_column(col)
+    for t in detail["tasks"]:
+        detail_text = t.get("error") or t.get("reason") or ""
+        if t.get("error_cell") is not None:
+            detail_text = f"cell {t['error_cell']}: {detail_text}"
+        table.add_row(t["task"], state(t["status"]), str(t["attempts"] or "-"), seconds(t["started_at"], t["ended_at"]),
+                      rel(t["artifact"]), escape(detail_text))
+    console.print(table)
+    retried = [a for a in detail["attempts"] if a["status"] != "succeeded" and a["status"] != "running"]
+    if retried:
+        console.print("failed attempts:")
+        for a in retried:
+            cell = f" cell {a['error_cell']}" if a["error_cell"] is not None else ""
+            console.print(f"  {a['task']} #{a['number']} {state(a['status'])}{cell}: {escape(str(a['error']))}")
+
+
+def print_logs(attempt: Mapping[str, Any]) -> None:
+    console.print(f"[bold]{attempt['task']}[/] attempt {attempt['number']} of run {attempt['run_id']}: {state(attempt['status'])}")
+    console.print(f"executed notebook: {rel(attempt['artifact'])}")
+    console.rule("output")
+    console.print(escape(attempt.get("log") or "(no output)"), end="" if (attempt.get("log") or "").endswith("\n") else "\n")
+    if attempt.get("error"):
+        console.rule("error")
+        cell = f"cell {attempt['error_cell']}: " if attempt.get("error_cell") is not None else ""
+        console.print(f"[red]{escape(cell + attempt['error'])}[/]")
+
+
+def print_lineage(tree: Mapping[str, Any]) -> None:
+    if "task" in tree:
+        t = tree["task"]
+        console.print(f"task [bold]{t['task']}[/], last success: attempt {t['attempt'].get('number')} of run {t['attempt'].get('run_id')}")
+        for r in t["reads"]:
+            console.print("reads:")
+            _print_tree(r, 1)
+        for w in t["writes"]:
+            consumers = ", ".join(f"{c['task']} (run {c['run_id']})" for c in w.get("consumers", [])) or "none yet"
+            console.print(f"writes: {w['path']}  sha256:{w['hash'][:12]}  {w['size']} bytes  read by: {consumers}")
+        return
+    _print_tree(tree["path"], 0)
+
+
+def _print_tree(node: Mapping[str, Any], depth: int) -> None:
+    pad = "  " * depth
+    prod = node.get("producer")
+    who = f"written by {prod['task']} (run {prod['run_id']}, attempt {prod['number']})" if prod else "external input"
+    console.print(f"{pad}{node['path']}  sha256:{node['hash'][:12]}  {node['size']} bytes  <- {who}")
+    for child in node.get("inputs", []):
+        _print_tree(child, depth + 1)

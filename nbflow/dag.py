@@ -1,0 +1,124 @@
+"""Build and validate the DAG from tasks. Pure: no I/O."""
+from __future__ import annotations
+
+import difflib
+import heapq
+import re
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from typing import Iterable
+
+from .errors import CycleError, DuplicateWriterError, SelectionError, UnknownUpstreamError
+from .model import Edge, Pipeline, Task
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def build(root: str, tasks: Iterable[Task]) -> Pipeline:
+    """A frozen pipeline; raises on unknown upstream names, duplicate writers and cycles."""
+    by_name = {t.name: t for t in sorted(tasks, key=lambda t: t.name)}
+    edges: dict[tuple[str, str], str] = {}
+    for t in by_name.values():
+        for up in t.explicit_upstream:
+            if up not in by_name:
+                raise UnknownUpstreamError(t.relpath, f"tag 'upstream:{up}' names no task", _suggest(up, by_name), _tag_cell(t, up))
+            edges.setdefault((up, t.name), "upstream tag")
+    writers: dict[str, str] = {}
+    for t in by_name.values():
+        for path in t.writes:
+            if path in writers and writers[path] != t.name:
+                other = by_name[writers[path]]
+                raise DuplicateWriterError(t.relpath, f"writes '{path}', which {other.relpath} writes too",
+                                           "give each output one writer: rename one path, or merge the two notebooks")
+            writers[path] = t.name
+    for t in by_name.values():
+        for read in t.reads:
+            for path, writer in writers.items():
+                if writer != t.name and (path == read or (_GLOB.search(read) and fnmatchcase(path, read))):
+                    edges.setdefault((writer, t.name), f"path {path}")
+    upstream: dict[str, list[str]] = {n: [] for n in by_name}
+    for (up, down) in edges:
+        upstream[down].append(up)
+    done = {n: replace(t, upstream=tuple(sorted(upstream[n]))) for n, t in by_name.items()}
+    order = _toposort(done)
+    edge_list = tuple(Edge(u, d, why) for (u, d), why in sorted(edges.items()))
+    return Pipeline(root=root, tasks={n: done[n] for n in order}, order=tuple(order), edges=edge_list)
+
+
+def _suggest(name: str, tasks: dict[str, Task]) -> str:
+    close = difflib.get_close_matches(name, list(tasks), n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(f"'upstream:{c}'" for c in close) + "?"
+    return f"name a task by its notebook path without .ipynb; tasks are: {', '.join(sorted(tasks)) or 'none'}"
+
+
+def _tag_cell(task: Task, up: str) -> int | None:
+    """The cell holding `upstream:up`, for the message (read back from the task's source file)."""
+    import json
+
+    try:
+        with open(task.path, encoding="utf-8") as f:
+            cells = json.load(f)["cells"]
+    except (OSError, ValueError, KeyError):
+        return None
+    for i, cell in enumerate(cells):
+        if f"upstream:{up}" in (cell.get("metadata", {}).get("tags") or []):
+            return i
+    return None
+
+
+def _toposort(tasks: dict[str, Task]) -> list[str]:
+    indegree = {n: len(t.upstream) for n, t in tasks.items()}
+    children: dict[str, list[str]] = {n: [] for n in tasks}
+    for n, t in tasks.items():
+        for up in t.upstream:
+            children[up].append(n)
+    ready = [n for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        n = heapq.heappop(ready)
+        order.append(n)
+        for c in children[n]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                heapq.heappush(ready, c)
+    if len(order) < len(tasks):
+        raise CycleError(_find_cycle(tasks, set(tasks) - set(order)), {n: t.relpath for n, t in tasks.items()})
+    return order
+
+
+def _find_cycle(tasks: dict[str, Task], left: set[str]) -> list[str]:
+    start = min(left)
+    path, seen = [start], {start: 0}
+    node = start
+    while True:
+        node = min(u for u in tasks[node].upstream if u in left)
+        if node in seen:
+            cycle = path[seen[node]:] + [node]
+            return list(reversed(cycle))
+        seen[node] = len(path)
+        path.append(node)
+
+
+def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = (), end: Iterable[str] = ()) -> list[str]:
+    """Tasks chosen by --only / --from / --to (intersection of the given filters), in pipeline order."""
+    chosen = set(pipeline.tasks)
+    only, start, end = _names(only), _names(start), _names(end)
+    for flag, names in (("--only", only), ("--from", start), ("--to", end)):
+        for n in names:
+            if n not in pipeline.tasks:
+                close = difflib.get_close_matches(n, list(pipeline.tasks), n=3, cutoff=0.5)
+                hint = f"did you mean {' or '.join(close)}?" if close else f"tasks are: {', '.join(pipeline.order)}"
+                raise SelectionError(f"{flag} {n}: no such task. Fix: {hint}")
+    if only:
+        chosen &= set(only)
+    if start:
+        chosen &= set().union(*({n} | pipeline.descendants(n) for n in start))
+    if end:
+        chosen &= set().union(*({n} | pipeline.ancestors(n) for n in end))
+    return [n for n in pipeline.order if n in chosen]
+
+
+def _names(values: Iterable[str]) -> list[str]:
+    return [n.strip().removesuffix(".ipynb") for v in values for n in v.split(",") if n.strip()]

@@ -1,0 +1,1 @@
+"""The run loop: plan, execute through an executor, retry, gate, record."""

@@ -1,0 +1,138 @@
+"""Cache keys and the run-or-skip decision for one task."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import NbflowError
+from ..model import Task
+from ..tags import placeholders
+
+_GLOB = re.compile(r"[*?\[]")
+ALWAYS_INJECTED = ("run_id", "run_date")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a task's result depends on; its hash is the cache key."""
+
+    code: str
+    parameters: Mapping[str, Any]
+    reads: Mapping[str, str]  # project-relative path -> sha256 ("missing" when absent)
+    upstream: Mapping[str, str]  # upstream task -> its cache key
+
+    def as_json(self) -> str:
+        return json.dumps({"code": self.code, "parameters": self.parameters, "reads": self.reads,
+                           "upstream": self.upstream}, sort_keys=True, default=str)
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(self.as_json().encode()).hexdigest()
+
+
+def resolve(template: str, params: Mapping[str, Any], task: Task) -> str:
+    """Fill {param} placeholders in a reads/writes path."""
+    missing = placeholders(template) - set(params)
+    if missing:
+        name = sorted(missing)[0]
+        raise NbflowError(f"{task.relpath}: path '{template}' uses {{{name}}}, which this run does not set. "
+                          f"Fix: pass -p {name}=VALUE, or add {name} to [parameters] in nbflow.toml")
+    return template.format(**{k: params[k] for k in placeholders(template)})
+
+
+def check_placeholders(task: Task, params: Mapping[str, Any]) -> None:
+    for template in task.reads + task.writes:
+        resolve(template, params, task)
+
+
+def relevant_parameters(task: Task, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters this task can see: declared, named in its code, or used in its paths."""
+    used = set(task.parameters) | set(task.identifiers)
+    for template in task.reads + task.writes:
+        used |= placeholders(template)
+    return {k: params[k] for k in sorted(params) if k in used}
+
+
+def file_hash(path: str) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _abs(root: str, rel: str) -> str:
+    return rel if os.path.isabs(rel) else os.path.join(root, rel)
+
+
+def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[str, str, int]]:
+    """(path, sha256, size) of each file the task reads, globs expanded; missing files hash as 'missing'."""
+    out: list[tuple[str, str, int]] = []
+    for template in task.reads:
+        rel = resolve(template, params, task)
+        if _GLOB.search(rel):
+            matches = sorted(glob.glob(_abs(root, rel), recursive=True))
+            paths = [os.path.relpath(m, root).replace(os.sep, "/") if not os.path.isabs(rel) else m for m in matches]
+        else:
+            paths = [rel]
+        for p in paths:
+            full = _abs(root, p)
+            if os.path.isfile(full):
+                out.append((p, *file_hash(full)))
+            else:
+                out.append((p, "missing", 0))
+    return out
+
+
+def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """(path, sha256, size) of each declared output, and the declared outputs that do not exist."""
+    found, missing = [], []
+    for template in task.writes:
+        rel = resolve(template, params, task)
+        full = _abs(root, rel)
+        if os.path.isfile(full):
+            found.append((rel, *file_hash(full)))
+        else:
+            missing.append(rel)
+    return found, missing
+
+
+def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, str, int]], upstream_keys: Mapping[str, str]) -> Fingerprint:
+    return Fingerprint(code=task.code_hash, parameters=relevant_parameters(task, params),
+                       reads={p: h for p, h, _ in reads}, upstream={u: upstream_keys[u] for u in task.upstream if u in upstream_keys})
+
+
+def outputs_intact(writes: list[tuple[str, str, int]] | list[list[Any]], root: str) -> str | None:
+    """None when every recorded output still exists with its recorded hash, else why not."""
+    for path, digest, size in writes:
+        full = _abs(root, path)
+        if not os.path.isfile(full):
+            return f"output {path} is missing"
+        if os.path.getsize(full) != size or file_hash(full)[0] != digest:
+            return f"output {path} changed since it was written"
+    return None
+
+
+def why_changed(old: Mapping[str, Any] | None, new: Fingerprint) -> str:
+    """A short human reason for a cache miss, comparing with the last successful fingerprint."""
+    if old is None:
+        return "never succeeded before"
+    if old.get("code") != new.code:
+        return "code changed"
+    for k in sorted(set(old.get("parameters", {})) | set(new.parameters)):
+        if old.get("parameters", {}).get(k) != new.parameters.get(k):
+            return f"parameter {k} changed"
+    for p in sorted(set(old.get("reads", {})) | set(new.reads)):
+        if old.get("reads", {}).get(p) != new.reads.get(p):
+            return f"input {p} changed" if p in old.get("reads", {}) and p in new.reads else f"inputs changed ({p})"
+    for u in sorted(set(old.get("upstream", {})) | set(new.upstream)):
+        if old.get("upstream", {}).get(u) != new.upstream.get(u):
+            return f"upstream {u} changed"
+    return "cache key changed"

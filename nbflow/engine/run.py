@@ -1,0 +1,218 @@
+"""The run loop: decide run or skip as each task becomes ready, execute with retries, record every change."""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..execute import AttemptResult, AttemptSpec
+from ..executors.base import Executor
+from ..model import (CANCELLED, CHECK_FAILED, DONE_OK, FAILED, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED,
+                     Config, Pipeline)
+from . import plan
+from .retry import backoff
+
+EventSink = Callable[[str, Mapping[str, Any]], None]
+HEARTBEAT_SECONDS = 5.0
+BAD = (FAILED, CHECK_FAILED, UPSTREAM_FAILED, CANCELLED)
+
+
+@dataclass
+class TaskOutcome:
+    task: str
+    status: str
+    reason: str = ""
+    attempts: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    error_cell: int | None = None
+    artifact: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    tasks: list[TaskOutcome]
+    artifacts: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCEEDED
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything the loop needs to know about one run (fresh or resumed)."""
+
+    run_id: str
+    parameters: Mapping[str, Any]
+    tasks: tuple[str, ...]  # selected tasks still to do, in pipeline order
+    done: Mapping[str, str] = field(default_factory=dict)  # task -> cache key, already done in this run
+    first_attempt: Mapping[str, int] = field(default_factory=dict)  # task -> number of its next attempt
+    force: bool = False
+    jobs: int = 4
+
+
+class Engine:
+    """Runs one plan against the store through an executor. Async; the Project wraps it for sync callers."""
+
+    def __init__(self, config: Config, pipeline: Pipeline, store: Any, executor: Executor,
+                 on_event: EventSink | None = None, rng: random.Random | None = None) -> None:
+        self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
+        self.on_event = on_event or (lambda kind, data: None)
+        self.rng = rng or random.Random()
+        self.outcomes: dict[str, TaskOutcome] = {}
+
+    async def execute(self, p: RunPlan) -> RunSummary:
+        selected = set(p.tasks) | set(p.done)
+        state: dict[str, str] = {t: SUCCEEDED for t in p.done}
+        keys: dict[str, str] = dict(p.done)
+        self._outside_keys(selected, keys)
+        slots = asyncio.Semaphore(p.jobs)
+        pools = {name: asyncio.Semaphore(size) for name, size in self.config.pools.items()}
+        pending = list(p.tasks)
+        running: dict[str, asyncio.Task[None]] = {}
+        beat = asyncio.create_task(self._heartbeat(p.run_id))
+        status = FAILED
+        try:
+            while pending or running:
+                for name in list(pending):
+                    ups = [u for u in self.pipeline.tasks[name].upstream if u in selected]
+                    bad = [u for u in ups if state.get(u) in BAD]
+                    if bad:
+                        pending.remove(name)
+                        state[name] = UPSTREAM_FAILED
+                        self._set(p.run_id, name, UPSTREAM_FAILED, reason=f"upstream {bad[0]} {state[bad[0]]}")
+                    elif all(state.get(u) in DONE_OK for u in ups):
+                        pending.remove(name)
+                        running[name] = asyncio.create_task(self._task(p, name, keys, state, slots, pools))
+                if not running:
+                    if pending:  # cannot happen with a valid DAG; never spin
+                        raise RuntimeError(f"no task can start: {pending}")
+                    continue
+                finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                for name in [n for n, t in running.items() if t in finished]:
+                    running.pop(name).result()
+            status = SUCCEEDED if all(state.get(t) in DONE_OK for t in selected) else FAILED
+        except BaseException:
+            status = CANCELLED
+            for name, t in running.items():
+                t.cancel()
+            for name in list(running) + pending:
+                self._set(p.run_id, name, CANCELLED, reason="the run was interrupted")
+            raise
+        finally:
+            beat.cancel()
+            self.store.finish_run(p.run_id, status)
+            self.on_event("run_finished", {"run_id": p.run_id, "status": status})
+        return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, "pending"))
+                                             for t in self.pipeline.order if t in selected],
+                          os.path.join(self.config.artifacts, p.run_id))
+
+    def _outside_keys(self, selected: set[str], keys: dict[str, str]) -> None:
+        """Cache keys of upstream tasks not in this run: their last success, so a partial run can still skip."""
+        for name in selected:
+            for up in self.pipeline.tasks[name].upstream:
+                if up not in selected and up not in keys:
+                    last = self.store.last_success_any(up)
+                    if last:
+                        keys[up] = last["cache_key"]
+
+    def _set(self, run_id: str, task: str, status: str, **fields: Any) -> None:
+        self.store.set_task_state(run_id, task, status, **fields)
+        out = self.outcomes.setdefault(task, TaskOutcome(task, status))
+        out.status = status
+        for k in ("reason", "attempts", "error", "error_cell", "artifact"):
+            if k in fields:
+                setattr(out, k, fields[k])
+        self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields})
+
+    async def _heartbeat(self, run_id: str) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.store.heartbeat(run_id)
+
+    async def _task(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
+                    slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
+        task = self.pipeline.tasks[name]
+        root = self.config.root
+        reads = await asyncio.to_thread(plan.hash_reads, task, p.parameters, root)
+        fp = plan.fingerprint(task, p.parameters, reads, keys)
+        key = fp.key
+        if p.force:
+            reason = "--force"
+        else:
+            last = self.store.last_success(name, key)
+            broken = last and await asyncio.to_thread(plan.outputs_intact, last["writes"], root)
+            if last and not broken:
+                keys[name] = key
+                state[name] = SKIPPED
+                self._set(p.run_id, name, SKIPPED, cache_key=key, artifact=last["artifact"],
+                          reason=f"up to date (same code, parameters and inputs as run {last['run_id']})")
+                return
+            reason = broken or plan.why_changed(self.store.last_fingerprint(name), fp)
+        self._set(p.run_id, name, QUEUED, reason=reason, cache_key=key)
+        number = p.first_attempt.get(name, 1)
+        pool = pools.get(task.policy.pool) if task.policy.pool else None
+        while True:
+            result, artifact = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
+            if result.status == SUCCEEDED:
+                keys[name] = key
+                state[name] = SUCCEEDED
+                self._set(p.run_id, name, SUCCEEDED, attempts=number, artifact=artifact, ended_at=result.ended_at,
+                          error=None, error_cell=None)
+                self.outcomes[name].seconds = result.ended_at - result.started_at
+                return
+            last_try = number >= p.first_attempt.get(name, 1) + task.policy.retries
+            if not result.retriable or last_try:
+                state[name] = result.status
+                self._set(p.run_id, name, result.status, attempts=number, artifact=artifact, ended_at=result.ended_at,
+                          error=result.error, error_cell=result.error_cell)
+                self.outcomes[name].seconds = result.ended_at - result.started_at
+                return
+            delay = backoff(task.policy, number, self.rng)
+            self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
+            await asyncio.sleep(delay)
+            number += 1
+
+    async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]],
+                       fingerprint: str, slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str]:
+        task = self.pipeline.tasks[name]
+        suffix = "" if number == 1 else f".attempt-{number}"
+        artifact = os.path.join(self.config.artifacts, p.run_id, f"{name}{suffix}.ipynb")
+        async with slots:
+            if pool:
+                await pool.acquire()
+            try:
+                attempt_id = self.store.start_attempt(p.run_id, name, number, key, artifact)
+                self.on_event("task", {"run_id": p.run_id, "task": name, "status": "running", "attempt": number})
+                spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
+                                   cwd=os.path.dirname(task.path), kernel=task.kernel, parameters=dict(p.parameters),
+                                   timeout=task.policy.timeout, check_cells=task.check_cells,
+                                   env={"NBFLOW_RUN_ID": p.run_id, "NBFLOW_TASK": name})
+                try:
+                    result = await self.executor.submit(spec)
+                except asyncio.CancelledError:
+                    self.store.finish_attempt(attempt_id, CANCELLED, error_kind="cancelled", error="the run was interrupted")
+                    raise
+            finally:
+                if pool:
+                    pool.release()
+        writes: list[tuple[str, str, int]] = []
+        if result.status == SUCCEEDED:
+            writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root)
+            if missing:
+                result = AttemptResult(status=FAILED, started_at=result.started_at, ended_at=result.ended_at,
+                                       error_kind="missing_output", log=result.log, pid=result.pid,
+                                       error=f"the notebook declares writes:{missing[0]} but did not write it. "
+                                             f"Fix: write that file, or correct the writes: tag")
+        self.store.finish_attempt(attempt_id, result.status, error_kind=result.error_kind, error=result.error,
+                                  error_cell=result.error_cell, log=result.log,
+                                  reads=[r for r in reads if r[1] != "missing"], writes=writes,
+                                  fingerprint=fingerprint if result.status == SUCCEEDED else None)
+        return result, artifact

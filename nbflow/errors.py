@@ -1,0 +1,105 @@
+"""Error types. Each carries the fields a caller needs and a message that says what to do.
+
+All are picklable (plain args), so they survive crossing a process or a Dask worker.
+"""
+from __future__ import annotations
+
+
+class NbflowError(Exception):
+    """Base of every error nbflow raises on purpose; the CLI prints its message and exits 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # keep subclasses with extra fields picklable
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class ConfigError(NbflowError):
+    """nbflow.toml or [tool.nbflow] holds a field that cannot be used."""
+
+    def __init__(self, path: str, field: str, problem: str, fix: str) -> None:
+        super().__init__(f"{path}: field '{field}': {problem}. {fix}")
+        self.path, self.field, self.problem, self.fix = path, field, problem, fix
+
+
+class NotebookError(NbflowError):
+    """A notebook (or one of its cells) cannot be compiled into a task."""
+
+    def __init__(self, notebook: str, problem: str, fix: str, cell: int | None = None) -> None:
+        where = notebook if cell is None else f"{notebook}, cell {cell}"
+        super().__init__(f"{where}: {problem}. Fix: {fix}")
+        self.notebook, self.cell, self.problem, self.fix = notebook, cell, problem, fix
+
+
+class TagError(NotebookError):
+    """A cell tag starts with a known word but does not parse."""
+
+
+class UnknownUpstreamError(NotebookError):
+    """`upstream:NAME` names no task."""
+
+
+class DuplicateWriterError(NotebookError):
+    """Two notebooks declare `writes:` for the same path."""
+
+
+class CycleError(NbflowError):
+    """The dependencies form a cycle; `cycle` lists the task names, first repeated at the end."""
+
+    def __init__(self, cycle: list[str], notebooks: dict[str, str]) -> None:
+        path = " -> ".join(cycle)
+        files = ", ".join(sorted({notebooks[t] for t in cycle if t in notebooks}))
+        super().__init__(
+            f"dependency cycle: {path}. Fix: remove one `upstream:` tag or `reads:`/`writes:` "
+            f"pair along this path (notebooks: {files})"
+        )
+        self.cycle = cycle
+
+
+class SelectionError(NbflowError):
+    """--only/--from/--to names no task."""
+
+
+class KernelNotFoundError(NbflowError):
+    """A task's kernel is not installed in this environment."""
+
+    def __init__(self, kernel: str, notebooks: list[str], available: list[str]) -> None:
+        have = ", ".join(available) or "none"
+        super().__init__(
+            f"kernel '{kernel}' is not installed (needed by {', '.join(notebooks)}; installed: {have}). "
+            f"Fix: install it (for Python: pip install ipykernel && python -m ipykernel install "
+            f"--user --name {kernel}) or set `kernel = \"...\"` for these tasks in nbflow.toml"
+        )
+        self.kernel, self.notebooks, self.available = kernel, notebooks, available
+
+
+class StoreError(NbflowError):
+    """The store cannot be opened or used."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer nbflow than this one."""
+
+
+class NotFoundError(NbflowError):
+    """A run, task or dataset asked for does not exist in the store."""
+
+    exit_code = 2
+
+
+class ConflictError(NbflowError):
+    """The request conflicts with the current state (a run already in progress, say)."""

@@ -1,0 +1,144 @@
+"""One attempt: papermill runs one notebook in a fresh kernel. Runs in whatever process the executor chose.
+
+This is the only module that imports papermill, and it does so inside the function, so compiling,
+planning and a no-op run never pay for the import.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+LOG_LIMIT = 1_000_000  # characters of stdout/stderr kept in the store per attempt
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MARKER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    """Everything a worker needs to run one attempt; plain values, so it pickles."""
+
+    run_id: str
+    task: str
+    number: int
+    source: str  # absolute path of the source notebook (never written)
+    output: str  # absolute path of the executed notebook to keep
+    cwd: str
+    kernel: str
+    parameters: dict[str, Any]
+    timeout: float | None = None
+    check_cells: tuple[int, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status: str  # succeeded | failed | check_failed
+    started_at: float
+    ended_at: float
+    error_kind: str | None = None  # exception | exit | check | timeout | dead_kernel | no_kernel | internal
+    error: str | None = None
+    error_cell: int | None = None  # index in the source notebook, 0-based over all cells
+    log: str = ""
+    retriable: bool = False
+    pid: int = 0
+
+
+def execute_attempt(spec: AttemptSpec) -> AttemptResult:
+    """Run the notebook with papermill and describe the outcome; never raises for a notebook's own failure."""
+    import papermill as pm
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    started = time.time()
+    os.makedirs(os.path.dirname(spec.output), exist_ok=True)
+    old_env = {k: os.environ.get(k) for k in spec.env}
+    os.environ.update(spec.env)
+    try:
+        pm.execute_notebook(
+            spec.source, spec.output, parameters=dict(spec.parameters), kernel_name=spec.kernel,
+            cwd=spec.cwd, execution_timeout=spec.timeout, progress_bar=False, log_output=False,
+        )
+        outcome: dict[str, Any] = {"status": "succeeded"}
+    except pm.PapermillExecutionError as e:
+        cell = _failed_cell(spec.output)
+        if e.ename == "SystemExit":
+            outcome = _failure("exit", f"the notebook called sys.exit({e.evalue})", cell)
+        elif cell is not None and cell in spec.check_cells:
+            outcome = {**_failure("check", f"check cell {cell} failed: {e.ename}: {e.evalue}", cell),
+                       "status": "check_failed", "retriable": False}
+        else:
+            outcome = _failure("exception", f"{e.ename}: {e.evalue}", cell)
+    except CellTimeoutError:
+        cell = _failed_cell(spec.output)
+        outcome = _failure("timeout", f"cell {cell} ran longer than the {spec.timeout:g} s timeout", cell)
+    except DeadKernelError:
+        cell = _failed_cell(spec.output)
+        outcome = _failure("dead_kernel", f"the kernel died while running cell {cell}", cell)
+    except NoSuchKernel:
+        outcome = {**_failure("no_kernel", f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
+    except Exception as e:  # noqa: BLE001 - any other failure is recorded, never lost
+        outcome = _failure("internal", f"{type(e).__name__}: {e}", _failed_cell(spec.output))
+    finally:
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return AttemptResult(started_at=started, ended_at=time.time(), log=_log(spec.output), pid=os.getpid(), **outcome)
+
+
+def _failure(kind: str, message: str, cell: int | None) -> dict[str, Any]:
+    return {"status": "failed", "error_kind": kind, "error": message, "error_cell": cell, "retriable": True}
+
+
+def _read(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _failed_cell(output: str) -> int | None:
+    """Index, in the source notebook, of the cell that failed or was running when the attempt stopped."""
+    nb = _read(output)
+    if nb is None:
+        return None
+    index = 0
+    for cell in nb.get("cells", []):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & _MARKER_TAGS:
+            continue
+        pm_meta = cell.get("metadata", {}).get("papermill", {})
+        errored = any(o.get("output_type") == "error" and o.get("ename") != "SystemExit" for o in cell.get("outputs", []))
+        if pm_meta.get("exception") or pm_meta.get("status") in ("failed", "running") or errored:
+            return index
+        index += 1
+    return None
+
+
+def _log(output: str) -> str:
+    """Streams and tracebacks of the executed notebook, as the terminal would have shown them."""
+    nb = _read(output)
+    if nb is None:
+        return ""
+    parts = []
+    index = 0
+    for cell in nb.get("cells", []):
+        if set(cell.get("metadata", {}).get("tags", [])) & _MARKER_TAGS:
+            continue
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                text = out.get("text", "")
+                parts.append("".join(text) if isinstance(text, list) else text)
+            elif kind == "error":
+                tb = "\n".join(out.get("traceback", []))
+                parts.append(f"[cell {index}] " + _ANSI.sub("", tb) + "\n")
+        index += 1
+    log = "".join(parts)
+    return log if len(log) <= LOG_LIMIT else log[: LOG_LIMIT // 2] + "\n... (truncated) ...\n" + log[-LOG_LIMIT // 2:]

@@ -1,0 +1,38 @@
+"""Run attempts in a pool of worker processes on this machine."""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..execute import AttemptResult, AttemptSpec, execute_attempt
+
+
+class LocalExecutor:
+    """A process pool: each attempt runs papermill in a worker, and each notebook gets its own fresh kernel."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    async def submit(self, spec: AttemptSpec) -> AttemptResult:
+        started = time.time()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._get_pool(), execute_attempt, spec)
+        except BrokenProcessPool:
+            self._pool = None  # a worker died (killed from outside); the next attempt gets a new pool
+            return AttemptResult(status="failed", started_at=started, ended_at=time.time(), error_kind="internal",
+                                 error="the worker process running this attempt died", retriable=True)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

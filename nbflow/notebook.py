@@ -1,0 +1,169 @@
+"""Find the project's notebooks and read each one into a Task. Reads JSON only: no nbformat, no kernel."""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+from typing import Any, Iterator
+
+from .config import policy_from
+from .errors import NotebookError, TagError
+from .model import Config, Task
+from .tags import parse_tag
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PRUNE = {"node_modules", "__pycache__", "site-packages"}
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a path glob with `**` into a regex over posix relative paths."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def discover(config: Config) -> list[str]:
+    """Absolute paths of the notebooks that are tasks, sorted."""
+    include = [glob_regex(p) for p in config.include]
+    exclude = [glob_regex(p) for p in config.exclude]
+    skip_dirs = {os.path.normpath(p) for p in (os.path.dirname(config.store), config.artifacts)}
+    found = []
+    for folder, dirs, files in os.walk(config.notebooks):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _PRUNE
+                         and os.path.join(folder, d) not in skip_dirs)
+        for name in files:
+            if not name.endswith(".ipynb"):
+                continue
+            rel = os.path.relpath(os.path.join(folder, name), config.notebooks).replace(os.sep, "/")
+            if any(r.match(rel) for r in include) and not any(r.match(rel) for r in exclude):
+                found.append(os.path.join(folder, name))
+    return sorted(found)
+
+
+def load_json(path: str, shown: str) -> dict[str, Any]:
+    """The notebook's JSON; NotebookError saying what is wrong with a file that is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+    except json.JSONDecodeError as e:
+        raise NotebookError(shown, f"not valid notebook JSON (line {e.lineno}, column {e.colno}: {e.msg})",
+                            "restore the file from version control or re-save it from JupyterLab") from None
+    except UnicodeDecodeError:
+        raise NotebookError(shown, "not UTF-8 text", "re-save the notebook from JupyterLab") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise NotebookError(shown, "has no 'cells' list: not an nbformat 4 notebook",
+                            "convert it with `jupyter nbconvert --to notebook` or exclude it in nbflow.toml")
+    return nb
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def normalized_code(cells: list[dict[str, Any]]) -> str:
+    """Code cells' source with trailing spaces and blank edges removed: outputs, metadata and markdown do not count."""
+    parts = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        lines = [line.rstrip() for line in _source(cell).strip("\n").splitlines()]
+        text = "\n".join(lines).strip("\n")
+        if text:
+            parts.append(text)
+    return "\n\n# %%\n\n".join(parts)
+
+
+def read_task(path: str, config: Config) -> Task:
+    """Compile one notebook file into a Task."""
+    shown = os.path.relpath(path, config.root)
+    name = os.path.relpath(path, config.notebooks).replace(os.sep, "/")[: -len(".ipynb")]
+    nb = load_json(path, shown)
+    nb_dir = os.path.dirname(path)
+    upstream: list[str] = []
+    reads: list[str] = []
+    writes: list[str] = []
+    checks: list[int] = []
+    params: list[str] = []
+    params_cell: int | None = None
+    overrides: dict[str, Any] = {}
+    for index, cell in _cells(nb, shown):
+        for raw in cell.get("metadata", {}).get("tags", []) or []:
+            tag = parse_tag(str(raw), shown, index)
+            if tag is None:
+                continue
+            if tag.kind == "upstream":
+                upstream.append(str(tag.value))
+            elif tag.kind in ("reads", "writes"):
+                rel = _project_path(str(tag.value), nb_dir, config.root)
+                (reads if tag.kind == "reads" else writes).append(rel)
+            elif tag.kind == "check":
+                if cell.get("cell_type") != "code":
+                    raise TagError(shown, "tag 'check' is on a markdown cell", "move it to the code cell that asserts", index)
+                checks.append(index)
+            elif tag.kind == "parameters":
+                if params_cell is not None:
+                    raise TagError(shown, f"a second 'parameters' cell (the first is cell {params_cell})",
+                                   "keep one parameters cell: papermill injects after the first", index)
+                params_cell = index
+                params = _assigned_names(_source(cell), shown, index)
+            else:
+                overrides[tag.kind] = tag.value
+    policy = policy_from(policy_from(config.defaults, config.tasks.get(name, {})), overrides)
+    spec = nb.get("metadata", {}).get("kernelspec", {}) or {}
+    kernel = policy.kernel or spec.get("name") or "python3"
+    code = normalized_code(nb["cells"])
+    return Task(
+        name=name, path=path, relpath=shown,
+        explicit_upstream=tuple(dict.fromkeys(upstream)),
+        reads=tuple(dict.fromkeys(reads)), writes=tuple(dict.fromkeys(writes)),
+        check_cells=tuple(checks), parameters=tuple(params), parameters_cell=params_cell,
+        code_hash=hashlib.sha256(f"{kernel}\n{code}".encode()).hexdigest(),
+        identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy,
+    )
+
+
+def _cells(nb: dict[str, Any], shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for index, cell in enumerate(nb["cells"]):
+        if not isinstance(cell, dict):
+            raise NotebookError(shown, "cell is not a JSON object", "re-save the notebook from JupyterLab", index)
+        yield index, cell
+
+
+def _project_path(path: str, nb_dir: str, root: str) -> str:
+    """A tag path (relative to the notebook's folder) as a posix path relative to the project root."""
+    full = os.path.normpath(os.path.join(nb_dir, os.path.expanduser(path)))
+    rel = os.path.relpath(full, root)
+    return (full if rel.startswith("..") else rel).replace(os.sep, "/")
+
+
+def _assigned_names(source: str, shown: str, index: int) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise NotebookError(shown, f"the parameters cell does not parse as Python (line {e.lineno}: {e.msg})",
+                            "keep plain assignments like `sample_size = 100` in it", index) from None
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                names.append(t.id)
+    return names

@@ -1,0 +1,266 @@
+"""nbflow's Python API: what the CLI, the server extension and notebooks call."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from . import dag
+from .config import load_config
+from .engine import plan
+from .engine.run import Engine, EventSink, RunPlan, RunSummary
+from .errors import ConflictError, KernelNotFoundError, NbflowError
+from .model import DONE_OK, Config, Pipeline
+from .notebook import discover, read_task
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    task: str
+    action: str  # "run" or "skip"
+    reason: str
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """Sortable and readable: UTC time plus a random suffix."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Project:
+    """A folder of notebooks with its settings, store and artifacts."""
+
+    def __init__(self, root: str | os.PathLike[str] = ".", config: Config | None = None) -> None:
+        self.config = config or load_config(os.fspath(root))
+        self.root = self.config.root
+        self._store: Any = None
+
+    @classmethod
+    def load(cls, root: str | os.PathLike[str] = ".") -> "Project":
+        return cls(root)
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from .store import Store
+
+            self._store = Store(self.config.store)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # compile side
+    def compile(self) -> Pipeline:
+        """Read every notebook and build the validated DAG. Nothing executes."""
+        tasks = [read_task(path, self.config) for path in discover(self.config)]
+        return dag.build(self.root, tasks)
+
+    def graph(self, fmt: str = "dot", run_id: str | None = None) -> str | bytes:
+        """The DAG as DOT text or SVG bytes, coloured by the states of `run_id` when given."""
+        from . import render
+
+        pipeline = self.compile()
+        states = {r["task"]: r["status"] for r in self.store.run_tasks(self.store.get_run(run_id)["id"])} if run_id else None
+        dot = render.to_dot(pipeline, states)
+        return render.to_svg(dot) if fmt == "svg" else dot
+
+    def parameter_warnings(self, pipeline: Pipeline, user_params: Mapping[str, Any]) -> list[str]:
+        """A warning for each -p key that no parameters cell declares (it is injected anyway)."""
+        declared = {p for t in pipeline.tasks.values() for p in t.parameters}
+        with_cells = sorted(t.relpath for t in pipeline.tasks.values() if t.parameters_cell is not None)
+        out = []
+        for key in sorted(set(user_params) - declared - set(plan.ALWAYS_INJECTED)):
+            out.append(f"parameter '{key}' is not declared in any parameters cell "
+                       f"(notebooks with a parameters cell: {', '.join(with_cells) or 'none'}); it is injected anyway. "
+                       f"Fix: check the spelling, or add `{key} = ...` to a parameters cell")
+        return out
+
+    def check_kernels(self, pipeline: Pipeline, names: Iterable[str]) -> None:
+        """KernelNotFoundError before anything runs when a task's kernel is not installed."""
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        available = sorted(KernelSpecManager().find_kernel_specs())
+        missing: dict[str, list[str]] = {}
+        for n in names:
+            t = pipeline.tasks[n]
+            if t.kernel not in available:
+                missing.setdefault(t.kernel, []).append(t.relpath)
+        for kernel, notebooks in sorted(missing.items()):
+            raise KernelNotFoundError(kernel, notebooks, available)
+
+    def run_parameters(self, parameters: Mapping[str, Any] | None, run_id: str, logical_date: str | None) -> dict[str, Any]:
+        """Config defaults < the user's -p < what every run injects (run_id, and run_date unless given)."""
+        merged = {**self.config.parameters, **(parameters or {})}
+        merged["run_date"] = str(logical_date or merged.get("run_date") or dt.date.today().isoformat())
+        merged["run_id"] = run_id
+        return merged
+
+    # running
+    def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
+            end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
+            logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None) -> RunSummary:
+        """Compile, plan and execute a run; returns when every selected task has ended."""
+        return asyncio.run(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
+                                          trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event))
+
+    async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
+                        start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
+                        trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
+                        on_event: EventSink | None = None) -> RunSummary:
+        pipeline = self.compile()
+        selected = dag.select(pipeline, only, start, end)
+        run_id = new_run_id()
+        params = self.run_parameters(parameters, run_id, logical_date)
+        warnings = self.parameter_warnings(pipeline, parameters or {})
+        for w in warnings:
+            (on_event or (lambda k, d: None))("warning", {"message": w})
+        self._preflight(pipeline, selected, params)
+        selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
+        self.store.create_run(run_id, project=self.root, trigger=trigger, logical_date=params["run_date"],
+                              parameters=params, selection=selection, tasks=selected, schedule=schedule)
+        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
+        summary = await self._execute(pipeline, p, on_event)
+        summary.warnings = warnings
+        return summary
+
+    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
+        for name in selected:
+            plan.check_placeholders(pipeline.tasks[name], params)
+        self.check_kernels(pipeline, selected)
+
+    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None) -> RunSummary:
+        from .executors import LocalExecutor
+
+        executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
+        engine = Engine(self.config, pipeline, self.store, executor, on_event)
+        try:
+            return await engine.execute(p)
+        finally:
+            await executor.close()
+
+    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
+        """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
+        return asyncio.run(self.resume_async(run_id, jobs=jobs, on_event=on_event))
+
+    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
+        run = self.store.get_run(run_id)
+        run_id = run["id"]
+        if run["status"] == "running" and run["host"] == socket.gethostname() and _pid_alive(run["pid"]) and run["pid"] != os.getpid():
+            raise ConflictError(f"run {run_id} is still in progress (pid {run['pid']}). Fix: wait for it, or stop that process first")
+        self.store.mark_abandoned(run_id)
+        pipeline = self.compile()
+        rows = {r["task"]: r for r in self.store.run_tasks(run_id)}
+        done = {t: r["cache_key"] for t, r in rows.items() if r["status"] in DONE_OK and t in pipeline.tasks}
+        todo = [t for t in pipeline.order if t in rows and t not in done]
+        gone = sorted(set(rows) - set(pipeline.tasks))
+        if gone:
+            raise NbflowError(f"run {run_id} had tasks that no longer exist: {', '.join(gone)}. "
+                              f"Fix: start a new run with `nbflow run` instead of resuming")
+        if not todo:
+            raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
+        params = dict(run["parameters"])
+        self._preflight(pipeline, todo, params)
+        self.store.reset_tasks(run_id, todo)
+        first = {t: (rows[t]["attempts"] or 0) + 1 for t in todo}
+        p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
+                    force=bool(run["selection"].get("force")), jobs=jobs or self.config.jobs)
+        return await self._execute(pipeline, p, on_event)
+
+    def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
+                end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:
+        """What a run would do and why, without executing or recording anything."""
+        pipeline = self.compile()
+        selected = dag.select(pipeline, only, start, end)
+        params = self.run_parameters(parameters, "dry-run", logical_date)
+        for name in selected:
+            plan.check_placeholders(pipeline.tasks[name], params)
+        keys: dict[str, str] = {}
+        will_run: set[str] = set()
+        out = []
+        for name in selected:
+            task = pipeline.tasks[name]
+            for up in task.upstream:
+                if up not in keys and up not in selected:
+                    last = self.store.last_success_any(up)
+                    if last:
+                        keys[up] = last["cache_key"]
+            running_up = [u for u in task.upstream if u in will_run]
+            if force:
+                action, reason = "run", "--force"
+            elif running_up:
+                action, reason = "run", f"upstream {running_up[0]} will run"
+            else:
+                fp = plan.fingerprint(task, params, plan.hash_reads(task, params, self.root), keys)
+                last = self.store.last_success(name, fp.key)
+                broken = last and plan.outputs_intact(last["writes"], self.root)
+                if last and not broken:
+                    keys[name] = fp.key
+                    action, reason = "skip", f"up to date (as in run {last['run_id']})"
+                else:
+                    action, reason = "run", broken or plan.why_changed(self.store.last_fingerprint(name), fp)
+            if action == "run":
+                will_run.add(name)
+            out.append(PlannedTask(name, action, reason))
+        return out
+
+    # history
+    def runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+        return self.store.list_runs(limit=limit, offset=offset)
+
+    def show(self, run_id: str | None = None) -> dict[str, Any]:
+        """One run (the latest when None) with its tasks and their attempts."""
+        run_id = run_id or self.store.latest_run_id()
+        if run_id is None:
+            raise NbflowError("no runs yet. Fix: start one with `nbflow run`")
+        run = self.store.get_run(run_id)
+        return {"run": run, "tasks": self.store.run_tasks(run["id"]), "attempts": self.store.attempts(run["id"])}
+
+    def logs(self, run_id: str, task: str, attempt: int | None = None) -> dict[str, Any]:
+        """The attempt's stdout/stderr and error (the last attempt when none is given)."""
+        run = self.store.get_run(run_id)
+        attempts = self.store.attempts(run["id"], task)
+        if not attempts:
+            from .errors import NotFoundError
+
+            names = sorted({r["task"] for r in self.store.run_tasks(run["id"])})
+            raise NotFoundError(f"run {run['id']} has no attempt of task '{task}'. Tasks in that run: {', '.join(names)}")
+        chosen = attempts[-1] if attempt is None else next((a for a in attempts if a["number"] == attempt), None)
+        if chosen is None:
+            from .errors import NotFoundError
+
+            raise NotFoundError(f"task '{task}' in run {run['id']} has attempts {[a['number'] for a in attempts]}, not {attempt}")
+        return chosen
+
+    def lineage(self, target: str) -> dict[str, Any]:
+        """Provenance of a file (by path) or of a task's last successful outputs (by task name)."""
+        pipeline_tasks = {t.name for t in self.compile().tasks.values()} if os.path.isdir(self.config.notebooks) else set()
+        if target.removesuffix(".ipynb") in pipeline_tasks:
+            return {"task": self.store.task_lineage(target.removesuffix(".ipynb"))}
+        full = os.path.abspath(target)
+        if not os.path.exists(full) and os.path.exists(os.path.join(self.root, target)):
+            full = os.path.join(self.root, target)
+        rel = os.path.relpath(full, self.root).replace(os.sep, "/")
+        tree = self.store.lineage(rel)
+        if tree is None:
+            from .errors import NotFoundError
+
+            raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
+                                f"reads:/writes: tag (relative to the project or the current folder), or a task name")
+        return {"path": tree}

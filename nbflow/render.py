@@ -1,0 +1,45 @@
+"""Draw a pipeline as Graphviz DOT, and as SVG when the `dot` program is installed."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from .errors import NbflowError
+from .model import Pipeline
+
+STATE_COLORS = {
+    "pending": "#e0e0e0", "queued": "#cfd8dc", "running": "#90caf9", "succeeded": "#a5d6a7",
+    "skipped": "#c8e6c9", "failed": "#ef9a9a", "check_failed": "#ffcc80", "upstream_failed": "#f8bbd0",
+    "cancelled": "#bdbdbd",
+}
+
+
+def to_dot(pipeline: Pipeline, states: Mapping[str, str] | None = None) -> str:
+    """DOT source: one node per task (coloured by state when given), one edge per dependency."""
+    import graphviz
+
+    g = graphviz.Digraph("nbflow", graph_attr={"rankdir": "LR"},
+                         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fillcolor": "#ffffff"})
+    for name, task in pipeline.tasks.items():
+        label = name if not task.writes else name + "\n" + "\n".join(task.writes)
+        attrs = {"tooltip": task.relpath}
+        if states and name in states:
+            attrs["fillcolor"] = STATE_COLORS.get(states[name], "#ffffff")
+            label += f"\n[{states[name]}]"
+        g.node(name, label=label, **attrs)
+    for e in pipeline.edges:
+        g.edge(e.upstream, e.downstream, **({"style": "dashed"} if e.reason == "upstream tag" else {}))
+    return g.source
+
+
+def to_svg(dot: str) -> bytes:
+    """Render DOT to SVG with Graphviz's `dot` program."""
+    import graphviz
+
+    try:
+        return graphviz.Source(dot).pipe(format="svg")
+    except graphviz.ExecutableNotFound:
+        raise NbflowError(
+            "the Graphviz `dot` program is not installed, so SVG cannot be drawn. Fix: install Graphviz "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; conda: conda install graphviz), "
+            "or write DOT instead with -o dag.dot"
+        ) from None

@@ -1,0 +1,146 @@
+"""Versioned schema migrations. The schema version lives in `PRAGMA user_version`.
+
+Append a function to MIGRATIONS to change the schema; never edit one that has shipped.
+Each pending migration runs in its own BEGIN IMMEDIATE transaction, and the version is re-read once
+the lock is held, so two processes opening a fresh file at once do not both migrate.
+
+Write schema changes with `create_table` and `create_index` below: sqlite-utils builds the SQL, we run it
+inside our transaction. (sqlite-utils 3.x `Table.create()` wraps itself in `with conn:`, which would
+commit the migration's transaction half way.)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..errors import StoreError, StoreVersionError
+from .db import Db
+
+
+def create_table(db: Database, name: str, columns: dict[str, Any], **options: Any) -> None:
+    """CREATE TABLE from sqlite-utils' column types and options (pk, not_null, foreign_keys, defaults)."""
+    db.conn.execute(db.create_table_sql(name, columns, **options))
+
+
+def create_index(db: Database, table: str, columns: Sequence[str], unique: bool = False) -> None:
+    """CREATE INDEX idx_<table>_<columns>, named the way sqlite-utils names them."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    db.conn.execute(f'CREATE {kind} "idx_{table}_{"_".join(columns)}" ON "{table}" ({cols})')
+
+
+def _v1_initial(db: Database) -> None:
+    """Runs, their tasks, attempts, events, and dataset lineage."""
+    create_table(
+        db, "runs",
+        {
+            "id": str, "project": str, "trigger": str, "logical_date": str, "parameters": str,
+            "selection": str, "status": str, "created_at": float, "started_at": float,
+            "ended_at": float, "host": str, "pid": int, "heartbeat_at": float, "schedule": str,
+            "resumed_from": str,
+        },
+        pk="id",
+        not_null=["project", "trigger", "status", "created_at"],
+    )
+    create_index(db, "runs", ["created_at"])
+    create_table(
+        db, "run_tasks",
+        {
+            "run_id": str, "task": str, "status": str, "reason": str, "cache_key": str, "attempts": int,
+            "started_at": float, "ended_at": float, "error": str, "error_cell": int, "artifact": str,
+        },
+        pk=("run_id", "task"),
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null=["status"],
+        defaults={"attempts": 0},
+    )
+    create_table(
+        db, "attempts",
+        {
+            "id": int, "run_id": str, "task": str, "number": int, "status": str, "started_at": float,
+            "ended_at": float, "cache_key": str, "artifact": str, "error_kind": str, "error": str,
+            "error_cell": int, "log": str, "host": str, "pid": int, "fingerprint": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+        not_null=["run_id", "task", "number", "status"],
+    )
+    create_index(db, "attempts", ["task", "status"])
+    create_index(db, "attempts", ["run_id"])
+    # AUTOINCREMENT: ids never reused, so `events_since(last_id)` cursors stay valid after pruning.
+    db.conn.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, "
+        "run_id TEXT REFERENCES runs(id), task TEXT, kind TEXT NOT NULL, data TEXT)"
+    )
+    create_index(db, "events", ["run_id"])
+    create_table(db, "datasets", {"id": int, "path": str}, pk="id", not_null=["path"])
+    create_index(db, "datasets", ["path"], unique=True)
+    create_table(
+        db, "dataset_versions",
+        {"id": int, "dataset_id": int, "hash": str, "size": int, "attempt_id": int, "created_at": float},
+        pk="id",
+        foreign_keys=[("dataset_id", "datasets", "id"), ("attempt_id", "attempts", "id")],
+        not_null=["dataset_id", "hash"],
+    )
+    create_index(db, "dataset_versions", ["dataset_id", "hash"])
+    create_index(db, "dataset_versions", ["attempt_id"])
+    create_table(
+        db, "lineage",
+        {"attempt_id": int, "version_id": int, "direction": str},
+        pk=("attempt_id", "version_id", "direction"),
+        foreign_keys=[("attempt_id", "attempts", "id"), ("version_id", "dataset_versions", "id")],
+    )
+    create_index(db, "lineage", ["version_id"])
+
+
+Migration = Callable[[Database], None]
+MIGRATIONS: list[Migration] = [_v1_initial]
+
+
+def user_version(db: Db) -> int:
+    """The schema version stored in the file (0 for a fresh file)."""
+    return int(db.scalar("PRAGMA user_version"))
+
+
+def _check_not_newer(db: Db, version: int, known: int) -> None:
+    if version > known:
+        raise StoreVersionError(
+            f"the nbflow store {db.path} was written by a newer nbflow (schema {version}, this nbflow "
+            f"knows {known}). Fix: upgrade nbflow (pip install -U nbflow) or point `store` in nbflow.toml "
+            "at another file"
+        )
+
+
+def _check_is_ours(db: Db) -> None:
+    """A file at version 0 with tables in it belongs to something else: do not write ours into it."""
+    tables = db.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+    if tables:
+        raise StoreError(
+            f"{db.path} is a SQLite database but not an nbflow store (it has tables and no nbflow schema "
+            "version). Fix: point `store` in nbflow.toml at another file"
+        )
+
+
+def migrate(db: Db) -> int:
+    """Apply pending migrations, one transaction each; return the schema version reached."""
+    migrations = MIGRATIONS
+    known = len(migrations)
+    version = user_version(db)
+    _check_not_newer(db, version, known)
+    while version < known:
+        with db.write() as conn:
+            version = user_version(db)  # another process may have migrated while we waited
+            _check_not_newer(db, version, known)
+            if version >= known:
+                break
+            if version == 0:
+                _check_is_ours(db)
+            migrations[version](db.db)
+            if not conn.in_transaction:
+                raise StoreError(f"migration {version + 1} of {db.path} committed on its own; it must not end "
+                                 "the transaction (use create_table/create_index from nbflow.store.migrations)")
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        version = user_version(db)
+    return version

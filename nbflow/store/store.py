@@ -1,0 +1,477 @@
+"""The Store: every read and write of nbflow's state goes through these methods."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConflictError, NotFoundError
+from ..model import PENDING, QUEUED, RUNNING, SUCCEEDED, TASK_STATES
+from . import migrations
+from .db import Db, wal_bug_warning
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+RUN_STATES = ("running", "succeeded", "failed", "cancelled", "crashed")
+TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact")
+ABANDONED = "the runner stopped while this attempt ran"
+FileRecord = tuple[str, str, int]  # (project-relative posix path, sha256 hex, size in bytes)
+
+_VERSION_SQL = """
+SELECT v.id AS version_id, d.path, v.hash, v.size, v.created_at, v.attempt_id,
+       a.run_id, a.task, a.number, a.status, a.started_at, a.ended_at
+FROM dataset_versions v
+JOIN datasets d ON d.id = v.dataset_id
+LEFT JOIN attempts a ON a.id = v.attempt_id
+"""
+_PRODUCER_KEYS = ("run_id", "task", "number", "status", "started_at", "ended_at")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _run(row: dict[str, Any]) -> dict[str, Any]:
+    row["parameters"] = _loads(row["parameters"])
+    row["selection"] = _loads(row["selection"])
+    return row
+
+
+def _version(row: dict[str, Any]) -> dict[str, Any]:
+    """A dataset version row with its producing attempt folded into `producer` (None if external)."""
+    producer = None
+    if row["attempt_id"] is not None:
+        producer = {"attempt": row["attempt_id"], **{k: row[k] for k in _PRODUCER_KEYS}}
+    return {
+        "version_id": row["version_id"], "path": row["path"], "hash": row["hash"], "size": row["size"],
+        "created_at": row["created_at"], "producer": producer,
+    }
+
+
+def _check_state(status: str, allowed: Iterable[str], what: str) -> None:
+    allowed = tuple(allowed)
+    if status not in allowed:
+        raise ValueError(f"unknown {what} status {status!r}; expected one of {', '.join(allowed)}")
+
+
+class Store:
+    """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage."""
+
+    sqlite_version: str = sqlite3.sqlite_version
+
+    def __init__(self, path: str) -> None:
+        """Open (creating the file and its folder if needed) and migrate to the current schema."""
+        self.path = path
+        self._db = Db(path)
+        try:
+            self.schema_version = migrations.migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+        self._write = self._db.write
+        self._host = socket.gethostname()
+
+    @staticmethod
+    def wal_bug_warning() -> str | None:
+        """A warning string when this Python's SQLite has the WAL-reset bug, else None."""
+        return wal_bug_warning(sqlite3.sqlite_version)
+
+    def close(self) -> None:
+        """Close the connection; the Store cannot be used afterwards."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    def _event(self, conn: sqlite3.Connection, kind: str, run_id: str | None, task: str | None,
+               data: dict[str, Any]) -> None:
+        conn.execute(
+            "INSERT INTO events (ts, run_id, task, kind, data) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), run_id, task, kind, _dumps(data)),
+        )
+
+    # runs
+
+    def create_run(self, run_id: str, *, project: str, trigger: str, logical_date: str, parameters: dict[str, Any],
+                   selection: dict[str, Any], tasks: list[str], schedule: str | None = None,
+                   resumed_from: str | None = None) -> None:
+        """Record a new run (status 'running') and its tasks (all 'pending') in one transaction."""
+        now = time.time()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO runs (id, project, trigger, logical_date, parameters, selection, status, "
+                    "created_at, started_at, ended_at, host, pid, heartbeat_at, schedule, resumed_from) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    (run_id, project, trigger, logical_date, _dumps(parameters), _dumps(selection), now, now,
+                     self._host, os.getpid(), now, schedule, resumed_from),
+                )
+                conn.executemany(
+                    "INSERT INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
+                    [(run_id, task, PENDING) for task in tasks],
+                )
+                self._event(conn, "run_started", run_id, None,
+                            {"trigger": trigger, "logical_date": logical_date, "tasks": list(tasks)})
+        except sqlite3.IntegrityError as err:
+            raise ConflictError(
+                f"run id {run_id!r} is already in the store {self.path} ({err}). "
+                "Fix: start the run with a new id"
+            ) from err
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """Set the run's final status and end time."""
+        _check_state(status, RUN_STATES, "run")
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
+                (status, now, now, run_id),
+            )
+            self._need(cur.rowcount, run_id)
+            self._event(conn, "run_finished", run_id, None, {"status": status})
+
+    def heartbeat(self, run_id: str) -> None:
+        """Mark the run's runner as alive now."""
+        with self._write() as conn:
+            cur = conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
+            self._need(cur.rowcount, run_id)
+
+    def _need(self, rowcount: int, run_id: str, task: str | None = None) -> None:
+        if rowcount:
+            return
+        if task is None:
+            raise NotFoundError(f"no run {run_id!r} in {self.path}. Fix: run `nbflow runs` to list run ids")
+        raise NotFoundError(
+            f"run {run_id!r} has no task {task!r} in {self.path}. Fix: run `nbflow show {run_id}` to list its tasks"
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """One run by id or by a unique prefix of its id."""
+        row = self._db.row("SELECT * FROM runs WHERE id = ?", [run_id])
+        if row is None and run_id:
+            found = self._db.rows(
+                "SELECT * FROM runs WHERE substr(id, 1, length(?)) = ? ORDER BY created_at DESC LIMIT 6",
+                [run_id, run_id],
+            )
+            if len(found) > 1:
+                ids = ", ".join(r["id"] for r in found[:5])
+                raise NotFoundError(
+                    f"run id prefix {run_id!r} matches several runs ({ids}{', ...' if len(found) > 5 else ''}). "
+                    "Fix: give more characters of the id (`nbflow runs` lists them)"
+                )
+            row = found[0] if found else None
+        if row is None:
+            self._need(0, run_id)
+        assert row is not None
+        return _run(row)
+
+    def list_runs(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, with parameters and selection decoded."""
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = self._db.rows(
+            f"SELECT * FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [_run(r) for r in rows]
+
+    def count_runs(self, status: str | None = None) -> int:
+        """How many runs the store holds (of one status, if given)."""
+        if status:
+            return int(self._db.scalar("SELECT count(*) FROM runs WHERE status = ?", [status]))
+        return int(self._db.scalar("SELECT count(*) FROM runs"))
+
+    def latest_run_id(self) -> str | None:
+        """The id of the newest run, or None when there is none."""
+        found: str | None = self._db.scalar("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1")
+        return found
+
+    def run_tasks(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's task rows, in the order the run listed them."""
+        return self._db.rows("SELECT * FROM run_tasks WHERE run_id = ? ORDER BY rowid", [run_id])
+
+    def set_task_state(self, run_id: str, task: str, status: str, **fields: Any) -> None:
+        """Update one task of a run (status plus any of TASK_FIELDS) and record a 'task_state' event."""
+        _check_state(status, TASK_STATES, "task")
+        unknown = set(fields) - set(TASK_FIELDS)
+        if unknown:
+            raise TypeError(f"set_task_state got unknown fields {sorted(unknown)}; allowed: {TASK_FIELDS}")
+        names = ["status", *fields]
+        sets = ", ".join(f"{name} = ?" for name in names)
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE run_tasks SET {sets} WHERE run_id = ? AND task = ?",
+                (status, *fields.values(), run_id, task),
+            )
+            self._need(cur.rowcount, run_id, task)
+            self._event(conn, "task_state", run_id, task, {"status": status, **fields})
+
+    def reset_tasks(self, run_id: str, tasks: list[str], status: str = "running") -> None:
+        """For resume: the run is this process's again (status, pid, host, heartbeat) and `tasks` pending."""
+        _check_state(status, RUN_STATES, "run")
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = ?, ended_at = NULL, host = ?, pid = ?, heartbeat_at = ? WHERE id = ?",
+                (status, self._host, os.getpid(), now, run_id),
+            )
+            self._need(cur.rowcount, run_id)
+            conn.executemany(
+                "UPDATE run_tasks SET status = ?, reason = NULL, started_at = NULL, ended_at = NULL, error = NULL, "
+                "error_cell = NULL WHERE run_id = ? AND task = ?",
+                [(PENDING, run_id, task) for task in tasks],
+            )
+            conn.executemany(  # tasks the run did not list before (the pipeline changed since)
+                "INSERT OR IGNORE INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
+                [(run_id, task, PENDING) for task in tasks],
+            )
+            self._event(conn, "run_resumed", run_id, None, {"status": status, "tasks": list(tasks)})
+
+    # attempts
+
+    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str,
+                      pid: int | None = None) -> int:
+        """Record attempt `number` (1-based) of a task as running; return the attempt id."""
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE run_tasks SET status = ?, attempts = ?, started_at = coalesce(started_at, ?), "
+                "ended_at = NULL, cache_key = coalesce(?, cache_key), artifact = ? WHERE run_id = ? AND task = ?",
+                (RUNNING, number, now, cache_key, artifact, run_id, task),
+            )
+            self._need(cur.rowcount, run_id, task)
+            cur = conn.execute(
+                "INSERT INTO attempts (run_id, task, number, status, started_at, cache_key, artifact, host, pid) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, task, number, RUNNING, now, cache_key, artifact, self._host, pid),
+            )
+            attempt_id = cur.lastrowid
+            assert attempt_id is not None
+            self._event(conn, "attempt_started", run_id, task, {"attempt": attempt_id, "number": number})
+        return attempt_id
+
+    def finish_attempt(self, attempt_id: int, status: str, *, error_kind: str | None = None,
+                       error: str | None = None, error_cell: int | None = None, log: str | None = None,
+                       reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
+                       fingerprint: str | None = None) -> None:
+        """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
+
+        `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
+        """
+        with self._write() as conn:
+            found = conn.execute("SELECT run_id, task, number FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+            if found is None:
+                raise NotFoundError(f"no attempt {attempt_id} in {self.path}")
+            run_id, task, number = found
+            conn.execute(
+                "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, log = ?, "
+                "fingerprint = ? WHERE id = ?",
+                (status, time.time(), error_kind, error, error_cell, log, fingerprint, attempt_id),
+            )
+            # Reads first: a file this attempt reads and rewrites links to the version before its write.
+            for path, digest, size in reads:
+                self._link(conn, attempt_id, "read", self._read_version(conn, path, digest, size))
+            for path, digest, size in writes:
+                dataset_id = self._dataset_id(conn, path)
+                cur = conn.execute(
+                    "INSERT INTO dataset_versions (dataset_id, hash, size, attempt_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (dataset_id, digest, size, attempt_id, time.time()),
+                )
+                assert cur.lastrowid is not None
+                self._link(conn, attempt_id, "write", cur.lastrowid)
+            self._event(conn, "attempt_finished", run_id, task,
+                        {"attempt": attempt_id, "number": number, "status": status, "error_kind": error_kind})
+
+    def _dataset_id(self, conn: sqlite3.Connection, path: str) -> int:
+        conn.execute("INSERT OR IGNORE INTO datasets (path) VALUES (?)", (path,))
+        return int(conn.execute("SELECT id FROM datasets WHERE path = ?", (path,)).fetchone()[0])
+
+    def _read_version(self, conn: sqlite3.Connection, path: str, digest: str, size: int) -> int:
+        """The newest recorded version of `path` with this hash, or a new external one."""
+        dataset_id = self._dataset_id(conn, path)
+        found = conn.execute(
+            "SELECT id FROM dataset_versions WHERE dataset_id = ? AND hash = ? ORDER BY id DESC LIMIT 1",
+            (dataset_id, digest),
+        ).fetchone()
+        if found:
+            return int(found[0])
+        cur = conn.execute(
+            "INSERT INTO dataset_versions (dataset_id, hash, size, attempt_id, created_at) VALUES (?, ?, ?, NULL, ?)",
+            (dataset_id, digest, size, time.time()),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    @staticmethod
+    def _link(conn: sqlite3.Connection, attempt_id: int, direction: str, version_id: int) -> None:
+        conn.execute(
+            "INSERT OR IGNORE INTO lineage (attempt_id, version_id, direction) VALUES (?, ?, ?)",
+            (attempt_id, version_id, direction),
+        )
+
+    def attempts(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+        """Attempts of a run (of one task, if given), oldest first."""
+        if task is None:
+            return self._db.rows("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", [run_id])
+        return self._db.rows("SELECT * FROM attempts WHERE run_id = ? AND task = ? ORDER BY id", [run_id, task])
+
+    def get_attempt(self, attempt_id: int) -> dict[str, Any]:
+        """One attempt by id."""
+        row = self._db.row("SELECT * FROM attempts WHERE id = ?", [attempt_id])
+        if row is None:
+            raise NotFoundError(f"no attempt {attempt_id} in {self.path}. Fix: run `nbflow show RUN` to list attempts")
+        return row
+
+    def last_success(self, task: str, cache_key: str) -> dict[str, Any] | None:
+        """The newest succeeded attempt of `task` with this cache key, with 'writes': [(path, hash, size)]."""
+        row = self._db.row(
+            "SELECT * FROM attempts WHERE task = ? AND status = ? AND cache_key = ? ORDER BY id DESC LIMIT 1",
+            [task, SUCCEEDED, cache_key],
+        )
+        if row is None:
+            return None
+        row["writes"] = [(v["path"], v["hash"], v["size"]) for v in self._io(row["id"], "write")]
+        return row
+
+    def last_success_any(self, task: str) -> dict[str, Any] | None:
+        """The newest succeeded attempt of `task`, whatever its cache key."""
+        return self._db.row("SELECT * FROM attempts WHERE task = ? AND status = ? ORDER BY id DESC LIMIT 1",
+                            [task, SUCCEEDED])
+
+    def last_fingerprint(self, task: str) -> dict[str, Any] | None:
+        """The decoded fingerprint of the newest succeeded attempt of `task`, to say why a cache key changed."""
+        row = self._db.row("SELECT fingerprint FROM attempts WHERE task = ? AND status = ? AND fingerprint IS NOT NULL "
+                           "ORDER BY id DESC LIMIT 1", [task, SUCCEEDED])
+        return _loads(row["fingerprint"]) if row else None
+
+    def mark_abandoned(self, run_id: str) -> int:
+        """Crash recovery: fail the run's attempts still 'running', set running/queued tasks back to pending."""
+        now = time.time()
+        with self._write() as conn:
+            abandoned = conn.execute(
+                "SELECT id, task FROM attempts WHERE run_id = ? AND status = ?", (run_id, RUNNING)
+            ).fetchall()
+            conn.execute(
+                "UPDATE attempts SET status = 'failed', error_kind = 'abandoned', error = ?, ended_at = ? "
+                "WHERE run_id = ? AND status = ?",
+                (ABANDONED, now, run_id, RUNNING),
+            )
+            conn.execute(
+                "UPDATE run_tasks SET status = ? WHERE run_id = ? AND status IN (?, ?)",
+                (PENDING, run_id, RUNNING, QUEUED),
+            )
+            if abandoned:
+                self._event(conn, "attempts_abandoned", run_id, None,
+                            {"attempts": [a for a, _ in abandoned], "tasks": sorted({t for _, t in abandoned})})
+        return len(abandoned)
+
+    # events
+
+    def events_since(self, last_id: int = 0, run_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with id > last_id, oldest first, data decoded."""
+        if run_id is None:
+            rows = self._db.rows("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last_id, limit])
+        else:
+            rows = self._db.rows(
+                "SELECT * FROM events WHERE id > ? AND run_id = ? ORDER BY id LIMIT ?", [last_id, run_id, limit]
+            )
+        for row in rows:
+            row["data"] = _loads(row["data"])
+        return rows
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when none), to follow events from now on."""
+        return int(self._db.scalar("SELECT coalesce(max(id), 0) FROM events"))
+
+    # lineage
+
+    def dataset_versions(self, path: str) -> list[dict[str, Any]]:
+        """Versions of one file, newest first, each with its producer (None for external input)."""
+        rows = self._db.rows(f"{_VERSION_SQL} WHERE d.path = ? ORDER BY v.id DESC", [path])
+        return [_version(r) for r in rows]
+
+    def _get_version(self, version_id: int) -> dict[str, Any]:
+        row = self._db.row(f"{_VERSION_SQL} WHERE v.id = ?", [version_id])
+        if row is None:
+            raise NotFoundError(f"no dataset version {version_id} in {self.path}")
+        return _version(row)
+
+    def _io(self, attempt_id: int, direction: str) -> list[dict[str, Any]]:
+        rows = self._db.rows(
+            f"{_VERSION_SQL} JOIN lineage l ON l.version_id = v.id "
+            "WHERE l.attempt_id = ? AND l.direction = ? ORDER BY d.path, v.id",
+            [attempt_id, direction],
+        )
+        return [_version(r) for r in rows]
+
+    def version_inputs(self, version_id: int) -> list[dict[str, Any]]:
+        """The versions read by the attempt that produced this version ([] for external input)."""
+        producer = self._get_version(version_id)["producer"]
+        return [] if producer is None else self._io(producer["attempt"], "read")
+
+    def version_consumers(self, version_id: int) -> list[dict[str, Any]]:
+        """Attempts that read this version: attempt id, run_id, task, number, status, times."""
+        return self._db.rows(
+            "SELECT a.id AS attempt, a.run_id, a.task, a.number, a.status, a.started_at, a.ended_at "
+            "FROM lineage l JOIN attempts a ON a.id = l.attempt_id "
+            "WHERE l.version_id = ? AND l.direction = 'read' ORDER BY a.id",
+            [version_id],
+        )
+
+    def attempt_io(self, attempt_id: int) -> dict[str, list[dict[str, Any]]]:
+        """What one attempt read and wrote, as dataset versions."""
+        return {"reads": self._io(attempt_id, "read"), "writes": self._io(attempt_id, "write")}
+
+    def _tree(self, version: dict[str, Any], depth: int, seen: set[int]) -> dict[str, Any]:
+        """A version with its producer's inputs as subtrees; a version met twice is not expanded again."""
+        node = {k: version[k] for k in ("path", "hash", "size", "version_id", "producer")}
+        node["inputs"] = []
+        if version["version_id"] in seen:
+            node["repeated"] = True
+            return node
+        seen.add(version["version_id"])
+        producer = version["producer"]
+        if producer is not None:
+            inputs = self._io(producer["attempt"], "read")
+            if depth <= 0:
+                node["truncated"] = bool(inputs)
+            else:
+                node["inputs"] = [self._tree(v, depth - 1, seen) for v in inputs]
+        return node
+
+    def lineage(self, path: str, depth: int = 20) -> dict[str, Any] | None:
+        """The newest version of `path` as a tree of what it was made from; None if never recorded."""
+        versions = self._db.rows(f"{_VERSION_SQL} WHERE d.path = ? ORDER BY v.id DESC LIMIT 1", [path])
+        if not versions:
+            return None
+        return self._tree(_version(versions[0]), depth, set())
+
+    def task_lineage(self, task: str) -> dict[str, Any]:
+        """The task's last succeeded attempt: lineage trees of what it read, and consumers of what it wrote."""
+        attempt = self._db.row(
+            "SELECT * FROM attempts WHERE task = ? AND status = ? ORDER BY id DESC LIMIT 1", [task, SUCCEEDED]
+        )
+        if attempt is None:
+            raise NotFoundError(
+                f"task {task!r} has no succeeded attempt in {self.path}. Fix: run it (`nbflow run --only {task}`) "
+                "or check the name with `nbflow runs`"
+            )
+        seen: set[int] = set()
+        reads = [self._tree(v, 20, seen) for v in self._io(attempt["id"], "read")]
+        writes = [{**v, "consumers": self.version_consumers(v["version_id"])} for v in self._io(attempt["id"], "write")]
+        return {"task": task, "attempt": attempt, "reads": reads, "writes": writes}
