@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 import sys
+import typing
+from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .model import Config, Policy
@@ -89,8 +91,9 @@ def _abs(root: str, path: str) -> str:
 
 def _get(raw: Mapping[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
     value = raw.get(key, default)
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(where, key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}", f"see the README's configuration section for '{key}'")
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise ConfigError(where, key, f"expected {kind.__name__}, got {type(value).__name__} {value!r}",
+                          f"see the README's configuration section for '{key}'")
     return value
 
 
@@ -106,7 +109,8 @@ def _check_policy(table: Mapping[str, Any], where: str, prefix: str) -> Mapping[
             raise ConfigError(where, f"{prefix}.{key}", "unknown policy field", f"use one of: {', '.join(sorted(POLICY_FIELDS))}")
         if isinstance(value, bool) or not isinstance(value, _POLICY_TYPES[key]):
             raise ConfigError(where, f"{prefix}.{key}", f"wrong type {type(value).__name__}", f"expected {_POLICY_TYPES[key][0].__name__}")
-        if key in ("retries",) and value < 0 or key in ("timeout", "retry_delay", "retry_max_delay") and value <= 0:
+        number = float(typing.cast(float, value)) if key in ("retries", "timeout", "retry_delay", "retry_max_delay") else 1.0
+        if (key == "retries" and number < 0) or (key != "retries" and number <= 0):
             raise ConfigError(where, f"{prefix}.{key}", f"{value!r} is out of range", "use a positive number")
     return table
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -79,7 +80,7 @@ class RunReporter:
         self.bar = self.progress.add_task("running", total=total)
         self.running: set[str] = set()
 
-    def __enter__(self) -> "RunReporter":
+    def __enter__(self) -> RunReporter:
         self.progress.__enter__()
         return self
 
@@ -96,7 +97,8 @@ class RunReporter:
             task, status = data["task"], data["status"]
             if status == "running":
                 self.running.add(task)
-                self.progress.console.print(f"  [cyan]▶ {task}[/]" + (f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""))
+                again = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
+                self.progress.console.print(f"  [cyan]▶ {task}[/]{again}")
             elif status in FINAL:
                 self.running.discard(task)
                 self.progress.advance(self.bar)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import difflib
 import heapq
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from fnmatch import fnmatchcase
-from typing import Iterable
 
 from .errors import CycleError, DuplicateWriterError, SelectionError, UnknownUpstreamError
 from .model import Edge, Pipeline, Task

@@ -49,9 +49,15 @@ class AttemptResult:
 
 def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     """Run the notebook with papermill and describe the outcome; never raises for a notebook's own failure."""
+    import logging
+
     import papermill as pm
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from .kernels import IPCKernelManager
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # "Passed unknown parameter": every task gets every parameter
 
     started = time.time()
     os.makedirs(os.path.dirname(spec.output), exist_ok=True)
@@ -61,6 +67,7 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
         pm.execute_notebook(
             spec.source, spec.output, parameters=dict(spec.parameters), kernel_name=spec.kernel,
             cwd=spec.cwd, execution_timeout=spec.timeout, progress_bar=False, log_output=False,
+            kernel_manager_class=IPCKernelManager,
         )
         outcome: dict[str, Any] = {"status": "succeeded"}
     except pm.PapermillExecutionError as e:

@@ -1,8 +1,9 @@
 """Frozen values that the compile side produces and the engine consumes."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 # Task states, as stored in run_tasks.status and shown by the CLI and the panel.
 PENDING = "pending"

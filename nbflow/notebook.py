@@ -6,7 +6,8 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .config import policy_from
 from .errors import NotebookError, TagError

@@ -6,8 +6,10 @@ import datetime as dt
 import os
 import secrets
 import socket
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from . import dag
 from .config import load_config
@@ -31,14 +33,27 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
+STALE_HEARTBEAT_SECONDS = 120.0
+
+
+def with_liveness(run: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """A run marked running whose runner is gone shows as 'crashed' (computed on read; nothing is written)."""
+    if run["status"] != "running":
+        return run
+    if run["host"] == socket.gethostname():
+        dead = not run["pid"] or not _pid_alive(run["pid"])
+    else:
+        dead = (now or time.time()) - (run["heartbeat_at"] or run["started_at"] or 0) > STALE_HEARTBEAT_SECONDS
+    return {**run, "status": "crashed"} if dead else run
+
+
 def _pid_alive(pid: int) -> bool:
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Project:
@@ -50,7 +65,7 @@ class Project:
         self._store: Any = None
 
     @classmethod
-    def load(cls, root: str | os.PathLike[str] = ".") -> "Project":
+    def load(cls, root: str | os.PathLike[str] = ".") -> Project:
         return cls(root)
 
     @property
@@ -160,9 +175,9 @@ class Project:
         return asyncio.run(self.resume_async(run_id, jobs=jobs, on_event=on_event))
 
     async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
-        run = self.store.get_run(run_id)
+        run = with_liveness(self.store.get_run(run_id))
         run_id = run["id"]
-        if run["status"] == "running" and run["host"] == socket.gethostname() and _pid_alive(run["pid"]) and run["pid"] != os.getpid():
+        if run["status"] == "running":
             raise ConflictError(f"run {run_id} is still in progress (pid {run['pid']}). Fix: wait for it, or stop that process first")
         self.store.mark_abandoned(run_id)
         pipeline = self.compile()
@@ -222,14 +237,14 @@ class Project:
 
     # history
     def runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
-        return self.store.list_runs(limit=limit, offset=offset)
+        return [with_liveness(r) for r in self.store.list_runs(limit=limit, offset=offset)]
 
     def show(self, run_id: str | None = None) -> dict[str, Any]:
         """One run (the latest when None) with its tasks and their attempts."""
         run_id = run_id or self.store.latest_run_id()
         if run_id is None:
             raise NbflowError("no runs yet. Fix: start one with `nbflow run`")
-        run = self.store.get_run(run_id)
+        run = with_liveness(self.store.get_run(run_id))
         return {"run": run, "tasks": self.store.run_tasks(run["id"]), "attempts": self.store.attempts(run["id"])}
 
     def logs(self, run_id: str, task: str, attempt: int | None = None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Draw a pipeline as Graphviz DOT, and as SVG when the `dot` program is installed."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .errors import NbflowError
 from .model import Pipeline

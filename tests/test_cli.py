@@ -12,7 +12,7 @@ from .conftest import REPO, write_notebook
 
 
 def nbflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nbflow", *args], cwd=cwd, capture_output=True, text=True, timeout=240,
+    return subprocess.run([sys.executable, "-m", "nbflow", *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=240,
                           env={**__import__("os").environ, "COLUMNS": "200"})
 
 
@@ -66,7 +66,7 @@ def test_svg_without_graphviz_says_how_to_get_it(tmp_path):
     write_notebook(tmp_path / "a.ipynb", ["pass"])
     code = ("import os, sys; os.environ['PATH'] = ''; sys.argv = ['nbflow', 'graph', '-o', 'x.svg']; "
             "from nbflow.cli import main; main()")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], check=False, cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 2 and "apt-get install graphviz" in out.stderr and "-o dag.dot" in out.stderr
 
 

@@ -8,8 +8,15 @@ import pytest
 from nbflow import Project
 from nbflow.config import load_config
 from nbflow.dag import build, select
-from nbflow.errors import (ConfigError, CycleError, DuplicateWriterError, NotebookError, SelectionError, TagError,
-                           UnknownUpstreamError)
+from nbflow.errors import (
+    ConfigError,
+    CycleError,
+    DuplicateWriterError,
+    NotebookError,
+    SelectionError,
+    TagError,
+    UnknownUpstreamError,
+)
 from nbflow.notebook import normalized_code, read_task
 
 
@@ -120,7 +127,8 @@ def test_include_exclude_and_notebooks_folder(make_nb, tmp_path):
 def test_parameters_and_policies(make_nb, tmp_path):
     make_nb("a", [("x = 1\ny: int = 2\nz, w = 3, 4", ["parameters"]), ("pass", ["retries:5", "timeout:30"])])
     make_nb("b", ["pass"], kernel="ir")
-    (tmp_path / "nbflow.toml").write_text('[defaults]\nretries = 1\ntimeout = 100\n[tasks.b]\nkernel = "python3"\npool = "db"\n[pools]\ndb = 1\n')
+    (tmp_path / "nbflow.toml").write_text('[defaults]\nretries = 1\ntimeout = 100\n'
+                                          '[tasks.b]\nkernel = "python3"\npool = "db"\n[pools]\ndb = 1\n')
     p = compile_dir(tmp_path)
     a, b = p.tasks["a"], p.tasks["b"]
     assert a.parameters == ("x", "y")

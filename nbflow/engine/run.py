@@ -4,14 +4,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..execute import AttemptResult, AttemptSpec
 from ..executors.base import Executor
-from ..model import (CANCELLED, CHECK_FAILED, DONE_OK, FAILED, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED,
-                     Config, Pipeline)
+from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
 from . import plan
 from .retry import backoff
 
@@ -101,7 +100,7 @@ class Engine:
             status = SUCCEEDED if all(state.get(t) in DONE_OK for t in selected) else FAILED
         except BaseException:
             status = CANCELLED
-            for name, t in running.items():
+            for t in running.values():
                 t.cancel()
             for name in list(running) + pending:
                 self._set(p.run_id, name, CANCELLED, reason="the run was interrupted")

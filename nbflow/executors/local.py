@@ -3,11 +3,37 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..execute import AttemptResult, AttemptSpec, execute_attempt
+
+ORPHAN_CHECK_SECONDS = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """Pool worker start-up: if the runner dies (even by SIGKILL), kill this worker's kernels, then exit.
+
+    jupyter_client cleans kernels up only on a normal exit, SIGINT or SIGTERM of the process that started
+    them, so without this a killed runner would leave kernels running.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nbflow-orphan-watch", daemon=True).start()
 
 
 class LocalExecutor:
@@ -19,7 +45,8 @@ class LocalExecutor:
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_watch_parent, initargs=(os.getpid(),))
         return self._pool
 
     async def submit(self, spec: AttemptSpec) -> AttemptResult:

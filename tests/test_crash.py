@@ -1,0 +1,73 @@
+"""A runner killed with SIGKILL: nothing recorded is lost, its kernels do not live on, and the run resumes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from nbflow import Project
+
+from .conftest import write_notebook
+
+pytestmark = pytest.mark.kernel
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_sigkill_of_runner_then_resume(tmp_path: Path):
+    write_notebook(tmp_path / "first.ipynb", [("open('one.txt', 'w').write('1')", ["writes:one.txt"])])
+    write_notebook(tmp_path / "second.ipynb", [
+        ("import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))", ["reads:one.txt"]),
+        "while not os.path.exists('go.flag'):\n    time.sleep(0.1)",
+        ("open('two.txt', 'w').write('2')", ["writes:two.txt"]),
+    ])
+    runner = subprocess.Popen([sys.executable, "-m", "nbflow", "run"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "second's kernel")
+        kernel = int((tmp_path / "kernel.pid").read_text())
+        assert _alive(kernel)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    _wait_for(lambda: not _alive(kernel), 15, "the orphaned kernel to be reaped")
+
+    project = Project(tmp_path)
+    detail = project.show()
+    run_id = detail["run"]["id"]
+    assert detail["run"]["status"] == "crashed"
+    assert {t["task"]: t["status"] for t in detail["tasks"]} == {"first": "succeeded", "second": "running"}
+    assert [(a["task"], a["status"]) for a in detail["attempts"]] == [("first", "succeeded"), ("second", "running")]
+
+    (tmp_path / "go.flag").write_text("")
+    out = subprocess.run([sys.executable, "-m", "nbflow", "resume", run_id[:10]], check=False, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    detail = project.show(run_id)
+    assert detail["run"]["status"] == "succeeded"
+    assert [(a["task"], a["number"], a["status"], a["error_kind"]) for a in detail["attempts"]] == [
+        ("first", 1, "succeeded", None), ("second", 1, "failed", "abandoned"), ("second", 2, "succeeded", None)]
+    assert (tmp_path / "two.txt").read_text() == "2"
+    assert os.path.exists(tmp_path / ".nbflow" / "runs" / run_id / "second.attempt-2.ipynb")
