@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        signal.signal(signal.SIGTERM, _terminate)  # systemd, cron and `kill` stop a run as Ctrl-C does
         try:
             return fn(*args, **kwargs)
         except NbflowError as e:
@@ -34,6 +36,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(130)
 
     return wrapper
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def parse_params(values: tuple[str, ...]) -> dict[str, Any]:
@@ -110,8 +116,7 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
             out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
         out.print_plan(project.dry_run(parameters, only=only, start=start, end=end, force=force))
         return
-    total = len(project.compile().tasks)
-    with out.RunReporter(total) as reporter:
+    with out.RunReporter() as reporter:
         summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
@@ -125,7 +130,7 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
 def resume(run_id: str, directory: str, jobs: int | None) -> None:
     """Re-run what failed or never finished in RUN_ID, keeping what succeeded."""
     project = _project(directory)
-    with out.RunReporter(len(project.compile().tasks)) as reporter:
+    with out.RunReporter() as reporter:
         summary = project.resume(run_id, jobs=jobs, on_event=reporter)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)

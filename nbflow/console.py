@@ -74,10 +74,10 @@ def pipeline_json(p: Pipeline) -> str:
 class RunReporter:
     """Live progress for a run: a line per state change and a bar of finished tasks."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console, transient=True)
-        self.bar = self.progress.add_task("running", total=total)
+        self.bar = self.progress.add_task("starting", total=None)
         self.running: set[str] = set()
 
     def __enter__(self) -> RunReporter:
@@ -88,7 +88,10 @@ class RunReporter:
         self.progress.__exit__(*exc)
 
     def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
-        if kind == "warning":
+        if kind == "run_started":
+            self.progress.update(self.bar, total=len(data["tasks"]), description="waiting")
+            self.progress.console.print(f"run [bold]{data['run_id']}[/]: {len(data['tasks'])} tasks")
+        elif kind == "warning":
             self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
         elif kind == "retry":
             self.progress.console.print(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "

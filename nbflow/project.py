@@ -15,7 +15,7 @@ from . import dag
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError
+from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
 from .model import DONE_OK, Config, Pipeline
 from .notebook import discover, read_task
 
@@ -151,6 +151,7 @@ class Project:
         self.store.create_run(run_id, project=self.root, trigger=trigger, logical_date=params["run_date"],
                               parameters=params, selection=selection, tasks=selected, schedule=schedule)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
+        (on_event or (lambda k, d: None))("run_started", {"run_id": run_id, "tasks": selected})
         summary = await self._execute(pipeline, p, on_event)
         summary.warnings = warnings
         return summary
@@ -166,9 +167,12 @@ class Project:
         executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
         engine = Engine(self.config, pipeline, self.store, executor, on_event)
         try:
-            return await engine.execute(p)
-        finally:
-            await executor.close()
+            summary = await engine.execute(p)
+        except BaseException:
+            await executor.close(cancel=True)
+            raise
+        await executor.close()
+        return summary
 
     def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
         """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
@@ -196,6 +200,7 @@ class Project:
         first = {t: (rows[t]["attempts"] or 0) + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
                     force=bool(run["selection"].get("force")), jobs=jobs or self.config.jobs)
+        (on_event or (lambda k, d: None))("run_started", {"run_id": run_id, "tasks": todo})
         return await self._execute(pipeline, p, on_event)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
@@ -252,14 +257,16 @@ class Project:
         run = self.store.get_run(run_id)
         attempts = self.store.attempts(run["id"], task)
         if not attempts:
-            from .errors import NotFoundError
-
-            names = sorted({r["task"] for r in self.store.run_tasks(run["id"])})
-            raise NotFoundError(f"run {run['id']} has no attempt of task '{task}'. Tasks in that run: {', '.join(names)}")
+            rows = {r["task"]: r for r in self.store.run_tasks(run["id"])}
+            row = rows.get(task)
+            if row and row["status"] == "skipped":
+                raise NotFoundError(f"task '{task}' did not run in run {run['id']}: {row['reason']}. "
+                                    f"Fix: ask for that run's logs instead")
+            if row:
+                raise NotFoundError(f"task '{task}' did not run in run {run['id']} ({row['status']}: {row['reason'] or '-'})")
+            raise NotFoundError(f"run {run['id']} has no attempt of task '{task}'. Tasks in that run: {', '.join(sorted(rows))}")
         chosen = attempts[-1] if attempt is None else next((a for a in attempts if a["number"] == attempt), None)
         if chosen is None:
-            from .errors import NotFoundError
-
             raise NotFoundError(f"task '{task}' in run {run['id']} has attempts {[a['number'] for a in attempts]}, not {attempt}")
         return chosen
 
@@ -274,8 +281,6 @@ class Project:
         rel = os.path.relpath(full, self.root).replace(os.sep, "/")
         tree = self.store.lineage(rel)
         if tree is None:
-            from .errors import NotFoundError
-
             raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
                                 f"reads:/writes: tag (relative to the project or the current folder), or a task name")
         return {"path": tree}

@@ -71,3 +71,28 @@ def test_sigkill_of_runner_then_resume(tmp_path: Path):
         ("first", 1, "succeeded", None), ("second", 1, "failed", "abandoned"), ("second", 2, "succeeded", None)]
     assert (tmp_path / "two.txt").read_text() == "2"
     assert os.path.exists(tmp_path / ".nbflow" / "runs" / run_id / "second.attempt-2.ipynb")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_records_cancelled_and_stops_kernels(tmp_path: Path, sig: int):
+    write_notebook(tmp_path / "slow.ipynb", ["import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))",
+                                            "time.sleep(120)"])
+    write_notebook(tmp_path / "after.ipynb", [("pass", ["upstream:slow"])])
+    runner = subprocess.Popen([sys.executable, "-m", "nbflow", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "the kernel")
+        kernel = int((tmp_path / "kernel.pid").read_text())
+        time.sleep(0.5)
+        runner.send_signal(sig)
+        _, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, err
+    assert "nbflow resume" in err
+    _wait_for(lambda: not _alive(kernel), 15, "the kernel to stop")
+    detail = Project(tmp_path).show()
+    assert detail["run"]["status"] == "cancelled"
+    assert {t["task"]: t["status"] for t in detail["tasks"]} == {"slow": "cancelled", "after": "cancelled"}
+    assert [a["status"] for a in detail["attempts"]] == ["cancelled"]

@@ -13,6 +13,6 @@ class Executor(Protocol):
         """Run one attempt to its end and describe the outcome."""
         ...
 
-    async def close(self) -> None:
-        """Stop workers; attempts still running are abandoned."""
+    async def close(self, cancel: bool = False) -> None:
+        """Stop workers; with `cancel`, attempts still running are stopped first."""
         ...
