@@ -7,10 +7,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.tree import Tree
 
 from .model import FINAL, Pipeline
 
@@ -112,7 +114,7 @@ class RunReporter:
 
 
 def print_summary(summary: Any) -> None:
-    table = Table(title=f"run {summary.run_id}: {summary.status}", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"run {summary.run_id}: {summary.status}", title_justify="left")
     for col in ("task", "status", "attempts", "time", "detail"):
         table.add_column(col)
     for t in summary.tasks:
@@ -126,7 +128,7 @@ def print_summary(summary: Any) -> None:
 
 
 def print_plan(planned: list[Any]) -> None:
-    table = Table(title="dry run: nothing executed", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="dry run: nothing executed", title_justify="left")
     for col in ("task", "action", "why"):
         table.add_column(col)
     for p in planned:
@@ -135,12 +137,14 @@ def print_plan(planned: list[Any]) -> None:
 
 
 def print_runs(runs: list[dict[str, Any]]) -> None:
-    table = Table()
-    for col in ("run", "status", "trigger", "run_date", "started", "duration", "tasks"):
-        table.add_column(col)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("run", no_wrap=True)
+    for col in ("status", "trigger", "run_date", "started", "took"):
+        table.add_column(col, no_wrap=True)
     for r in runs:
-        table.add_row(r["id"], state(r["status"]), r["trigger"], r["logical_date"] or "-", when(r["started_at"]),
-                      seconds(r["started_at"], r["ended_at"]), str(r.get("task_count", "")))
+        started = dt.datetime.fromtimestamp(r["started_at"]).strftime("%m-%d %H:%M") if r["started_at"] else "-"
+        table.add_row(r["id"], state(r["status"]), r["trigger"], r["logical_date"] or "-", started,
+                      seconds(r["started_at"], r["ended_at"]))
     console.print(table if runs else "no runs yet: start one with `nbflow run`")
 
 
@@ -151,16 +155,21 @@ def print_run(detail: Mapping[str, Any]) -> None:
                   f"  host={run['host']} pid={run['pid']}")
     params = {k: v for k, v in run["parameters"].items() if k not in ("run_id",)}
     console.print("parameters: " + escape(json.dumps(params)))
-    table = Table()
-    for col in ("task", "status", "attempts", "time", "executed notebook", "detail"):
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("task", "status", "tries", "time", "detail"):
         table.add_column(col)
     for t in detail["tasks"]:
         detail_text = t.get("error") or t.get("reason") or ""
         if t.get("error_cell") is not None:
             detail_text = f"cell {t['error_cell']}: {detail_text}"
         table.add_row(t["task"], state(t["status"]), str(t["attempts"] or "-"), seconds(t["started_at"], t["ended_at"]),
-                      rel(t["artifact"]), escape(detail_text))
+                      escape(detail_text))
     console.print(table)
+    notebooks = [t["artifact"] for t in detail["tasks"] if t.get("artifact")]
+    if notebooks:
+        console.print("executed notebooks:")
+        for path in notebooks:
+            console.print(f"  {rel(path)}", soft_wrap=True)
     retried = [a for a in detail["attempts"] if a["status"] != "succeeded" and a["status"] != "running"]
     if retried:
         console.print("failed attempts:")
@@ -181,23 +190,39 @@ def print_logs(attempt: Mapping[str, Any]) -> None:
 
 
 def print_lineage(tree: Mapping[str, Any]) -> None:
-    if "task" in tree:
-        t = tree["task"]
-        console.print(f"task [bold]{t['task']}[/], last success: attempt {t['attempt'].get('number')} of run {t['attempt'].get('run_id')}")
-        for r in t["reads"]:
-            console.print("reads:")
-            _print_tree(r, 1)
-        for w in t["writes"]:
-            consumers = ", ".join(f"{c['task']} (run {c['run_id']})" for c in w.get("consumers", [])) or "none yet"
-            console.print(f"writes: {w['path']}  sha256:{w['hash'][:12]}  {w['size']} bytes  read by: {consumers}")
+    if "path" in tree:
+        console.print(_tree(Tree(_label(tree["path"])), tree["path"]))
         return
-    _print_tree(tree["path"], 0)
+    t = tree["task"]
+    attempt = t["attempt"]
+    root = Tree(f"task [bold]{t['task']}[/], last success: #{attempt.get('number')} in run {attempt.get('run_id')}")
+    reads = root.add("[bold]reads[/]")
+    for r in t["reads"]:
+        _tree(reads.add(_label(r)), r)
+    writes = root.add("[bold]writes[/]")
+    for w in t["writes"]:
+        consumers = ", ".join(f"{c['task']} (run {c['run_id']})" for c in w.get("consumers", [])) or "nobody yet"
+        writes.add(_label(w) + f"\n[dim]read by {escape(consumers)}[/]")
+    console.print(root)
 
 
-def _print_tree(node: Mapping[str, Any], depth: int) -> None:
-    pad = "  " * depth
+def _label(node: Mapping[str, Any]) -> str:
     prod = node.get("producer")
-    who = f"written by {prod['task']} (run {prod['run_id']}, attempt {prod['number']})" if prod else "external input"
-    console.print(f"{pad}{node['path']}  sha256:{node['hash'][:12]}  {node['size']} bytes  <- {who}")
+    who = f"{prod['task']} #{prod['number']} in run {prod['run_id']}" if prod else "external input"
+    more = " [dim](shown above)[/]" if node.get("repeated") else ""
+    return f"[bold]{escape(node['path'])}[/]{more}\n[dim]{node['hash'][:12]} · {_size(node['size'])} · {who}[/]"
+
+
+def _size(size: int) -> str:
+    n = float(size)
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def _tree(branch: Tree, node: Mapping[str, Any]) -> Tree:
     for child in node.get("inputs", []):
-        _print_tree(child, depth + 1)
+        _tree(branch.add(_label(child)), child)
+    return branch

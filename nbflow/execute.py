@@ -55,11 +55,12 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from .kernels import IPCKernelManager
+    from . import kernels
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # "Passed unknown parameter": every task gets every parameter
 
     started = time.time()
+    kernels.stderr_files.clear()
     os.makedirs(os.path.dirname(spec.output), exist_ok=True)
     old_env = {k: os.environ.get(k) for k in spec.env}
     os.environ.update(spec.env)
@@ -67,7 +68,7 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
         pm.execute_notebook(
             spec.source, spec.output, parameters=dict(spec.parameters), kernel_name=spec.kernel,
             cwd=spec.cwd, execution_timeout=spec.timeout, progress_bar=False, log_output=False,
-            kernel_manager_class=IPCKernelManager,
+            kernel_manager_class=kernels.IPCKernelManager,
         )
         outcome: dict[str, Any] = {"status": "succeeded"}
     except pm.PapermillExecutionError as e:
@@ -95,7 +96,25 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return AttemptResult(started_at=started, ended_at=time.time(), log=_log(spec.output), pid=os.getpid(), **outcome)
+    log = _log(spec.output) + _kernel_output(kernels.stderr_files)
+    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(log), pid=os.getpid(), **outcome)
+
+
+def _kernel_output(paths: list[str]) -> str:
+    """What the kernel process itself printed (start-up warnings, crashes), read once and removed."""
+    text = ""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text += f.read()
+            os.remove(path)
+        except OSError:
+            pass
+    return f"\n--- kernel process output ---\n{text}" if text.strip() else ""
+
+
+def _clip(log: str) -> str:
+    return log if len(log) <= LOG_LIMIT else log[: LOG_LIMIT // 2] + "\n... (truncated) ...\n" + log[-LOG_LIMIT // 2:]
 
 
 def _failure(kind: str, message: str, cell: int | None) -> dict[str, Any]:
@@ -147,5 +166,4 @@ def _log(output: str) -> str:
                 tb = "\n".join(out.get("traceback", []))
                 parts.append(f"[cell {index}] " + _ANSI.sub("", tb) + "\n")
         index += 1
-    log = "".join(parts)
-    return log if len(log) <= LOG_LIMIT else log[: LOG_LIMIT // 2] + "\n... (truncated) ...\n" + log[-LOG_LIMIT // 2:]
+    return "".join(parts)

@@ -11,6 +11,7 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 
 _socket_dir: str | None = None
+stderr_files: list[str] = []  # kernel output files of this process's kernels; execute.py reads and clears it
 
 
 def socket_dir() -> str:
@@ -31,3 +32,15 @@ class IPCKernelManager(AsyncKernelManager):
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", os.path.join(socket_dir(), uuid.uuid4().hex[:12]))
         super().__init__(**kwargs)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        """Send the kernel process's own stdout/stderr (not the notebook's) to a file that becomes part of the
+        attempt's log, instead of the runner's terminal."""
+        path = os.path.join(socket_dir(), f"{os.path.basename(self.ip)}.log")
+        stderr_files.append(path)
+        with open(path, "ab") as out:
+            kw.setdefault("stdout", out)
+            kw.setdefault("stderr", out)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    _launch_kernel = _async_launch_kernel  # type: ignore[assignment]

@@ -140,6 +140,10 @@ class Project:
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
                         on_event: EventSink | None = None) -> RunSummary:
         pipeline = self.compile()
+        if not pipeline.tasks:
+            raise NbflowError(f"no notebooks to run under {self.config.notebooks} (include {list(self.config.include)}, "
+                              f"exclude {list(self.config.exclude)}). Fix: run nbflow in your project folder, or set "
+                              f"`notebooks` in nbflow.toml")
         selected = dag.select(pipeline, only, start, end)
         run_id = new_run_id()
         params = self.run_parameters(parameters, run_id, logical_date)

@@ -75,6 +75,7 @@ def test_run_exit_codes_summary_show_logs_and_runs(tmp_path):
     write_notebook(tmp_path / "good.ipynb", [("n = 1", ["parameters"]), "print('hello', n)"])
     ok = nbflow("run", "-p", "n=5", cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "IPKernelApp" not in ok.stdout + ok.stderr and "Passed unknown parameter" not in ok.stderr  # kernel noise stays in the log
     run_id = re.search(r"run (\S+): succeeded", ok.stdout).group(1)
     assert ".nbflow/runs/" + run_id in ok.stdout
     logs = nbflow("logs", run_id, "good", cwd=tmp_path)
@@ -87,7 +88,7 @@ def test_run_exit_codes_summary_show_logs_and_runs(tmp_path):
     bad = nbflow("run", "-p", "n=5", cwd=tmp_path)
     assert bad.returncode == 1
     assert "boom in cell 2" in bad.stdout and "cell 2" in bad.stdout
-    skipped = re.search(r"good\s+│\s+(\w+)", bad.stdout)
+    skipped = re.search(r"good\s+(\w+)\s+-", bad.stdout)
     assert skipped and skipped.group(1) == "skipped"
 
     missing = nbflow("logs", run_id, "nope", cwd=tmp_path)
@@ -104,6 +105,11 @@ def test_unknown_parameter_warns_and_dry_run_records_nothing(tmp_path):
     assert "parameter 'smaple_size' is not declared" in out.stderr and "a.ipynb" in out.stderr
     assert "never succeeded before" in out.stdout
     assert "no runs yet" in nbflow("runs", cwd=tmp_path).stdout
+
+
+def test_empty_project_says_where_it_looked(tmp_path):
+    out = nbflow("run", cwd=tmp_path)
+    assert out.returncode == 2 and "no notebooks to run under" in out.stderr and "nbflow.toml" in out.stderr
 
 
 def test_bad_param_syntax(tmp_path):
