@@ -73,35 +73,38 @@ def _abs(root: str, rel: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 
+def expand(rel: str, root: str) -> list[str]:
+    """The files a resolved path names: itself, every file under it if it is a folder, or every match of a glob."""
+    full = _abs(root, rel)
+    if _GLOB.search(rel):
+        matches = sorted(m for m in glob.glob(full, recursive=True) if os.path.isfile(m))
+    elif os.path.isdir(full):
+        matches = sorted(os.path.join(d, f) for d, _, files in os.walk(full) for f in files)
+    else:
+        return [rel]
+    return [m if os.path.isabs(rel) else os.path.relpath(m, root).replace(os.sep, "/") for m in matches]
+
+
 def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[str, str, int]]:
-    """(path, sha256, size) of each file the task reads, globs expanded; missing files hash as 'missing'."""
+    """(path, sha256, size) of each file the task reads, folders and globs expanded; a missing file hashes as 'missing'."""
     out: list[tuple[str, str, int]] = []
     for template in task.reads:
-        rel = resolve(template, params, task)
-        if _GLOB.search(rel):
-            matches = sorted(glob.glob(_abs(root, rel), recursive=True))
-            paths = [os.path.relpath(m, root).replace(os.sep, "/") if not os.path.isabs(rel) else m for m in matches]
-        else:
-            paths = [rel]
-        for p in paths:
+        for p in expand(resolve(template, params, task), root):
             full = _abs(root, p)
-            if os.path.isfile(full):
-                out.append((p, *file_hash(full)))
-            else:
-                out.append((p, "missing", 0))
+            out.append((p, *file_hash(full)) if os.path.isfile(full) else (p, "missing", 0))
     return out
 
 
 def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
-    """(path, sha256, size) of each declared output, and the declared outputs that do not exist."""
-    found, missing = [], []
+    """(path, sha256, size) of each declared output (folders and globs expanded), and the outputs not found."""
+    found: list[tuple[str, str, int]] = []
+    missing: list[str] = []
     for template in task.writes:
         rel = resolve(template, params, task)
-        full = _abs(root, rel)
-        if os.path.isfile(full):
-            found.append((rel, *file_hash(full)))
-        else:
+        files = [p for p in expand(rel, root) if os.path.isfile(_abs(root, p))]
+        if not files:
             missing.append(rel)
+        found.extend((p, *file_hash(_abs(root, p))) for p in files)
     return found, missing
 
 

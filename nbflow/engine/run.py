@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,15 @@ class Engine:
 
     async def _task(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
                     slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
+        """Decide, run and record one task; a failure of nbflow itself fails this task, not the whole run."""
+        try:
+            await self._decide_and_run(p, name, keys, state, slots, pools)
+        except Exception as e:  # noqa: BLE001 - recorded on the task, the other branches go on
+            state[name] = FAILED
+            self._set(p.run_id, name, FAILED, error=f"nbflow could not run this task: {type(e).__name__}: {e}", ended_at=time.time())
+
+    async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
+                              slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
         root = self.config.root
         reads = await asyncio.to_thread(plan.hash_reads, task, p.parameters, root)
@@ -199,6 +209,10 @@ class Engine:
                 except asyncio.CancelledError:
                     self.store.finish_attempt(attempt_id, CANCELLED, error_kind="cancelled", error="the run was interrupted")
                     raise
+                except Exception as e:  # noqa: BLE001 - the executor itself failed: record it on the attempt
+                    now = time.time()
+                    result = AttemptResult(status=FAILED, started_at=now, ended_at=now, error_kind="internal",
+                                           error=f"the executor failed: {type(e).__name__}: {e}", retriable=True)
             finally:
                 if pool:
                     pool.release()
