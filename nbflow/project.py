@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import dag
 from .config import load_config
@@ -18,6 +18,9 @@ from .engine.run import Engine, EventSink, RunPlan, RunSummary
 from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
 from .model import DONE_OK, Config, Pipeline
 from .notebook import discover, read_task
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,15 @@ class Project:
     def __init__(self, root: str | os.PathLike[str] = ".", config: Config | None = None) -> None:
         self.config = config or load_config(os.fspath(root))
         self.root = self.config.root
-        self._store: Any = None
+        self._store: Store | None = None
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] = ".") -> Project:
         return cls(root)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
+        """The project's SQLite store, opened (and migrated) on first use."""
         if self._store is None:
             from .store import Store
 
@@ -80,6 +84,12 @@ class Project:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # compile side
     def compile(self) -> Pipeline:
@@ -233,7 +243,7 @@ class Project:
             else:
                 fp = plan.fingerprint(task, params, plan.hash_reads(task, params, self.root), keys)
                 last = self.store.last_success(name, fp.key)
-                broken = last and plan.outputs_intact(last["writes"], self.root)
+                broken = plan.outputs_intact(last["writes"], self.root) if last else None
                 if last and not broken:
                     keys[name] = fp.key
                     action, reason = "skip", f"up to date (as in run {last['run_id']})"

@@ -83,6 +83,8 @@ def test_run_exit_codes_summary_show_logs_and_runs(tmp_path):
     show = nbflow("show", run_id, cwd=tmp_path)
     assert "succeeded" in show.stdout and '"n": 5' in show.stdout
     assert run_id in nbflow("runs", cwd=tmp_path).stdout
+    assert nbflow("graph", "-o", "states.dot", "--run", run_id, cwd=tmp_path).returncode == 0
+    assert "[succeeded]" in (tmp_path / "states.dot").read_text() and "#a5d6a7" in (tmp_path / "states.dot").read_text()
 
     write_notebook(tmp_path / "bad.ipynb", ["#md x", "y = 1", "raise ValueError('boom in cell 2')"])
     bad = nbflow("run", "-p", "n=5", cwd=tmp_path)

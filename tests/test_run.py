@@ -213,6 +213,7 @@ def test_resume_reruns_only_what_failed(tmp_path):
     (tmp_path / "go.flag").write_text("")
     resumed = project.resume(failed.run_id)
     assert resumed.run_id == failed.run_id and resumed.ok
+    assert [(t.task, t.status, t.attempts) for t in resumed.tasks] == [("first", "succeeded", 1), ("second", "succeeded", 2)]
     detail = project.show(failed.run_id)
     assert [(a["task"], a["number"], a["status"]) for a in detail["attempts"]] == [
         ("first", 1, "succeeded"), ("second", 1, "failed"), ("second", 2, "succeeded")]

@@ -7,12 +7,15 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..execute import AttemptResult, AttemptSpec
 from ..executors.base import Executor
 from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
 from . import plan
+
+if TYPE_CHECKING:
+    from ..store import Store
 from .retry import backoff
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
@@ -61,7 +64,7 @@ class RunPlan:
 class Engine:
     """Runs one plan against the store through an executor. Async; the Project wraps it for sync callers."""
 
-    def __init__(self, config: Config, pipeline: Pipeline, store: Any, executor: Executor,
+    def __init__(self, config: Config, pipeline: Pipeline, store: Store, executor: Executor,
                  on_event: EventSink | None = None, rng: random.Random | None = None) -> None:
         self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
         self.on_event = on_event or (lambda kind, data: None)
@@ -70,7 +73,12 @@ class Engine:
 
     async def execute(self, p: RunPlan) -> RunSummary:
         selected = set(p.tasks) | set(p.done)
-        state: dict[str, str] = {t: SUCCEEDED for t in p.done}
+        state: dict[str, str] = {}
+        for row in self.store.run_tasks(p.run_id) if p.done else []:
+            if row["task"] in p.done:  # kept from before a resume: show them as they were recorded
+                state[row["task"]] = row["status"]
+                self.outcomes[row["task"]] = TaskOutcome(row["task"], row["status"], row["reason"] or "", row["attempts"] or 0,
+                                                         artifact=row["artifact"])
         keys: dict[str, str] = dict(p.done)
         self._outside_keys(selected, keys)
         slots = asyncio.Semaphore(p.jobs)
@@ -157,7 +165,7 @@ class Engine:
             reason = "--force"
         else:
             last = self.store.last_success(name, key)
-            broken = last and await asyncio.to_thread(plan.outputs_intact, last["writes"], root)
+            broken = await asyncio.to_thread(plan.outputs_intact, last["writes"], root) if last else None
             if last and not broken:
                 keys[name] = key
                 state[name] = SKIPPED
