@@ -29,7 +29,8 @@ class AttemptSpec:
     cwd: str
     kernel: str
     parameters: dict[str, Any]
-    timeout: float | None = None
+    timeout: float | None = None  # the whole notebook, kernel start included
+    cell_timeout: float | None = None
     check_cells: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
 
@@ -57,17 +58,21 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
 
     from . import kernels
 
-    logging.getLogger("papermill").setLevel(logging.ERROR)  # "Passed unknown parameter": every task gets every parameter
+    # papermill's logger (nbclient logs through it too) repeats what the exceptions below report, and warns
+    # "Passed unknown parameter" because every task gets every parameter: the attempt record says it all.
+    logging.getLogger("papermill").setLevel(logging.CRITICAL)
 
     started = time.time()
     kernels.stderr_files.clear()
+    kernels.launched_pids.clear()
     os.makedirs(os.path.dirname(spec.output), exist_ok=True)
+    timer = _TaskTimer(spec.timeout)
     old_env = {k: os.environ.get(k) for k in spec.env}
     os.environ.update(spec.env)
     try:
         pm.execute_notebook(
             spec.source, spec.output, parameters=dict(spec.parameters), kernel_name=spec.kernel,
-            cwd=spec.cwd, execution_timeout=spec.timeout, progress_bar=False, log_output=False,
+            cwd=spec.cwd, execution_timeout=spec.cell_timeout, progress_bar=False, log_output=False,
             kernel_manager_class=kernels.IPCKernelManager,
         )
         outcome: dict[str, Any] = {"status": "succeeded"}
@@ -82,15 +87,19 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
             outcome = _failure("exception", f"{e.ename}: {e.evalue}", cell)
     except CellTimeoutError:
         cell = _failed_cell(spec.output)
-        outcome = _failure("timeout", f"cell {cell} ran longer than the {spec.timeout:g} s timeout", cell)
+        outcome = _failure("timeout", f"cell {cell} ran longer than the {spec.cell_timeout:g} s cell_timeout", cell)
     except DeadKernelError:
         cell = _failed_cell(spec.output)
-        outcome = _failure("dead_kernel", f"the kernel died while running cell {cell}", cell)
+        if timer.fired:
+            outcome = _failure("timeout", f"the notebook ran longer than its {spec.timeout:g} s timeout (stopped in cell {cell})", cell)
+        else:
+            outcome = _failure("dead_kernel", f"the kernel died while running cell {cell}", cell)
     except NoSuchKernel:
         outcome = {**_failure("no_kernel", f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
     except Exception as e:  # noqa: BLE001 - any other failure is recorded, never lost
         outcome = _failure("internal", f"{type(e).__name__}: {e}", _failed_cell(spec.output))
     finally:
+        timer.cancel()
         for k, v in old_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -117,6 +126,39 @@ def _clip(log: str) -> str:
     return log if len(log) <= LOG_LIMIT else log[: LOG_LIMIT // 2] + "\n... (truncated) ...\n" + log[-LOG_LIMIT // 2:]
 
 
+class _TaskTimer:
+    """Stops the attempt's kernel when the task's time is up; nbclient then reports a dead kernel within a second."""
+
+    def __init__(self, seconds: float | None) -> None:
+        import threading
+
+        self.fired = False
+        self._done = threading.Event()
+        if seconds:
+            threading.Thread(target=self._watch, args=(seconds,), name="nbflow-task-timeout", daemon=True).start()
+
+    def _watch(self, seconds: float) -> None:
+        import signal
+
+        from . import kernels
+
+        if self._done.wait(seconds):
+            return
+        self.fired = True
+        killed: set[int] = set()
+        while not self._done.is_set():  # a kernel still starting is stopped as soon as it has a pid
+            for pid in set(kernels.launched_pids) - killed:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                killed.add(pid)
+            self._done.wait(0.2)
+
+    def cancel(self) -> None:
+        self._done.set()
+
+
 def _failure(kind: str, message: str, cell: int | None) -> dict[str, Any]:
     return {"status": "failed", "error_kind": kind, "error": message, "error_cell": cell, "retriable": True}
 
@@ -135,6 +177,7 @@ def _failed_cell(output: str) -> int | None:
     if nb is None:
         return None
     index = 0
+    last_started = None  # a dead kernel leaves no mark: the failing cell is the last one that started
     for cell in nb.get("cells", []):
         tags = set(cell.get("metadata", {}).get("tags", []))
         if tags & _MARKER_TAGS:
@@ -143,8 +186,10 @@ def _failed_cell(output: str) -> int | None:
         errored = any(o.get("output_type") == "error" and o.get("ename") != "SystemExit" for o in cell.get("outputs", []))
         if pm_meta.get("exception") or pm_meta.get("status") in ("failed", "running") or errored:
             return index
+        if pm_meta.get("start_time"):
+            last_started = index
         index += 1
-    return None
+    return last_started
 
 
 def _log(output: str) -> str:

@@ -12,6 +12,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 _socket_dir: str | None = None
 stderr_files: list[str] = []  # kernel output files of this process's kernels; execute.py reads and clears it
+launched_pids: list[int] = []  # kernels started in this process, for the task timeout to stop them
 
 
 def socket_dir() -> str:
@@ -42,5 +43,8 @@ class IPCKernelManager(AsyncKernelManager):
             kw.setdefault("stdout", out)
             kw.setdefault("stderr", out)
             await super()._async_launch_kernel(kernel_cmd, **kw)
+        pid = getattr(self.provisioner, "pid", None)
+        if pid:
+            launched_pids.append(pid)
 
     _launch_kernel = _async_launch_kernel  # type: ignore[assignment]

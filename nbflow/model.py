@@ -27,7 +27,8 @@ class Policy:
     retries: int = 0
     retry_delay: float = 1.0  # seconds before the first retry; doubles each time, with jitter
     retry_max_delay: float = 60.0
-    timeout: float | None = None  # seconds per cell; None = no limit
+    timeout: float | None = None  # seconds for the whole notebook (its kernel is stopped then); None = no limit
+    cell_timeout: float | None = None  # seconds for any one cell (papermill's execution_timeout)
     kernel: str | None = None  # None = the notebook's own kernelspec
     pool: str | None = None
 

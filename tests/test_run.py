@@ -59,11 +59,29 @@ def test_sys_exit_0_succeeds_and_sys_exit_1_fails(fixture_project):
     assert "should not run" not in project.logs(summary.run_id, "exits_0")["log"]
 
 
-def test_timeout_ends_a_hung_notebook(fixture_project):
-    project = Project(fixture_project("sleeps_forever", config="[defaults]\ntimeout = 2\n"))
+def test_task_timeout_stops_a_hung_notebook(fixture_project):
+    project = Project(fixture_project("sleeps_forever", config="[defaults]\ntimeout = 3\n"))
     summary = project.run()
     [t] = summary.tasks
-    assert t.status == "failed" and "timeout" in t.error and t.error_cell is not None
+    assert t.status == "failed" and t.error_cell == 1
+    assert "ran longer than its 3 s timeout (stopped in cell 1)" in t.error
+    attempt = project.logs(summary.run_id, "sleeps_forever")
+    assert attempt["error_kind"] == "timeout" and attempt["ended_at"] - attempt["started_at"] < 15
+
+
+def test_task_timeout_counts_the_whole_notebook_not_one_cell(tmp_path):
+    write_notebook(tmp_path / "many.ipynb", ["import time"] + ["time.sleep(1)"] * 8 + ["open('done', 'w')"])
+    (tmp_path / "nbflow.toml").write_text("[defaults]\ntimeout = 4\ncell_timeout = 2\n")
+    summary = Project(tmp_path).run()
+    [t] = summary.tasks
+    assert t.status == "failed" and "4 s timeout" in t.error and not (tmp_path / "done").exists()
+
+
+def test_cell_timeout(fixture_project):
+    project = Project(fixture_project("sleeps_forever", config="[defaults]\ncell_timeout = 2\n"))
+    summary = project.run()
+    [t] = summary.tasks
+    assert t.status == "failed" and t.error == "cell 1 ran longer than the 2 s cell_timeout" and t.error_cell == 1
     assert project.logs(summary.run_id, "sleeps_forever")["error_kind"] == "timeout"
 
 
@@ -83,7 +101,8 @@ def test_dead_kernel_is_retried_then_recorded(fixture_project):
     project = Project(fixture_project("kills_kernel", config="[defaults]\nretries = 1\nretry_delay = 0.1\n"))
     summary = project.run()
     [t] = summary.tasks
-    assert (t.status, t.attempts) == ("failed", 2)
+    assert (t.status, t.attempts, t.error_cell) == ("failed", 2, 0)
+    assert t.error == "the kernel died while running cell 0"
     kinds = [a["error_kind"] for a in project.show(summary.run_id)["attempts"]]
     assert kinds == ["dead_kernel", "dead_kernel"]
 

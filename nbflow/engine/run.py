@@ -210,7 +210,8 @@ class Engine:
                 self.on_event("task", {"run_id": p.run_id, "task": name, "status": "running", "attempt": number})
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
                                    cwd=os.path.dirname(task.path), kernel=task.kernel, parameters=dict(p.parameters),
-                                   timeout=task.policy.timeout, check_cells=task.check_cells,
+                                   timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
+                                   check_cells=task.check_cells,
                                    env={"NBFLOW_RUN_ID": p.run_id, "NBFLOW_TASK": name})
                 try:
                     result = await self.executor.submit(spec)
