@@ -180,5 +180,15 @@ def lineage(target: str, directory: str, as_json: bool) -> None:
     click.echo(json.dumps(tree, indent=2, default=str)) if as_json else out.print_lineage(tree)
 
 
+@main.command()
+@project_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def doctor(directory: str, as_json: bool) -> None:
+    """Print versions, paths, installed kernels and known problems of this environment (for bug reports)."""
+    info = _project(directory).diagnostics()
+    click.echo(json.dumps(info, indent=2)) if as_json else out.print_diagnostics(info)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -226,3 +226,14 @@ def _tree(branch: Tree, node: Mapping[str, Any]) -> Tree:
     for child in node.get("inputs", []):
         _tree(branch.add(_label(child)), child)
     return branch
+
+
+def print_diagnostics(info: Mapping[str, Any]) -> None:
+    for key, value in info.items():
+        if key == "versions":
+            console.print("versions: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+        elif key == "warnings":
+            for w in value:
+                console.print(f"[yellow]warning:[/] {escape(w)}")
+        else:
+            console.print(f"{key}: {escape(', '.join(value) if isinstance(value, list) else str(value))}")

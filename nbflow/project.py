@@ -254,6 +254,36 @@ class Project:
             out.append(PlannedTask(name, action, reason))
         return out
 
+    def diagnostics(self) -> dict[str, Any]:
+        """What a bug report needs: versions, paths, installed kernels, known problems of this environment."""
+        import platform
+        import sqlite3
+        import sys
+        from importlib.metadata import PackageNotFoundError, version
+
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        from .store.db import wal_bug_warning
+
+        def ver(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        store = self.store
+        warnings = [w for w in (wal_bug_warning(),) if w]
+        return {
+            "versions": {"nbflow": ver("nbflow"), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+                         **{n: ver(n) for n in ("papermill", "nbclient", "jupyter_client", "ipykernel", "sqlite-utils")}},
+            "python": sys.executable,
+            "project": self.root, "config": self.config.source or "(defaults: no nbflow.toml)",
+            "notebooks": self.config.notebooks, "store": store.path, "schema_version": store.schema_version,
+            "artifacts": self.config.artifacts,
+            "kernels": sorted(KernelSpecManager().find_kernel_specs()),
+            "warnings": warnings,
+        }
+
     # history
     def runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
         return [with_liveness(r) for r in self.store.list_runs(limit=limit, offset=offset)]

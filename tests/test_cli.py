@@ -136,3 +136,17 @@ def test_newer_store_is_refused_cleanly(tmp_path):
     db.close()
     out = nbflow("runs", cwd=tmp_path)
     assert out.returncode == 2 and "newer nbflow" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_doctor_reports_sqlite_and_kernels(tmp_path):
+    import sqlite3
+
+    out = nbflow("doctor", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    info = json.loads(out.stdout)
+    assert info["versions"]["sqlite"] == sqlite3.sqlite_version and "python3" in info["kernels"]
+    assert info["schema_version"] >= 1
+    affected = tuple(int(x) for x in sqlite3.sqlite_version.split(".")) <= (3, 51, 2)
+    assert any("WAL-reset bug" in w for w in info["warnings"]) == affected
