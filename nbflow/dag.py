@@ -21,15 +21,18 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
     for t in by_name.values():
         for up in t.explicit_upstream:
             if up not in by_name:
-                raise UnknownUpstreamError(t.relpath, f"tag 'upstream:{up}' names no task", _suggest(up, by_name), _tag_cell(t, up))
+                raise UnknownUpstreamError(t.relpath, f"tag 'upstream:{up}' names no task", _suggest(up, by_name),
+                                           t.tag_cells.get(f"upstream:{up}"))
             edges.setdefault((up, t.name), "upstream tag")
     writers: dict[str, str] = {}
     for t in by_name.values():
         for path in t.writes:
             if path in writers and writers[path] != t.name:
                 other = by_name[writers[path]]
-                raise DuplicateWriterError(t.relpath, f"writes '{path}', which {other.relpath} writes too",
-                                           "give each output one writer: rename one path, or merge the two notebooks")
+                raise DuplicateWriterError(t.relpath, f"writes '{path}', which {other.relpath} writes too "
+                                           f"(cell {other.tag_cells.get('writes:' + path)})",
+                                           "give each output one writer: rename one path, or merge the two notebooks",
+                                           t.tag_cells.get(f"writes:{path}"))
             writers[path] = t.name
     for t in by_name.values():
         for read in t.reads:
@@ -40,7 +43,7 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
     for (up, down) in edges:
         upstream[down].append(up)
     done = {n: replace(t, upstream=tuple(sorted(upstream[n]))) for n, t in by_name.items()}
-    order = _toposort(done)
+    order = _toposort(done, edges)
     edge_list = tuple(Edge(u, d, why) for (u, d), why in sorted(edges.items()))
     return Pipeline(root=root, tasks={n: done[n] for n in order}, order=tuple(order), edges=edge_list)
 
@@ -52,22 +55,7 @@ def _suggest(name: str, tasks: dict[str, Task]) -> str:
     return f"name a task by its notebook path without .ipynb; tasks are: {', '.join(sorted(tasks)) or 'none'}"
 
 
-def _tag_cell(task: Task, up: str) -> int | None:
-    """The cell holding `upstream:up`, for the message (read back from the task's source file)."""
-    import json
-
-    try:
-        with open(task.path, encoding="utf-8") as f:
-            cells = json.load(f)["cells"]
-    except (OSError, ValueError, KeyError):
-        return None
-    for i, cell in enumerate(cells):
-        if f"upstream:{up}" in (cell.get("metadata", {}).get("tags") or []):
-            return i
-    return None
-
-
-def _toposort(tasks: dict[str, Task]) -> list[str]:
+def _toposort(tasks: dict[str, Task], edges: dict[tuple[str, str], str]) -> list[str]:
     indegree = {n: len(t.upstream) for n, t in tasks.items()}
     children: dict[str, list[str]] = {n: [] for n in tasks}
     for n, t in tasks.items():
@@ -84,7 +72,9 @@ def _toposort(tasks: dict[str, Task]) -> list[str]:
             if indegree[c] == 0:
                 heapq.heappush(ready, c)
     if len(order) < len(tasks):
-        raise CycleError(_find_cycle(tasks, set(tasks) - set(order)), {n: t.relpath for n, t in tasks.items()})
+        cycle = _find_cycle(tasks, set(tasks) - set(order))
+        raise CycleError(cycle, {n: t.relpath for n, t in tasks.items()},
+                         [_edge_source(tasks, edges, up, down) for up, down in zip(cycle, cycle[1:])])
     return order
 
 
@@ -99,6 +89,17 @@ def _find_cycle(tasks: dict[str, Task], left: set[str]) -> list[str]:
             return list(reversed(cycle))
         seen[node] = len(path)
         path.append(node)
+
+
+def _edge_source(tasks: dict[str, Task], edges: dict[tuple[str, str], str], up: str, down: str) -> str:
+    """Where an edge comes from, for messages: 'b.ipynb cell 3 upstream:a' or 'b.ipynb cell 2 reads:x.csv'."""
+    why = edges[(up, down)]
+    t = tasks[down]
+    if why == "upstream tag":
+        return f"{t.relpath} cell {t.tag_cells.get(f'upstream:{up}')} has upstream:{up}"
+    path = why.removeprefix("path ")
+    read = next((k for k in t.tag_cells if k.startswith("reads:") and fnmatchcase(path, k[6:])), f"reads:{path}")
+    return f"{t.relpath} cell {t.tag_cells.get(read)} has {read} (written by {up})"
 
 
 def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = (), end: Iterable[str] = ()) -> list[str]:

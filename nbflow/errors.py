@@ -60,14 +60,15 @@ class DuplicateWriterError(NotebookError):
 class CycleError(NbflowError):
     """The dependencies form a cycle; `cycle` lists the task names, first repeated at the end."""
 
-    def __init__(self, cycle: list[str], notebooks: dict[str, str]) -> None:
+    def __init__(self, cycle: list[str], notebooks: dict[str, str], sources: list[str] | None = None) -> None:
         path = " -> ".join(cycle)
+        because = "".join(f"\n  {s}" for s in sources or [])
         files = ", ".join(sorted({notebooks[t] for t in cycle if t in notebooks}))
         super().__init__(
-            f"dependency cycle: {path}. Fix: remove one `upstream:` tag or `reads:`/`writes:` "
-            f"pair along this path (notebooks: {files})"
+            f"dependency cycle: {path}{because}\nFix: remove one of these `upstream:` or `reads:` tags, or change "
+            f"the path it names (notebooks: {files})"
         )
-        self.cycle = cycle
+        self.cycle, self.sources = cycle, sources or []
 
 
 class SelectionError(NbflowError):

@@ -51,6 +51,7 @@ class Task:
     kernel: str
     policy: Policy
     upstream: tuple[str, ...] = ()  # explicit and inferred from paths, filled by the DAG builder
+    tag_cells: Mapping[str, int] = field(default_factory=dict)  # "upstream:x" / "reads:p" / "writes:p" -> cell index
 
 
 @dataclass(frozen=True)

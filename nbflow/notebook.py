@@ -105,6 +105,7 @@ def read_task(path: str, config: Config) -> Task:
     params: list[str] = []
     params_cell: int | None = None
     overrides: dict[str, Any] = {}
+    tag_cells: dict[str, int] = {}
     for index, cell in _cells(nb, shown):
         for raw in cell.get("metadata", {}).get("tags", []) or []:
             tag = parse_tag(str(raw), shown, index)
@@ -112,9 +113,11 @@ def read_task(path: str, config: Config) -> Task:
                 continue
             if tag.kind == "upstream":
                 upstream.append(str(tag.value))
+                tag_cells.setdefault(f"upstream:{tag.value}", index)
             elif tag.kind in ("reads", "writes"):
                 rel = _project_path(str(tag.value), nb_dir, config.root)
                 (reads if tag.kind == "reads" else writes).append(rel)
+                tag_cells.setdefault(f"{tag.kind}:{rel}", index)
             elif tag.kind == "check":
                 if cell.get("cell_type") != "code":
                     raise TagError(shown, "tag 'check' is on a markdown cell", "move it to the code cell that asserts", index)
@@ -137,7 +140,7 @@ def read_task(path: str, config: Config) -> Task:
         reads=tuple(dict.fromkeys(reads)), writes=tuple(dict.fromkeys(writes)),
         check_cells=tuple(checks), parameters=tuple(params), parameters_cell=params_cell,
         code_hash=hashlib.sha256(f"{kernel}\n{code}".encode()).hexdigest(),
-        identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy,
+        identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells,
     )
 
 

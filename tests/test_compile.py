@@ -64,22 +64,25 @@ def test_cycle_prints_path(make_nb, tmp_path):
     with pytest.raises(CycleError) as err:
         compile_dir(tmp_path)
     assert err.value.cycle in (["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"])
-    assert " -> " in str(err.value) and "a.ipynb" in str(err.value)
+    assert " -> " in str(err.value) and "a.ipynb cell 0 has upstream:c" in str(err.value)
+    assert "b.ipynb cell 0 has upstream:a" in str(err.value) and "Fix:" in str(err.value)
 
 
 def test_cycle_through_paths(make_nb, tmp_path):
     make_nb("a", [("pass", ["reads:y.csv", "writes:x.csv"])])
-    make_nb("b", [("pass", ["reads:x.csv", "writes:y.csv"])])
-    with pytest.raises(CycleError):
+    make_nb("b", ["#md", ("pass", ["reads:x.csv", "writes:y.csv"])])
+    with pytest.raises(CycleError) as err:
         compile_dir(tmp_path)
+    assert "b.ipynb cell 1 has reads:x.csv (written by a)" in str(err.value)
+    assert "a.ipynb cell 0 has reads:y.csv (written by b)" in str(err.value)
 
 
 def test_two_writers_of_one_path(make_nb, tmp_path):
     make_nb("a", [("pass", ["writes:out.csv"])])
-    make_nb("b", [("pass", ["writes:out.csv"])])
+    make_nb("b", ["x = 1", ("pass", ["writes:out.csv"])])
     with pytest.raises(DuplicateWriterError) as err:
         compile_dir(tmp_path)
-    assert "b.ipynb" in str(err.value) and "a.ipynb" in str(err.value) and "out.csv" in str(err.value)
+    assert str(err.value).startswith("b.ipynb, cell 1: writes 'out.csv', which a.ipynb writes too (cell 0). Fix: ")
 
 
 def test_malformed_json_names_file_and_line(tmp_path):
