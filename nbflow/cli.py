@@ -6,15 +6,18 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import console as out
 from .errors import NbflowError
 
+if TYPE_CHECKING:
+    from .project import Project
 
-def _project(directory: str):
+
+def _project(directory: str) -> Project:
     from .project import Project
 
     return Project(directory)
@@ -32,7 +35,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             out.err_console.print(f"[red]error:[/] {out.escape(str(e))}")
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
-            out.err_console.print("interrupted: the run is recorded as cancelled; continue it with `nbflow resume RUN`")
+            out.err_console.print("interrupted. A run that had started is recorded as cancelled: "
+                                  "continue it with `nbflow resume RUN` (see `nbflow runs`)")
             sys.exit(130)
 
     return wrapper
