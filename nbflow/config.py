@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import typing
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -97,6 +96,7 @@ def _get(raw: Mapping[str, Any], key: str, kind: type, default: Any, where: str)
     return value
 
 
+_POSITIVE = ("timeout", "cell_timeout", "retry_delay", "retry_max_delay")
 _POLICY_TYPES: dict[str, tuple[type, ...]] = {
     "retries": (int,), "retry_delay": (int, float), "retry_max_delay": (int, float),
     "timeout": (int, float), "cell_timeout": (int, float), "kernel": (str,), "pool": (str,),
@@ -109,9 +109,8 @@ def _check_policy(table: Mapping[str, Any], where: str, prefix: str) -> Mapping[
             raise ConfigError(where, f"{prefix}.{key}", "unknown policy field", f"use one of: {', '.join(sorted(POLICY_FIELDS))}")
         if isinstance(value, bool) or not isinstance(value, _POLICY_TYPES[key]):
             raise ConfigError(where, f"{prefix}.{key}", f"wrong type {type(value).__name__}", f"expected {_POLICY_TYPES[key][0].__name__}")
-        numeric = key in ("retries", "timeout", "cell_timeout", "retry_delay", "retry_max_delay")
-        number = float(typing.cast(float, value)) if numeric else 1.0
-        if (key == "retries" and number < 0) or (key != "retries" and number <= 0):
+        number: Any = value
+        if (key == "retries" and number < 0) or (key in _POSITIVE and number <= 0):
             raise ConfigError(where, f"{prefix}.{key}", f"{value!r} is out of range", "use a positive number")
     return table
 

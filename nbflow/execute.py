@@ -5,10 +5,14 @@ planning and a no-op run never pay for the import.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +71,7 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     kernels.launched_pids.clear()
     os.makedirs(os.path.dirname(spec.output), exist_ok=True)
     timer = _TaskTimer(spec.timeout)
+    executed = _Executed(spec.output)
     old_env = {k: os.environ.get(k) for k in spec.env}
     os.environ.update(spec.env)
     try:
@@ -77,7 +82,7 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
         )
         outcome: dict[str, Any] = {"status": "succeeded"}
     except pm.PapermillExecutionError as e:
-        cell = _failed_cell(spec.output)
+        cell = executed.failed_cell()
         if e.ename == "SystemExit":
             outcome = _failure("exit", f"the notebook called sys.exit({e.evalue})", cell)
         elif cell is not None and cell in spec.check_cells:
@@ -86,10 +91,10 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
         else:
             outcome = _failure("exception", f"{e.ename}: {e.evalue}", cell)
     except CellTimeoutError:
-        cell = _failed_cell(spec.output)
+        cell = executed.failed_cell()
         outcome = _failure("timeout", f"cell {cell} ran longer than the {spec.cell_timeout:g} s cell_timeout", cell)
     except DeadKernelError:
-        cell = _failed_cell(spec.output)
+        cell = executed.failed_cell()
         if timer.fired:
             outcome = _failure("timeout", f"the notebook ran longer than its {spec.timeout:g} s timeout (stopped in cell {cell})", cell)
         else:
@@ -97,7 +102,7 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     except NoSuchKernel:
         outcome = {**_failure("no_kernel", f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
     except Exception as e:  # noqa: BLE001 - any other failure is recorded, never lost
-        outcome = _failure("internal", f"{type(e).__name__}: {e}", _failed_cell(spec.output))
+        outcome = _failure("internal", f"{type(e).__name__}: {e}", executed.failed_cell())
     finally:
         timer.cancel()
         for k, v in old_env.items():
@@ -105,7 +110,7 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    log = _log(spec.output) + _kernel_output(kernels.stderr_files)
+    log = executed.log() + _kernel_output(kernels.stderr_files)
     return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(log), pid=os.getpid(), **outcome)
 
 
@@ -130,16 +135,12 @@ class _TaskTimer:
     """Stops the attempt's kernel when the task's time is up; nbclient then reports a dead kernel within a second."""
 
     def __init__(self, seconds: float | None) -> None:
-        import threading
-
         self.fired = False
         self._done = threading.Event()
         if seconds:
             threading.Thread(target=self._watch, args=(seconds,), name="nbflow-task-timeout", daemon=True).start()
 
     def _watch(self, seconds: float) -> None:
-        import signal
-
         from . import kernels
 
         if self._done.wait(seconds):
@@ -163,52 +164,49 @@ def _failure(kind: str, message: str, cell: int | None) -> dict[str, Any]:
     return {"status": "failed", "error_kind": kind, "error": message, "error_cell": cell, "retriable": True}
 
 
-def _read(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+class _Executed:
+    """The executed notebook papermill wrote, parsed once, for the failing cell and the log."""
 
+    def __init__(self, path: str) -> None:
+        self.path = path
 
-def _failed_cell(output: str) -> int | None:
-    """Index, in the source notebook, of the cell that failed or was running when the attempt stopped."""
-    nb = _read(output)
-    if nb is None:
-        return None
-    index = 0
-    last_started = None  # a dead kernel leaves no mark: the failing cell is the last one that started
-    for cell in nb.get("cells", []):
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        if tags & _MARKER_TAGS:
-            continue
-        pm_meta = cell.get("metadata", {}).get("papermill", {})
-        errored = any(o.get("output_type") == "error" and o.get("ename") != "SystemExit" for o in cell.get("outputs", []))
-        if pm_meta.get("exception") or pm_meta.get("status") in ("failed", "running") or errored:
-            return index
-        if pm_meta.get("start_time"):
-            last_started = index
-        index += 1
-    return last_started
+    @functools.cached_property
+    def nb(self) -> dict[str, Any]:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
 
+    def _source_cells(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Cells with their index in the source notebook: papermill's injected and marker cells skipped."""
+        index = 0
+        for cell in self.nb.get("cells", []):
+            if not set(cell.get("metadata", {}).get("tags", [])) & _MARKER_TAGS:
+                yield index, cell
+                index += 1
 
-def _log(output: str) -> str:
-    """Streams and tracebacks of the executed notebook, as the terminal would have shown them."""
-    nb = _read(output)
-    if nb is None:
-        return ""
-    parts = []
-    index = 0
-    for cell in nb.get("cells", []):
-        if set(cell.get("metadata", {}).get("tags", [])) & _MARKER_TAGS:
-            continue
-        for out in cell.get("outputs", []):
-            kind = out.get("output_type")
-            if kind == "stream":
-                text = out.get("text", "")
-                parts.append("".join(text) if isinstance(text, list) else text)
-            elif kind == "error":
-                tb = "\n".join(out.get("traceback", []))
-                parts.append(f"[cell {index}] " + _ANSI.sub("", tb) + "\n")
-        index += 1
-    return "".join(parts)
+    def failed_cell(self) -> int | None:
+        """Index, in the source notebook, of the cell that failed or was running when the attempt stopped."""
+        last_started = None  # a dead kernel leaves no mark: the failing cell is the last one that started
+        for index, cell in self._source_cells():
+            pm_meta = cell.get("metadata", {}).get("papermill", {})
+            errored = any(o.get("output_type") == "error" and o.get("ename") != "SystemExit" for o in cell.get("outputs", []))
+            if pm_meta.get("exception") or pm_meta.get("status") in ("failed", "running") or errored:
+                return index
+            if pm_meta.get("start_time"):
+                last_started = index
+        return last_started
+
+    def log(self) -> str:
+        """Streams and tracebacks of the executed notebook, as the terminal would have shown them."""
+        parts = []
+        for index, cell in self._source_cells():
+            for out in cell.get("outputs", []):
+                kind = out.get("output_type")
+                if kind == "stream":
+                    text = out.get("text", "")
+                    parts.append("".join(text) if isinstance(text, list) else text)
+                elif kind == "error":
+                    parts.append(f"[cell {index}] " + _ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n")
+        return "".join(parts)

@@ -39,6 +39,10 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 STALE_HEARTBEAT_SECONDS = 120.0
 
 
+def _ignore(kind: str, data: Mapping[str, Any]) -> None:
+    """The event sink when the caller gives none."""
+
+
 def with_liveness(run: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """A run marked running whose runner is gone shows as 'crashed' (computed on read; nothing is written)."""
     if run["status"] != "running":
@@ -158,14 +162,15 @@ class Project:
         run_id = new_run_id()
         params = self.run_parameters(parameters, run_id, logical_date)
         warnings = self.parameter_warnings(pipeline, parameters or {})
+        emit = on_event or _ignore
         for w in warnings:
-            (on_event or (lambda k, d: None))("warning", {"message": w})
+            emit("warning", {"message": w})
         self._preflight(pipeline, selected, params)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         self.store.create_run(run_id, project=self.root, trigger=trigger, logical_date=params["run_date"],
                               parameters=params, selection=selection, tasks=selected, schedule=schedule)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
-        (on_event or (lambda k, d: None))("run_started", {"run_id": run_id, "tasks": selected})
+        emit("run_started", {"run_id": run_id, "tasks": selected})
         summary = await self._execute(pipeline, p, on_event)
         summary.warnings = warnings
         return summary
@@ -214,7 +219,7 @@ class Project:
         first = {t: (rows[t]["attempts"] or 0) + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
                     force=bool(run["selection"].get("force")), jobs=jobs or self.config.jobs)
-        (on_event or (lambda k, d: None))("run_started", {"run_id": run_id, "tasks": todo})
+        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
         return await self._execute(pipeline, p, on_event)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
@@ -226,29 +231,19 @@ class Project:
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
         keys: dict[str, str] = {}
+        plan.outside_keys(self.store, pipeline, set(selected), keys)
         will_run: set[str] = set()
         out = []
         for name in selected:
             task = pipeline.tasks[name]
-            for up in task.upstream:
-                if up not in keys and up not in selected:
-                    last = self.store.last_success_any(up)
-                    if last:
-                        keys[up] = last["cache_key"]
             running_up = [u for u in task.upstream if u in will_run]
-            if force:
-                action, reason = "run", "--force"
-            elif running_up:
+            if running_up and not force:  # its inputs are not written yet: they cannot be hashed now
                 action, reason = "run", f"upstream {running_up[0]} will run"
             else:
-                fp = plan.fingerprint(task, params, plan.hash_reads(task, params, self.root), keys)
-                last = self.store.last_success(name, fp.key)
-                broken = plan.outputs_intact(last["writes"], self.root) if last else None
-                if last and not broken:
-                    keys[name] = fp.key
-                    action, reason = "skip", f"up to date (as in run {last['run_id']})"
-                else:
-                    action, reason = "run", broken or plan.why_changed(self.store.last_fingerprint(name), fp)
+                d = plan.decide(self.store, task, params, keys, self.root, force)
+                action, reason = ("skip" if d.skip else "run"), d.reason
+                if d.skip:
+                    keys[name] = d.fingerprint.key
             if action == "run":
                 will_run.add(name)
             out.append(PlannedTask(name, action, reason))
@@ -316,8 +311,7 @@ class Project:
 
     def lineage(self, target: str) -> dict[str, Any]:
         """Provenance of a file (by path) or of a task's last successful outputs (by task name)."""
-        pipeline_tasks = {t.name for t in self.compile().tasks.values()} if os.path.isdir(self.config.notebooks) else set()
-        if target.removesuffix(".ipynb") in pipeline_tasks:
+        if target.removesuffix(".ipynb") in self.compile().tasks:
             return {"task": self.store.task_lineage(target.removesuffix(".ipynb"))}
         full = os.path.abspath(target)
         if not os.path.exists(full) and os.path.exists(os.path.join(self.root, target)):

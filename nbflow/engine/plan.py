@@ -8,11 +8,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NbflowError
-from ..model import Task
+from ..model import Pipeline, Task
 from ..tags import placeholders
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 _GLOB = re.compile(r"[*?\[]")
 ALWAYS_INJECTED = ("run_id", "run_date")
@@ -140,3 +143,38 @@ def why_changed(old: Mapping[str, Any] | None, new: Fingerprint) -> str:
         if old.get("upstream", {}).get(u) != new.upstream.get(u):
             return f"upstream {u} changed"
     return "cache key changed"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Run or skip one task, and why; with what the run needs to record it."""
+
+    skip: bool
+    reason: str
+    fingerprint: Fingerprint
+    reads: list[tuple[str, str, int]]
+    last: dict[str, Any] | None  # the successful attempt being reused, when skipping
+
+
+def decide(store: Store, task: Task, params: Mapping[str, Any], upstream_keys: Mapping[str, str], root: str,
+           force: bool) -> Decision:
+    """Hash the task's inputs and compare with its last success: the one place the skip rule lives."""
+    reads = hash_reads(task, params, root)
+    fp = fingerprint(task, params, reads, upstream_keys)
+    if force:
+        return Decision(False, "--force", fp, reads, None)
+    last = store.last_success(task.name, fp.key)
+    broken = outputs_intact(last["writes"], root) if last else None
+    if last and not broken:
+        return Decision(True, f"up to date (same code, parameters and inputs as run {last['run_id']})", fp, reads, last)
+    return Decision(False, broken or why_changed(store.last_fingerprint(task.name), fp), fp, reads, None)
+
+
+def outside_keys(store: Store, pipeline: Pipeline, selected: set[str], keys: dict[str, str]) -> None:
+    """Cache keys of upstream tasks not in this run: their last success, so a partial run can still skip."""
+    for name in selected:
+        for up in pipeline.tasks[name].upstream:
+            if up not in selected and up not in keys:
+                last = store.last_success_any(up)
+                if last:
+                    keys[up] = last["cache_key"]

@@ -13,10 +13,10 @@ from ..execute import AttemptResult, AttemptSpec
 from ..executors.base import Executor
 from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
 from . import plan
+from .retry import backoff
 
 if TYPE_CHECKING:
     from ..store import Store
-from .retry import backoff
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
@@ -80,7 +80,7 @@ class Engine:
                 self.outcomes[row["task"]] = TaskOutcome(row["task"], row["status"], row["reason"] or "", row["attempts"] or 0,
                                                          artifact=row["artifact"])
         keys: dict[str, str] = dict(p.done)
-        self._outside_keys(selected, keys)
+        plan.outside_keys(self.store, self.pipeline, selected, keys)
         slots = asyncio.Semaphore(p.jobs)
         pools = {name: asyncio.Semaphore(size) for name, size in self.config.pools.items()}
         pending = list(p.tasks)
@@ -122,15 +122,6 @@ class Engine:
                                              for t in self.pipeline.order if t in selected],
                           os.path.join(self.config.artifacts, p.run_id))
 
-    def _outside_keys(self, selected: set[str], keys: dict[str, str]) -> None:
-        """Cache keys of upstream tasks not in this run: their last success, so a partial run can still skip."""
-        for name in selected:
-            for up in self.pipeline.tasks[name].upstream:
-                if up not in selected and up not in keys:
-                    last = self.store.last_success_any(up)
-                    if last:
-                        keys[up] = last["cache_key"]
-
     def _set(self, run_id: str, task: str, status: str, **fields: Any) -> None:
         self.store.set_task_state(run_id, task, status, **fields)
         out = self.outcomes.setdefault(task, TaskOutcome(task, status))
@@ -157,23 +148,15 @@ class Engine:
     async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
-        root = self.config.root
-        reads = await asyncio.to_thread(plan.hash_reads, task, p.parameters, root)
-        fp = plan.fingerprint(task, p.parameters, reads, keys)
-        key = fp.key
-        if p.force:
-            reason = "--force"
-        else:
-            last = self.store.last_success(name, key)
-            broken = await asyncio.to_thread(plan.outputs_intact, last["writes"], root) if last else None
-            if last and not broken:
-                keys[name] = key
-                state[name] = SKIPPED
-                self._set(p.run_id, name, SKIPPED, cache_key=key, artifact=last["artifact"],
-                          reason=f"up to date (same code, parameters and inputs as run {last['run_id']})")
-                return
-            reason = broken or plan.why_changed(self.store.last_fingerprint(name), fp)
-        self._set(p.run_id, name, QUEUED, reason=reason, cache_key=key)
+        d = await asyncio.to_thread(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
+        key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
+        if d.skip:
+            assert d.last is not None
+            keys[name] = key
+            state[name] = SKIPPED
+            self._set(p.run_id, name, SKIPPED, cache_key=key, artifact=d.last["artifact"], reason=d.reason)
+            return
+        self._set(p.run_id, name, QUEUED, reason=d.reason, cache_key=key)
         number = p.first_attempt.get(name, 1)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
