@@ -15,7 +15,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_FIELDS = {"notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools"}
+TOP_FIELDS = {"notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools",
+              "schedules", "sensors"}
 POLICY_FIELDS = {f.name for f in fields(Policy)}
 DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", ".nbflow/**", "**/.nbflow/**")
 
@@ -81,6 +82,8 @@ def load_config(root: str) -> Config:
         defaults=policy_from(Policy(), _check_policy(defaults_raw, where, "defaults")),
         tasks=tasks,
         pools=pools,
+        schedules=_get(raw, "schedules", dict, {}, where),
+        sensors=_get(raw, "sensors", dict, {}, where),
     )
 
 

@@ -104,3 +104,19 @@ class NotFoundError(NbflowError):
 
 class ConflictError(NbflowError):
     """The request conflicts with the current state (a run already in progress, say)."""
+
+
+class ScheduleError(NbflowError):
+    """A schedule or sensor cannot be used: a bad cron field, an unknown time zone, a glob outside the project."""
+
+    def __init__(self, where: str, field: str, problem: str, fix: str) -> None:
+        super().__init__(f"{where}: field '{field}': {problem}. Fix: {fix}")
+        self.where, self.field, self.problem, self.fix = where, field, problem, fix
+
+
+class StandbyError(NbflowError):
+    """Another scheduler holds the store's lease and this one was asked not to wait."""
+
+
+class LeaseLostError(ConflictError):
+    """A scheduler tried to claim work after another scheduler took the store's lease."""

@@ -110,3 +110,5 @@ class Config:
     defaults: Policy = Policy()
     tasks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per-task policy fields
     pools: Mapping[str, int] = field(default_factory=dict)
+    schedules: Mapping[str, Any] = field(default_factory=dict)  # [schedules.NAME] tables, validated by nbflow.schedule.spec
+    sensors: Mapping[str, Any] = field(default_factory=dict)  # [sensors.NAME] tables

@@ -95,8 +95,49 @@ def _v1_initial(db: Database) -> None:
     create_index(db, "lineage", ["version_id"])
 
 
+def _v2_scheduling(db: Database) -> None:
+    """Schedules, their slots (one row per schedule and slot: the store's guarantee that a slot runs once),
+    files seen by sensors (one row per sensor and path), and the scheduler lease (one row at most)."""
+    create_table(
+        db, "schedules",
+        {
+            "name": str, "source": str, "cron": str, "timezone": str, "parameters": str, "only_tasks": str,
+            "catchup": str, "max_concurrent": int, "overlap": str, "jobs": int, "paused": int, "since": float,
+            "created_at": float, "updated_at": float,
+        },
+        pk="name",
+        not_null=["source", "cron", "timezone", "catchup", "max_concurrent", "overlap", "paused", "since"],
+        defaults={"paused": 0},
+    )
+    # run_id is not a foreign key: pruning old runs must not take the record of which slots ran with it.
+    job_columns = {"status": str, "reason": str, "run_id": str, "owner": str, "tries": int, "claimed_at": float,
+                   "started_at": float, "ended_at": float}
+    create_table(
+        db, "schedule_slots",
+        {"id": int, "schedule": str, "slot": str, "slot_ts": float, "run_date": str, "trigger": str, **job_columns},
+        pk="id",
+        not_null=["schedule", "slot", "slot_ts", "run_date", "trigger", "status"],
+        defaults={"tries": 0},
+    )
+    create_index(db, "schedule_slots", ["schedule", "slot"], unique=True)
+    create_index(db, "schedule_slots", ["status"])
+    create_table(
+        db, "sensor_files",
+        {"id": int, "sensor": str, "path": str, "size": int, "mtime": float, "trigger": str, **job_columns},
+        pk="id",
+        not_null=["sensor", "path", "trigger", "status"],
+        defaults={"tries": 0},
+    )
+    create_index(db, "sensor_files", ["sensor", "path"], unique=True)
+    create_index(db, "sensor_files", ["status"])
+    db.conn.execute(
+        "CREATE TABLE scheduler_lease (id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, host TEXT, "
+        "pid INTEGER, acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL)"
+    )
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: list[Migration] = [_v1_initial]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling]
 
 
 def user_version(db: Db) -> int:

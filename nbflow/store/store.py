@@ -13,6 +13,7 @@ from ..errors import ConflictError, NotFoundError
 from ..model import PENDING, QUEUED, RUNNING, SUCCEEDED, TASK_STATES
 from . import migrations
 from .db import Db, wal_bug_warning
+from .schedules import ScheduleStore
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -63,7 +64,7 @@ def _check_state(status: str, allowed: Iterable[str], what: str) -> None:
         raise ValueError(f"unknown {what} status {status!r}; expected one of {', '.join(allowed)}")
 
 
-class Store:
+class Store(ScheduleStore):
     """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage."""
 
     sqlite_version: str = sqlite3.sqlite_version
