@@ -194,5 +194,122 @@ def doctor(directory: str, as_json: bool) -> None:
     click.echo(json.dumps(info, indent=2)) if as_json else out.print_diagnostics(info)
 
 
+@main.group()
+def schedule() -> None:
+    """Add, list, pause, resume and remove schedules (nbflow.toml's and the CLI's)."""
+
+
+@schedule.command("add")
+@click.argument("name")
+@project_opt
+@click.option("--cron", required=True, help="Cron expression: '0 2 * * *' (5 fields; a 6th is seconds).")
+@click.option("--timezone", "--tz", "timezone", default="UTC", show_default=True, help="IANA time zone of the cron times.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A run parameter (repeatable).")
+@click.option("--only", multiple=True, metavar="TASK", help="Run only these tasks (repeatable or comma-separated).")
+@click.option("--catchup", type=click.Choice(["all", "latest", "none"]), default="latest", show_default=True,
+              help="After downtime: run every missed slot, only the newest, or none.")
+@click.option("--max-concurrent", type=click.IntRange(min=1), default=1, show_default=True, help="Runs of this schedule at once.")
+@click.option("--overlap", type=click.Choice(["queue", "skip"]), default="queue", show_default=True,
+              help="A slot due while max-concurrent runs are active: queue it, or skip it (recorded).")
+@handle_errors
+def schedule_add(name: str, directory: str, cron: str, timezone: str, params: tuple[str, ...], only: tuple[str, ...],
+                 catchup: str, max_concurrent: int, overlap: str) -> None:
+    """Add a schedule to the store; its first slot is the first after now."""
+    project = _project(directory)
+    row = project.add_schedule(name, cron, timezone=timezone, parameters=parse_params(params), only=only, catchup=catchup,
+                               max_concurrent=max_concurrent, overlap=overlap)
+    out.console.print(f"added schedule {name}: next fire {row['next_fire']}")
+
+
+@schedule.command("list")
+@project_opt
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def schedule_list(directory: str, as_json: bool) -> None:
+    """List schedules with their next fire times, and sensors with their files."""
+    project = _project(directory)
+    rows, sensors, status = project.schedules(), project.sensors(), project.scheduler_status()
+    if as_json:
+        click.echo(json.dumps({"scheduler": status, "schedules": rows, "sensors": sensors}, indent=2, default=str))
+        return
+    out.print_schedules(rows, status)
+    out.print_sensors(sensors)
+
+
+@schedule.command("pause")
+@click.argument("name")
+@project_opt
+@handle_errors
+def schedule_pause(name: str, directory: str) -> None:
+    """Stop firing a schedule (slots due while paused are not run later; backfill runs them)."""
+    _project(directory).pause_schedule(name)
+    out.console.print(f"paused schedule {name}")
+
+
+@schedule.command("resume")
+@click.argument("name")
+@project_opt
+@handle_errors
+def schedule_resume(name: str, directory: str) -> None:
+    """Fire a paused schedule again, from its next slot after now."""
+    _project(directory).resume_schedule(name)
+    out.console.print(f"resumed schedule {name}")
+
+
+@schedule.command("remove")
+@click.argument("name")
+@project_opt
+@handle_errors
+def schedule_remove(name: str, directory: str) -> None:
+    """Remove a schedule added with `nbflow schedule add` (its slot history stays)."""
+    _project(directory).remove_schedule(name)
+    out.console.print(f"removed schedule {name}")
+
+
+@schedule.command("slots")
+@click.argument("name", required=False)
+@project_opt
+@click.option("--limit", "-n", default=20, show_default=True, help="How many slots, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def schedule_slots(name: str | None, directory: str, limit: int, as_json: bool) -> None:
+    """Recorded slots (of one schedule): fired, queued, skipped and why, with their runs."""
+    rows = _project(directory).slots(name, limit)
+    click.echo(json.dumps(rows, indent=2, default=str)) if as_json else out.print_slots(rows)
+
+
+@main.command()
+@project_opt
+@click.option("--standby/--no-standby", default=True, show_default=True,
+              help="When another scheduler holds the store: wait and take over when it stops, or exit with an error.")
+@click.option("--stop-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="On SIGTERM/SIGINT, seconds to let running runs finish before cancelling them.")
+@handle_errors
+def scheduler(directory: str, standby: bool, stop_timeout: float) -> None:
+    """Run the scheduler in the foreground: fire schedules, catch up missed slots, watch sensors."""
+    _project(directory).run_scheduler(standby=standby, stop_timeout=stop_timeout, on_event=out.SchedulerReporter())
+
+
+@main.command()
+@project_opt
+@click.option("--start", required=True, help="First date (YYYY-MM-DD or YYYY-MM-DDTHH:MM), in the schedule's time zone.")
+@click.option("--end", required=True, help="Last date, inclusive (a date means the whole day); never past now.")
+@click.option("--schedule", "schedule_name", default=None, help="Use this schedule's slots, parameters and tasks (default: a slot a day).")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=2, show_default=True, help="Slots run at once.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks at once within each run.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A run parameter (repeatable).")
+@click.option("--only", multiple=True, metavar="TASK", help="Run only these tasks (repeatable or comma-separated).")
+@handle_errors
+def backfill(directory: str, start: str, end: str, schedule_name: str | None, concurrency: int, jobs: int | None,
+             params: tuple[str, ...], only: tuple[str, ...]) -> None:
+    """One run per slot between two dates with its run_date; slots that already succeeded are skipped."""
+    project = _project(directory)
+    with out.BackfillReporter() as reporter:
+        summary = project.backfill(start, end, schedule=schedule_name, concurrency=concurrency, jobs=jobs,
+                                   parameters=parse_params(params), only=only, on_event=reporter)
+    out.print_backfill(summary)
+    sys.exit(0 if summary.ok else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -237,3 +237,143 @@ def print_diagnostics(info: Mapping[str, Any]) -> None:
                 console.print(f"[yellow]warning:[/] {escape(w)}")
         else:
             console.print(f"{key}: {escape(', '.join(value) if isinstance(value, list) else str(value))}")
+
+
+# scheduling
+
+def _short(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S") if ts else "-"
+
+
+def print_schedules(rows: list[dict[str, Any]], status: Mapping[str, Any] | None = None) -> None:
+    if status is not None:
+        holder = status.get("holder")
+        if status.get("running") and holder:
+            console.print(f"scheduler: running (pid {holder['pid']} on {holder['host']})")
+        else:
+            console.print("scheduler: [yellow]not running[/] (start it with `nbflow scheduler`)")
+    if not rows:
+        console.print("no schedules: declare [schedules.NAME] in nbflow.toml or run `nbflow schedule add NAME --cron ...`")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("schedule", "cron", "next fire", "state", "last slot", "policy"):
+        table.add_column(col)
+    for r in rows:
+        last = r["last_slot"]
+        last_text = f"{last['run_date']} {state(last['status'])}" if last else "-"
+        stateword = "[yellow]paused[/]" if r["paused"] else "[green]active[/]"
+        source = "nbflow.toml" if r["source"] == "config" else "cli"
+        table.add_row(r["name"], f"{escape(r['cron'])}\n[dim]{r['timezone']}[/]", r["next_fire"] or "-", f"{stateword}\n[dim]{source}[/]",
+                      last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}")
+    console.print(table)
+
+
+def print_sensors(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("sensor", "glob", "parameter", "triggered", "waiting", "last file"):
+        table.add_column(col)
+    for r in rows:
+        last = r["files"][-1] if r["files"] else None
+        table.add_row(r["name"], escape(r["glob"]), r["parameter"], str(len(r["files"])), str(len(r["pending"])),
+                      f"{escape(last['path'])} {state(last['status'])}" if last else "-")
+    console.print(table)
+
+
+def print_slots(rows: list[dict[str, Any]]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("schedule", "run_date", "trigger", "status", "run", "claimed", "detail"):
+        table.add_column(col, no_wrap=col != "detail")
+    for r in rows:
+        table.add_row(r["schedule"], r["run_date"], r["trigger"], state(r["status"]), r["run_id"] or "-", _short(r["claimed_at"]),
+                      escape(r["reason"] or ""))
+    console.print(table if rows else "no slots recorded yet")
+
+
+class SchedulerReporter:
+    """One timestamped line per thing the scheduler does."""
+
+    def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
+        text = self.describe(kind, data)
+        if text:
+            console.print(f"[dim]{dt.datetime.now().strftime('%H:%M:%S')}[/] {text}", soft_wrap=True)
+
+    @staticmethod
+    def describe(kind: str, d: Mapping[str, Any]) -> str | None:
+        what = (f"[bold]{d['schedule']}[/] slot {d['run_date']}" if "schedule" in d
+                else f"[bold]{d['sensor']}[/] file {escape(str(d.get('path')))}" if "sensor" in d else "")
+        reason = f": {escape(str(d['reason']))}" if d.get("reason") else ""
+        if kind == "scheduler_started":
+            return f"scheduler started (pid {d['pid']}), store {rel(d['store'])}"
+        if kind == "leader":
+            return "holding the store's lease: firing schedules and watching sensors"
+        if kind == "standby":
+            return f"[yellow]standby[/]: {escape(d['message'])}; taking over when it stops"
+        if kind == "lease_lost":
+            return "[yellow]lost the lease[/] to another scheduler: firing nothing more"
+        if kind == "slot_fired":
+            return f"[cyan]▶ {what}[/] fired {d['late']:.2f}s after its time"
+        if kind in ("slot_skipped", "slot_queued", "file_queued"):
+            return f"[yellow]{'=' if kind == 'slot_skipped' else '…'} {what}[/] {kind.split('_')[1]}{reason}"
+        if kind == "file_sensed":
+            return f"[cyan]▶ {what}[/] is complete ({d['late']:.2f}s after its last write)"
+        if kind == "dequeued":
+            return f"[cyan]▶ {what}[/] {escape(d['reason'])}"
+        if kind == "run_started":
+            return f"  {what}: run {d['run_id']} started (trigger {d['trigger']})"
+        if kind == "run_resumed":
+            return f"  {what}: resuming run {d['run_id']}"
+        if kind == "run_finished":
+            status = d["status"]
+            return f"[{STYLE.get(status, '')}]{SYMBOL.get(status, '·')} {what}[/] {status} (run {d['run_id'] or '-'}){reason}"
+        if kind == "run_interrupted":
+            return f"[red]■ {what}[/] interrupted: the next scheduler resumes it"
+        if kind == "recovered":
+            return f"[yellow]↻ {what}[/] left by a stopped scheduler: {d['action']}"
+        if kind == "stopping":
+            return f"stopping: waiting up to {d['timeout']:.0f}s for {d['running']} run(s) (signal again to cancel them now)"
+        if kind == "stopped":
+            return "stopped" + (f"; {d['interrupted']} run(s) interrupted, resumed by the next scheduler" if d["interrupted"] else "")
+        if kind == "error":
+            return f"[red]error:[/] {escape(d['message'])}"
+        return None
+
+
+class BackfillReporter:
+    """A progress bar over the slots, and a line per finished slot."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.bar = self.progress.add_task("backfill", total=None)
+
+    def __enter__(self) -> BackfillReporter:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, kind: str, d: Mapping[str, Any]) -> None:
+        if kind == "backfill_started":
+            self.progress.update(self.bar, total=d["total"], description=f"backfill {d['schedule']}")
+            self.progress.console.print(f"backfill [bold]{d['schedule']}[/]: {d['total']} slots, {d['concurrency']} at a time")
+        elif kind == "slot_started":
+            self.progress.console.print(f"  [cyan]▶ {d['run_date']}[/] run {d['run_id']}")
+        elif kind == "slot_done":
+            self.progress.advance(self.bar)
+            status = d["status"]
+            shown = status.removeprefix("already_")
+            extra = " (already recorded: skipped)" if status.startswith("already_") else ""
+            reason = f": {escape(str(d['reason']))}" if d.get("reason") and not status.startswith("already_") else ""
+            self.progress.console.print(f"  [{STYLE.get(shown, '')}]{SYMBOL.get(shown, '·')} {d['run_date']}[/] {shown}{extra}"
+                                        f" run {d['run_id'] or '-'}{reason}")
+
+
+def print_backfill(summary: Any) -> None:
+    counts: dict[str, int] = {}
+    for s in summary.slots:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items())) or "no slots in that range"
+    console.print(f"backfill {summary.schedule}: {parts}")

@@ -20,6 +20,10 @@ from .model import DONE_OK, Config, Pipeline
 from .notebook import discover, read_task
 
 if TYPE_CHECKING:
+    from .schedule.backfill import BackfillSummary
+    from .schedule.clock import Clock
+    from .schedule.daemon import Scheduler
+    from .schedule.spec import ScheduleSpec, SensorSpec
     from .store import Store
 
 
@@ -322,3 +326,109 @@ class Project:
             raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
                                 f"reads:/writes: tag (relative to the project or the current folder), or a task name")
         return {"path": tree}
+
+    # scheduling: the logic is in nbflow/schedule/; these are the entry points for the CLI and the panel
+    def schedule_config(self) -> tuple[list[ScheduleSpec], list[SensorSpec]]:
+        """The schedules and sensors nbflow.toml declares, validated (re-reads the file: the scheduler reloads it)."""
+        from .schedule.spec import config_schedules, config_sensors
+
+        config = load_config(self.root)
+        where = config.source or os.path.join(self.root, "nbflow.toml")
+        return config_schedules(config.schedules, where), config_sensors(config.sensors, where, self.root)
+
+    def schedules(self, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Every schedule with its next fire times, paused flag, last slot and slot counts. Writes nothing."""
+        from .schedule.api import describe_schedules
+
+        return describe_schedules(self.store, self.schedule_config()[0], now or dt.datetime.now(dt.timezone.utc))
+
+    def sensors(self) -> list[dict[str, Any]]:
+        """Every sensor with the files it triggered (and their runs) and the files waiting. Writes nothing."""
+        from .schedule.api import describe_sensors
+
+        return describe_sensors(self.store, self.schedule_config()[1], self.root)
+
+    def scheduler_status(self) -> dict[str, Any]:
+        """Whether a scheduler is running on this store (its lease is fresh), and which process."""
+        from .schedule.api import scheduler_status
+
+        return scheduler_status(self.store, dt.datetime.now(dt.timezone.utc))
+
+    def slots(self, schedule: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Recorded slots (of one schedule, if given), newest first: status, reason, run id."""
+        return self.store.jobs("slot", schedule, limit=limit, newest_first=True)
+
+    def add_schedule(self, name: str, cron: str, *, timezone: str = "UTC", parameters: Mapping[str, Any] | None = None,
+                     only: Iterable[str] = (), catchup: str = "latest", max_concurrent: int = 1, overlap: str = "queue",
+                     jobs: int | None = None) -> dict[str, Any]:
+        """Add a schedule to the store (as `nbflow schedule add` does); its first slot is the first after now."""
+        from .schedule.spec import schedule_from, schedule_row
+
+        if name in {s.name for s in self.schedule_config()[0]}:
+            raise ConflictError(f"schedule '{name}' is declared in {self.config.source}. Fix: edit it there, or pick another name")
+        table: dict[str, Any] = {"cron": cron, "timezone": timezone, "parameters": dict(parameters or {}), "only": list(only),
+                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs}
+        spec = schedule_from(name, table, "nbflow schedule add", source="cli")
+        self.store.add_schedule(schedule_row(spec), time.time())
+        return next(s for s in self.schedules() if s["name"] == name)
+
+    def pause_schedule(self, name: str) -> None:
+        """Stop firing a schedule; its slots due while paused are not run later (backfill runs them)."""
+        self._sync_schedules()
+        self.store.set_schedule_paused(name, True, time.time())
+
+    def resume_schedule(self, name: str) -> None:
+        """Fire a paused schedule again, from its next slot after now."""
+        self._sync_schedules()
+        self.store.set_schedule_paused(name, False, time.time())
+
+    def remove_schedule(self, name: str) -> None:
+        """Remove a schedule added with the CLI (its recorded slots stay as history)."""
+        if name in {s.name for s in self.schedule_config()[0]}:
+            raise ConflictError(f"schedule '{name}' is declared in {self.config.source}. Fix: delete its [schedules.{name}] "
+                                "table there (or pause it with `nbflow schedule pause`)")
+        self.store.remove_schedule(name)
+
+    def _sync_schedules(self) -> None:
+        from .schedule.spec import schedule_row
+
+        self.store.sync_config_schedules([schedule_row(s) for s in self.schedule_config()[0]], time.time())
+
+    def scheduler(self, *, clock: Clock | None = None, standby: bool = True, on_event: Any = None) -> Scheduler:
+        """A scheduler for this project (call `tick()` yourself, or `serve()`); `run_scheduler` runs one until stopped."""
+        from .schedule.daemon import Scheduler
+        from .schedule.launch import ProjectLauncher
+
+        return Scheduler(self.store, self.root, ProjectLauncher(self), clock=clock, specs=self.schedule_config,
+                         on_event=on_event, standby=standby)
+
+    def run_scheduler(self, *, standby: bool = True, stop_timeout: float = 60.0, on_event: Any = None) -> None:
+        """The scheduler daemon in the foreground until SIGTERM/SIGINT: running runs get `stop_timeout` s to finish,
+        then are cancelled (and resumed by the next scheduler); a second signal cancels them at once."""
+        from .schedule.daemon import run_forever
+
+        self.schedule_config()  # a broken nbflow.toml is an error before the daemon starts
+        run_forever(self.scheduler(standby=standby, on_event=on_event), stop_timeout)
+
+    def backfill(self, start: str, end: str, *, schedule: str | None = None, concurrency: int = 2, jobs: int | None = None,
+                 parameters: Mapping[str, Any] | None = None, only: Iterable[str] = (), clock: Clock | None = None,
+                 on_event: Any = None) -> BackfillSummary:
+        """One run per slot of `schedule` (or per day, when None) from start to end inclusive, `concurrency` at a time.
+        Slots that already succeeded are skipped; failed, skipped and interrupted ones run again."""
+        from .schedule import backfill as bf
+        from .schedule.clock import SystemClock
+        from .schedule.launch import ProjectLauncher
+        from .schedule.spec import schedule_from_row
+
+        clock = clock or SystemClock()
+        spec = bf.DAILY
+        if schedule is not None:
+            self._sync_schedules()
+            row = self.store.schedule_row(schedule)
+            if row is None:
+                names = ", ".join(r["name"] for r in self.store.schedule_rows()) or "none"
+                raise NotFoundError(f"no schedule '{schedule}' (schedules: {names}). Fix: check `nbflow schedule list`")
+            spec = schedule_from_row(row)
+        slots = bf.backfill_slots(spec, start, end, clock.now())
+        return asyncio.run(bf.backfill(self.store, ProjectLauncher(self), spec, slots, clock=clock, concurrency=concurrency,
+                                       parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))

@@ -40,7 +40,8 @@ def check_cron(expr: str, where: str, field: str = "cron") -> str:
             croniter(" ".join(probe))
         except (CroniterError, ValueError, KeyError) as e:
             name = FIELDS[i]
-            raise ScheduleError(where, field, f"'{text}': field {i + 1} ({name}) '{value}' is not valid ({e})",
+            why = str(e).rsplit("]", 1)[-1].strip(" ,.") or "not acceptable"
+            raise ScheduleError(where, field, f"'{text}': field {i + 1} ({name}) '{value}' is not valid: {why}",
                                 f"{name} takes {RANGES[name]}, a list (1,15), a range (1-5) or a step (*/10)") from None
     try:
         croniter(text).get_next(dt.datetime)

@@ -247,6 +247,16 @@ class ScheduleStore:
         sql = f"SELECT * FROM {table} {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} {direction}, id LIMIT ?"
         return self._db.rows(sql, [*params, limit])
 
+    def job_counts(self, kind: str, key: str) -> dict[str, int]:
+        """How many slots (or files) of a schedule (or sensor) are in each status."""
+        table, key_col = self._table(kind)
+        rows = self._db.rows(f"SELECT status, count(*) AS n FROM {table} WHERE {key_col} = ? GROUP BY status", [key])
+        return {r["status"]: r["n"] for r in rows}
+
+    def slot_row(self, schedule: str, slot: str) -> dict[str, Any] | None:
+        """One slot of a schedule by its key (UTC, as cron.slot_key writes it)."""
+        return self._db.row("SELECT * FROM schedule_slots WHERE schedule = ? AND slot = ?", [schedule, slot])
+
     def count_jobs(self, kind: str, key: str, statuses: Iterable[str]) -> int:
         table, key_col = self._table(kind)
         states = list(statuses)

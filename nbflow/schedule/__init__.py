@@ -1,0 +1,9 @@
+"""Scheduling: cron schedules, file-arrival sensors, backfill and the scheduler daemon.
+
+cron.py (expressions, time zones, slots) and spec.py (validated schedules and sensors) are pure; daemon.py,
+backfill.py and sensor.py do the work, through the store and a Launcher (launch.py: the project's runs).
+"""
+from .clock import Clock, SystemClock
+from .spec import ScheduleSpec, SensorSpec
+
+__all__ = ["Clock", "ScheduleSpec", "SensorSpec", "SystemClock"]
