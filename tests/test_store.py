@@ -47,11 +47,12 @@ def _count(path, table: str) -> int:
 def test_fresh_store_creates_folder_schema_and_version(tmp_path):
     path = tmp_path / "deep" / ".nbflow" / "nbflow.db"
     with Store(str(path)) as s:
-        assert s.schema_version == len(migrations.MIGRATIONS) == 1
+        assert s.schema_version == len(migrations.MIGRATIONS) == 2
         assert s.path == str(path)
     tables = {r[0] for r in _sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "run_tasks", "attempts", "events", "datasets", "dataset_versions", "lineage"} <= tables
-    assert _sql(path, "PRAGMA user_version") == [(1,)]
+    assert {"schedules", "schedule_slots", "sensor_files", "scheduler_lease"} <= tables
+    assert _sql(path, "PRAGMA user_version") == [(2,)]
     assert _sql(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -62,15 +63,15 @@ def test_reopen_keeps_data(tmp_path):
     with Store(path) as s:
         assert s.get_run("r1")["parameters"] == {"n": 1}
         assert [t["task"] for t in s.run_tasks("r1")] == ["a"]
-        assert s.schema_version == 1
+        assert s.schema_version == 2
 
 
-def _fake_v2(db) -> None:
-    migrations.create_table(db, "schedules", {"name": str, "cron": str}, pk="name")
-    migrations.create_index(db, "schedules", ["cron"])
+def _fake_next(db) -> None:
+    migrations.create_table(db, "widgets", {"name": str, "cron": str}, pk="name")
+    migrations.create_index(db, "widgets", ["cron"])
 
 
-def _failing_v2(db) -> None:
+def _failing_next(db) -> None:
     migrations.create_table(db, "half_done", {"x": int})
     raise RuntimeError("migration bug")
 
@@ -79,23 +80,23 @@ def test_pending_migration_runs_once_and_keeps_data(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     with Store(path) as s:
         s.create_run("r1", tasks=["a"], **RUN)
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _fake_v2])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _fake_next])
     with Store(path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == 3
         assert s.count_runs() == 1
-    assert _sql(path, "PRAGMA user_version") == [(2,)]
-    assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'schedules'") == [("schedules",)]
+    assert _sql(path, "PRAGMA user_version") == [(3,)]
+    assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'widgets'") == [("widgets",)]
     with Store(path) as s:  # nothing pending now: opening again is a no-op
-        assert s.schema_version == 2
+        assert s.schema_version == 3
 
 
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     Store(path).close()
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_v2])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_next])
     with pytest.raises(RuntimeError, match="migration bug"):
         Store(path)
-    assert _sql(path, "PRAGMA user_version") == [(1,)]
+    assert _sql(path, "PRAGMA user_version") == [(2,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
 
 
@@ -106,7 +107,7 @@ def test_newer_schema_is_refused_with_a_fix(tmp_path):
     with pytest.raises(StoreVersionError) as info:
         Store(str(path))
     msg = str(info.value)
-    assert str(path) in msg and "newer nbflow" in msg and "schema 7" in msg and "knows 1" in msg
+    assert str(path) in msg and "newer nbflow" in msg and "schema 7" in msg and "knows 2" in msg
     assert "pip install -U nbflow" in msg and "nbflow.toml" in msg
     assert isinstance(pickle.loads(pickle.dumps(info.value)), StoreVersionError)
 
