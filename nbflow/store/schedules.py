@@ -220,8 +220,8 @@ class ScheduleStore:
             if "status" in fields or "run_id" in fields:
                 found = conn.execute(f"SELECT {key}, {'slot' if kind == 'slot' else 'path'}, run_id FROM {table} WHERE id = ?",
                                      (job_id,)).fetchone()
-                self._event(conn, "schedule_slot" if kind == "slot" else "sensor_file", found[2], None,
-                            {key: found[0], "slot" if kind == "slot" else "path": found[1], **fields})
+                self._event(conn, "schedule_slot" if kind == "slot" else "sensor_file", None, None,  # run_id in data: not a FK
+                            {key: found[0], "slot" if kind == "slot" else "path": found[1], "run_id": found[2], **fields})
 
     def get_job(self, kind: str, job_id: int) -> dict[str, Any]:
         table, _ = self._table(kind)
