@@ -331,7 +331,13 @@ class Scheduler:
         self.emit("scheduler_started", {"owner": self.owner, "store": self.store.path, "pid": os.getpid()})
         try:
             while not stop.is_set():
-                delay = await self.tick()
+                try:
+                    delay = await self.tick()
+                except StandbyError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - a daemon reports and goes on (the store may be busy a moment)
+                    self.emit("error", {"message": f"{type(e).__name__}: {e}"})
+                    delay = STANDBY_POLL_SECONDS
                 self.wake.clear()
                 await _first(delay, stop, self.wake)
         finally:

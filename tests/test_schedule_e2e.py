@@ -1,0 +1,111 @@
+"""End to end in real time: `nbflow scheduler` as a process fires a seconds-level cron schedule and senses a real
+file, through real papermill runs; `nbflow backfill` runs real slots and resumes. The store is asserted after."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nbflow import Project
+
+from .conftest import write_notebook
+
+pytestmark = pytest.mark.kernel
+
+CONFIG = """jobs = 1
+
+[schedules.tick]
+cron = "* * * * * */2"
+only = ["static"]
+overlap = "skip"
+
+[sensors.incoming]
+glob = "incoming/*.csv"
+parameter = "csv_path"
+stable_seconds = 0.5
+only = ["ingest"]
+"""
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _project(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "static.ipynb", [("open('static.txt', 'w').write('fixed')", ["writes:static.txt"])])
+    write_notebook(tmp_path / "ingest.ipynb", [("csv_path = ''", ["parameters"]),
+                                               "rows = open(csv_path).read().splitlines()\nprint(len(rows), 'rows in', csv_path)"])
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "nbflow.toml").write_text(CONFIG)
+
+
+def test_scheduler_fires_slots_senses_a_file_and_stops_cleanly(tmp_path):
+    _project(tmp_path)
+    log = open(tmp_path / "scheduler.log", "w")
+    daemon = subprocess.Popen([sys.executable, "-m", "nbflow", "scheduler"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "COLUMNS": "200"})
+    project = Project(tmp_path)
+    try:
+        def finished(trigger: str) -> list[dict]:
+            return [r for r in project.runs(limit=100) if r["trigger"] == trigger and r["status"] != "running"]
+
+        _wait_for(lambda: len(finished("schedule:tick")) >= 1, 60, "a first scheduled run")
+        landing = tmp_path / "incoming" / "sales.csv"
+        landing.write_text("a,b\n1,2\n")
+        _wait_for(lambda: len(finished("sensor:incoming")) == 1, 60, "the sensed file's run")
+        _wait_for(lambda: len(finished("schedule:tick")) >= 2, 60, "a second scheduled run")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        log.close()
+    out = (tmp_path / "scheduler.log").read_text()
+    assert "fired" in out and "is complete" in out and "stopped" in out and "Traceback" not in out
+
+    ticks = sorted(finished("schedule:tick"), key=lambda r: r["created_at"])
+    assert all(r["status"] == "succeeded" and r["schedule"] == "tick" for r in ticks)
+    statuses = [project.show(r["id"])["tasks"][0]["status"] for r in ticks]
+    assert statuses[0] == "succeeded" and set(statuses[1:]) == {"skipped"}  # data-aware: nothing changed, nothing re-ran
+    slots = project.slots("tick", limit=100)
+    assert {s["run_id"] for s in slots if s["run_id"]} >= {r["id"] for r in ticks}
+    assert all(s["run_date"] == r["logical_date"] for s in slots for r in ticks if s["run_id"] == r["id"])
+    assert len({s["slot"] for s in slots}) == len(slots)
+
+    [sensed] = finished("sensor:incoming")
+    assert sensed["status"] == "succeeded" and sensed["parameters"]["csv_path"] == str(landing)
+    assert "2 rows in" in project.logs(sensed["id"], "ingest")["log"]
+    [file_row] = project.sensors()[0]["files"]
+    assert (file_row["path"], file_row["status"], file_row["run_id"]) == ("incoming/sales.csv", "succeeded", sensed["id"])
+    assert project.scheduler_status() == {"running": False, "holder": None}  # the lease was given back
+    project.close()
+
+
+def test_backfill_runs_each_day_with_its_run_date_and_resumes(tmp_path):
+    code = "import os\nos.makedirs('out', exist_ok=True)\nopen(f'out/{run_date}.txt', 'w').write(run_date)"
+    write_notebook(tmp_path / "daily.ipynb", [("run_date = ''", ["parameters"]), (code, ["writes:out/{run_date}.txt"])])
+
+    def backfill() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "nbflow", "backfill", "--start", "2026-01-01", "--end", "2026-01-02", "-c", "2"],
+                              cwd=tmp_path, capture_output=True, text=True, check=False, timeout=240, env={**os.environ, "COLUMNS": "200"})
+
+    first = backfill()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "backfill @daily: 2 slots, 2 at a time" in first.stdout and "2 succeeded" in first.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2026-01-01.txt", "2026-01-02.txt"]
+    second = backfill()
+    assert second.returncode == 0 and "2 already succeeded" in second.stdout
+    with Project(tmp_path) as project:
+        runs = project.runs()
+        assert sorted(r["logical_date"] for r in runs) == ["2026-01-01", "2026-01-02"]
+        assert {r["trigger"] for r in runs} == {"backfill"}
