@@ -112,3 +112,16 @@ def test_scheduler_no_standby_refuses_while_another_holds_the_store(tmp_path):
     refused = _cli(tmp_path, "scheduler", "--no-standby")
     assert refused.exit_code == 2
     assert f"pid {os.getpid()}" in refused.output and "without --no-standby" in refused.output
+
+
+def test_every_schedule_subcommand_has_help_and_is_in_the_readme():
+    from .conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    group = main.commands["schedule"]
+    assert sorted(group.commands) == ["add", "list", "pause", "remove", "resume", "slots"]  # type: ignore[attr-defined]
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert (command.help or "").strip(), f"`nbflow schedule {name}` has no help text"
+        assert f"nbflow schedule {name}" in readme, f"`nbflow schedule {name}` is not documented in README.md"
+    for name in ("scheduler", "backfill"):
+        assert f"nbflow {name}" in readme
