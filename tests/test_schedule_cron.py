@@ -79,6 +79,9 @@ def test_slots_are_after_exclusive_until_inclusive_and_seconds_field_works():
     assert [cron.run_date(t) for t in fired] == ["2026-01-02", "2026-01-03"]
     every2 = cron.slots("* * * * * */2", dt.timezone.utc, at("2026-01-01T00:00"), at("2026-01-01T00:00:07"))
     assert [cron.run_date(t) for t in every2] == ["2026-01-01T00:00:02", "2026-01-01T00:00:04", "2026-01-01T00:00:06"]
+    assert cron.run_date(at("2026-01-01T00:01"), seconds=True) == "2026-01-01T00:01:00"
+    assert cron.run_date(at("2026-01-02T00:00"), seconds=True) == "2026-01-02T00:00:00"
+    assert cron.has_seconds("* * * * * */2") and not cron.has_seconds("0 2 * * *") and not cron.has_seconds("@daily")
     assert cron.next_fires("0 2 * * *", NY, at("2026-01-01T00:00"), 2)[1].isoformat() == "2026-01-02T02:00:00-05:00"
 
 

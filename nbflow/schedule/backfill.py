@@ -88,7 +88,7 @@ async def backfill(store: Store, launcher: Launcher, spec: ScheduleSpec, slots: 
     emit("backfill_started", {"schedule": spec.name, "total": len(slots), "concurrency": concurrency})
 
     def claim(slot: dt.datetime) -> dict[str, Any] | SlotResult:
-        key, run_date = cron.slot_key(slot), cron.run_date(slot)
+        key, run_date = cron.slot_key(slot), cron.run_date(slot, cron.has_seconds(spec.cron))
         for _ in range(2):
             row = store.claim_slot(spec.name, key, slot.timestamp(), run_date, "backfill", "running", owner,
                                    now=clock.now().timestamp(), retake=RETAKE)

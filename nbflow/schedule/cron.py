@@ -118,12 +118,18 @@ def slot_key(slot: dt.datetime) -> str:
     return slot.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_date(slot: dt.datetime) -> str:
-    """The `run_date` a slot passes: its local date at midnight, else local date and time (with the UTC
-    offset when the wall time is ambiguous, i.e. on a fall-back day, so two slots never share one)."""
-    if (slot.hour, slot.minute, slot.second) == (0, 0, 0):
+def has_seconds(expr: str) -> bool:
+    """True when the expression has croniter's seconds field (6 or 7 fields)."""
+    return not expr.startswith("@") and len(expr.split()) >= 6
+
+
+def run_date(slot: dt.datetime, seconds: bool = False) -> str:
+    """The `run_date` a slot passes: its local date at midnight, else local date and time, with seconds when the
+    cron has a seconds field (and the UTC offset when the wall time is ambiguous, i.e. on a fall-back day, so two
+    slots never share one)."""
+    if (slot.hour, slot.minute, slot.second) == (0, 0, 0) and not seconds:
         return slot.date().isoformat()
-    text = slot.strftime("%Y-%m-%dT%H:%M" if slot.second == 0 else "%Y-%m-%dT%H:%M:%S")
+    text = slot.strftime("%Y-%m-%dT%H:%M:%S" if seconds or slot.second else "%Y-%m-%dT%H:%M")
     other = slot.replace(fold=1 - slot.fold)
     if other.utcoffset() != slot.utcoffset():
         text += slot.strftime("%z")[:3] + ":" + slot.strftime("%z")[3:]

@@ -163,9 +163,10 @@ class Scheduler:
         last = self.store.last_slot_ts(spec.name)
         after = dt.datetime.fromtimestamp(max(row["since"], last if last is not None else -math.inf), UTC)
         due = cron.slots(spec.cron, spec.tz, after, now)
+        seconds = cron.has_seconds(spec.cron)
         for slot, skip in catchup_plan(due, spec.catchup, now, self.grace):
             status, reason = ("skipped", skip) if skip else self._capacity("slot", spec.name, spec.max_concurrent, spec.overlap)
-            claimed = self.store.claim_slot(spec.name, cron.slot_key(slot), slot.timestamp(), cron.run_date(slot), "schedule",
+            claimed = self.store.claim_slot(spec.name, cron.slot_key(slot), slot.timestamp(), cron.run_date(slot, seconds), "schedule",
                                             status, self.owner, now=now.timestamp(), reason=reason, lease_owner=self.owner)
             if claimed is None:
                 continue
