@@ -109,3 +109,50 @@ def test_backfill_runs_each_day_with_its_run_date_and_resumes(tmp_path):
         runs = project.runs()
         assert sorted(r["logical_date"] for r in runs) == ["2026-01-01", "2026-01-02"]
         assert {r["trigger"] for r in runs} == {"backfill"}
+
+
+def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
+    write_notebook(tmp_path / "slow.ipynb", [
+        ("run_date = ''", ["parameters"]),
+        "import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))",
+        "while not os.path.exists('go.flag'):\n    time.sleep(0.1)",
+        ("open('done.txt', 'w').write(run_date)", ["writes:done.txt"]),
+    ])
+    target = time.gmtime(time.time() + 4)  # a cron that fires once, 4 s from now (6th field: seconds)
+    cron = f"{target.tm_min} {target.tm_hour} {target.tm_mday} {target.tm_mon} * {target.tm_sec}"
+    (tmp_path / "nbflow.toml").write_text(f'[schedules.once]\ncron = "{cron}"\n')
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "nbflow", "scheduler"], cwd=tmp_path,
+                                stdout=open(tmp_path / "scheduler.log", "ab"), stderr=subprocess.STDOUT)
+
+    first = start()
+    try:
+        _wait_for(lambda: (tmp_path / "kernel.pid").exists(), 90, "the slot's notebook to start")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    project = Project(tmp_path)
+    [slot] = project.slots("once")
+    assert slot["status"] == "running" and slot["run_id"]  # what the killed scheduler left: claimed, run linked
+    assert project.show(slot["run_id"])["run"]["status"] == "crashed"
+
+    (tmp_path / "go.flag").write_text("go")
+    second = start()
+    try:
+        _wait_for(lambda: project.slots("once")[0]["status"] == "succeeded", 90, "the slot's run to be resumed")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    [slot_after] = project.slots("once")
+    assert (slot_after["run_id"], slot_after["tries"]) == (slot["run_id"], 2)
+    assert [r["id"] for r in project.runs()] == [slot["run_id"]]  # one run: resumed, not started again
+    detail = project.show(slot["run_id"])
+    assert detail["run"]["status"] == "succeeded"
+    assert [(a["number"], a["status"], a["error_kind"]) for a in detail["attempts"]] == [(1, "failed", "abandoned"), (2, "succeeded", None)]
+    assert "resuming its run" in (tmp_path / "scheduler.log").read_text()
+    project.close()
