@@ -332,3 +332,24 @@ def test_paused_schedule_fires_nothing_and_resume_starts_from_now(tmp_path):
         await s.shutdown(1)
 
     asyncio.run(body())
+
+
+def test_abandoned_slots_of_a_removed_schedule_are_closed_and_backfill_slots_left_to_backfill(tmp_path):
+    async def body():
+        store = Store(str(tmp_path / "nbflow.db"))
+        clock = FakeClock(at("2026-01-11T00:00:01"))
+        dead = f"scheduler:{os.uname().nodename}:{_dead_pid()}:abcdef"
+        store.claim_slot("gone", "2026-01-11T00:00:00Z", 0, "2026-01-11", "schedule", "running", dead, now=0)
+        mine = store.claim_slot("@daily", "2026-01-10T00:00:00Z", 0, "2026-01-10", "backfill", "running", "backfill:h:1:x", now=0)
+        store.update_job("slot", mine["id"], status="interrupted")
+        launcher = FakeLauncher(store)
+        s, _ = _scheduler(store, tmp_path, clock, launcher)
+        await s.tick()
+        await settle(s)
+        assert launcher.requests == [] and launcher.resumed == []
+        assert store.slot_row("gone", "2026-01-11T00:00:00Z")["status"] == "failed"
+        assert "no longer exists" in store.slot_row("gone", "2026-01-11T00:00:00Z")["reason"]
+        assert store.slot_row("@daily", "2026-01-10T00:00:00Z")["status"] == "interrupted"
+        await s.shutdown(1)
+
+    asyncio.run(body())

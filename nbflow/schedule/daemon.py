@@ -287,8 +287,8 @@ class Scheduler:
         holder = self.owner if self.leader else None
         for kind in ("slot", "file"):
             for row in self.store.jobs(kind, statuses=("running", "interrupted")):
-                if (kind, row["id"]) in self.active:
-                    continue
+                if (kind, row["id"]) in self.active or (kind == "slot" and row["trigger"] != "schedule"):
+                    continue  # a backfill's slots are the backfill's: running it again retakes them
                 if row["status"] == "running" and not abandoned(row, self.owner, holder):
                     continue
                 run_id = row["run_id"] or self._find_run(kind, row)
@@ -302,7 +302,11 @@ class Scheduler:
                     self.emit("recovered", {**label, "run_id": run_id, "action": f"recorded as {state}"})
                     continue
                 request = self._request(kind, row)
-                if request is None or not self.store.take_job(kind, row["id"], self.owner, now=ts, from_states=(row["status"],),
+                if request is None:  # its schedule or sensor is gone: close the record instead of looking again forever
+                    self.store.update_job(kind, row["id"], status="failed", ended_at=ts,
+                                          reason="abandoned by a stopped runner, and its schedule or sensor no longer exists")
+                    continue
+                if not self.store.take_job(kind, row["id"], self.owner, now=ts, from_states=(row["status"],),
                                                               lease_owner=self.owner):
                     continue
                 if run_id:
@@ -316,8 +320,7 @@ class Scheduler:
     def _find_run(self, kind: str, row: Mapping[str, Any]) -> str | None:
         if kind == "slot":
             found = self.store.schedule_row(row["schedule"])
-            trigger = f"schedule:{row['schedule']}" if row["trigger"] == "schedule" else "backfill"
-            return self.store.find_run(trigger, row["claimed_at"], logical_date=row["run_date"]) if found else None
+            return self.store.find_run(f"schedule:{row['schedule']}", row["claimed_at"], logical_date=row["run_date"]) if found else None
         spec = next((s for s in self.sensors if s.name == row["sensor"]), None)
         if spec is None:
             return None
