@@ -125,3 +125,13 @@ def test_every_schedule_subcommand_has_help_and_is_in_the_readme():
         assert f"nbflow schedule {name}" in readme, f"`nbflow schedule {name}` is not documented in README.md"
     for name in ("scheduler", "backfill"):
         assert f"nbflow {name}" in readme
+
+
+def test_schedules_declared_in_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.nbflow.schedules.nightly]\ncron = "0 2 * * 1-5"\ntimezone = "Asia/Tokyo"\n')
+    with Project(tmp_path) as project:
+        [row] = project.schedules(now=at("2026-01-09T12:00"))  # a Friday, 21:00 in Tokyo
+        assert row["next_fire"] == "2026-01-12T02:00:00+09:00"  # Monday
+    (tmp_path / "pyproject.toml").write_text('[tool.nbflow.schedules.nightly]\ncron = "0 2 * * 1-5"\ntimezone = "Asia/Tokio"\n')
+    bad = _cli(tmp_path, "schedule", "list")
+    assert bad.exit_code == 2 and "pyproject.toml: schedule 'nightly': field 'timezone'" in bad.output and "'Asia/Tokyo'" in bad.output

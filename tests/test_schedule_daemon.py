@@ -353,3 +353,30 @@ def test_abandoned_slots_of_a_removed_schedule_are_closed_and_backfill_slots_lef
         await s.shutdown(1)
 
     asyncio.run(body())
+
+
+def test_sensor_files_beyond_max_concurrent_wait_in_the_queue_never_dropped(tmp_path):
+    async def body():
+        store = Store(str(tmp_path / "nbflow.db"))
+        (tmp_path / "in").mkdir()
+        sensor = sensor_from("drop", {"glob": "in/*.csv", "stable_seconds": 0}, "f", str(tmp_path))
+        clock = FakeClock(at("2026-01-10T00:00"))
+        launcher = FakeLauncher(store, hold=True)
+        s, events = _scheduler(store, tmp_path, clock, launcher, sensors=[sensor])
+        for name in ("a.csv", "b.csv", "c.csv"):
+            (tmp_path / "in" / name).write_text(name)
+        await s.tick()
+        await asyncio.sleep(0.01)
+        assert [(r["path"], r["status"]) for r in store.jobs("file", "drop")] == [
+            ("in/a.csv", "running"), ("in/b.csv", "queued"), ("in/c.csv", "queued")]
+        launcher.hold = False
+        launcher.release()
+        for _ in range(3):
+            await settle(s)
+            await s.tick()
+        await settle(s)
+        assert [r["status"] for r in store.jobs("file", "drop")] == ["succeeded"] * 3
+        assert [os.path.basename(r.parameters["input_path"]) for r in launcher.requests] == ["a.csv", "b.csv", "c.csv"]
+        await s.shutdown(1)
+
+    asyncio.run(body())
