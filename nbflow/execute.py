@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -76,8 +77,18 @@ KernelSink = Callable[["Kernel"], None]
 
 
 def preload() -> None:
-    """Import the executor stack (~0.3-1 s: nbformat's jsonschema is most of it); the local executor does this in
-    a thread while the first kernel starts, instead of after."""
+    """Import the executor stack; the local executor does this in a thread while the first kernel starts.
+
+    nbformat validates with jsonschema, and jsonschema, when `rfc3987-syntax` is installed (JupyterLab's
+    `jsonschema[format-nongpl]` brings it), compiles dozens of grammars at import for its "iri" format check:
+    ~1 s of a 1.3 s import here. Notebook schemas never use that format, so when jsonschema is not loaded yet
+    it is imported without it: jsonschema's iri format check is then unavailable in this process."""
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
     import nbclient.client  # noqa: F401
     import papermill.execute  # noqa: F401
 

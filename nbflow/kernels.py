@@ -23,6 +23,7 @@ from .execute import KernelLaunch
 
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_WAIT = 1.0  # graceful shutdown gets this long before the kernel is killed (jupyter_client waits 5 s)
+CLOSE_WAIT = 0.3  # at the end of a run, shutdowns still in flight get this long, then their kernels are killed
 _socket_dir: str | None = None
 
 
@@ -180,16 +181,19 @@ class KernelPool:
         self._fill()
 
     async def close(self, cancel: bool = False) -> None:
-        """Stop kernels nobody took, and wait for shutdowns in flight; with `cancel`, kill them instead."""
+        """Stop kernels nobody took; give shutdowns in flight CLOSE_WAIT (none with `cancel`), then kill the rest.
+
+        Their notebooks are written by then: a kernel still shutting down only delays the runner's exit."""
         self._wanted.clear()
         for task in self._ahead.values():
             self._discard(task)
         self._ahead.clear()
-        if cancel:
-            for kernel in list(self._released):
-                kernel.kill()
+        if self._stopping and not cancel:  # graceful shutdowns in flight get a moment to finish
+            await asyncio.wait(self._stopping, timeout=CLOSE_WAIT)
+        for kernel in list(self._released):
+            kernel.kill()
         if self._stopping:
-            await asyncio.wait(self._stopping, timeout=SHUTDOWN_WAIT + 1)
+            await asyncio.wait(self._stopping, timeout=SHUTDOWN_WAIT)
 
     def _fill(self) -> None:
         while self._wanted and self._busy + len(self._ahead) < self.capacity:

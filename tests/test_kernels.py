@@ -5,10 +5,11 @@ import asyncio
 import json
 from pathlib import Path
 
+import psutil
 import pytest
 
 from nbflow import Project, kernels
-from nbflow.execute import KernelLaunch
+from nbflow.execute import AttemptSpec, KernelLaunch, execute_attempt
 
 from .conftest import write_notebook
 
@@ -42,6 +43,21 @@ def test_a_prestarted_kernel_is_fresh_and_gets_the_tasks_own_cwd_and_env(tmp_pat
     assert probe["pid"] != int((tmp_path / "leaky.pid").read_text())
     # started while `leaky` was still sleeping: the kernel was ready before the task was
     assert probe["started"] < leaky_ended - 0.5
+
+
+@pytest.mark.kernel
+def test_a_cold_attempt_starts_its_kernel_the_same_way_and_stops_it(tmp_path: Path):
+    source = write_notebook(tmp_path / "sub" / "probe.ipynb", [PROBE])
+    spec = AttemptSpec(run_id="r1", task="sub/probe", number=1, source=str(source), output=str(tmp_path / "out" / "probe.ipynb"),
+                       cwd=str(tmp_path / "sub"), kernel="python3", parameters={"x": 1}, env={"NBFLOW_TASK": "sub/probe"})
+    result = execute_attempt(spec)
+    assert result.status == "succeeded", result.error
+    probe = json.loads((tmp_path / "sub" / "probe.json").read_text())
+    assert (probe["cwd"], probe["task"]) == (str(tmp_path / "sub"), "sub/probe")
+    assert not psutil.pid_exists(probe["pid"]) or psutil.Process(probe["pid"]).status() == psutil.STATUS_ZOMBIE
+    executed = json.loads((tmp_path / "out" / "probe.ipynb").read_text())
+    assert "injected-parameters" in executed["cells"][0]["metadata"]["tags"]
+    assert executed["metadata"]["papermill"]["parameters"] == {"x": 1}
 
 
 class FakeKernel:
