@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -83,14 +84,18 @@ def preload() -> None:
     `jsonschema[format-nongpl]` brings it), compiles dozens of grammars at import for its "iri" format check:
     ~1 s of a 1.3 s import here. Notebook schemas never use that format, so when jsonschema is not loaded yet
     it is imported without it: jsonschema's iri format check is then unavailable in this process."""
-    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
-        try:
-            import jsonschema  # noqa: F401
-        finally:
-            del sys.modules["rfc3987_syntax"]
-    import nbclient.client  # noqa: F401
-    import papermill.execute  # noqa: F401
+    with _preload_lock:  # two runs in one process (the scheduler) must not import the same package at once
+        if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+            sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
+            try:
+                import jsonschema  # noqa: F401
+            finally:
+                del sys.modules["rfc3987_syntax"]
+        import nbclient.client  # noqa: F401
+        import papermill.execute  # noqa: F401
+
+
+_preload_lock = threading.Lock()
 
 
 def execute_attempt(spec: AttemptSpec) -> AttemptResult:

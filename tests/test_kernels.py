@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -108,3 +110,20 @@ def test_pool_starts_in_order_up_to_capacity_and_stops_what_is_not_needed(monkey
         assert all(k.stopped for k in started)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.kernel
+def test_two_runs_at_once_in_one_fresh_process(tmp_path: Path):
+    """What the scheduler does: concurrent runs share one process, its imports and its event loop."""
+    for name in ("p1", "p2"):
+        write_notebook(tmp_path / name / "a.ipynb", [("open('a.txt', 'w').write('1')", ["writes:a.txt"])])
+        write_notebook(tmp_path / name / "b.ipynb", [("open('b.txt', 'w').write(open('a.txt').read() + '2')",
+                                                      ["reads:a.txt", "writes:b.txt"])])
+    code = ("import asyncio, sys\nfrom nbflow import Project\n"
+            "async def both():\n"
+            "    return await asyncio.gather(*(Project(p).run_async() for p in sys.argv[1:]))\n"
+            "print([s.status for s in asyncio.run(both())])\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p1"), str(tmp_path / "p2")],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "['succeeded', 'succeeded']", out.stderr
+    assert (tmp_path / "p1" / "b.txt").read_text() == (tmp_path / "p2" / "b.txt").read_text() == "12"
