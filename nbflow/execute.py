@@ -1,20 +1,27 @@
-"""One attempt: papermill runs one notebook in a fresh kernel. Runs in whatever process the executor chose.
+"""One attempt: papermill runs one notebook in a fresh kernel.
 
 This is the only module that imports papermill, and it does so inside the function, so compiling,
-planning and a no-op run never pay for the import.
+planning and a no-op run never pay for the import. The attempt is async: the local executor runs many at
+once in the runner's event loop, each notebook in its own kernel, handed over already started and connected
+(see kernels.py). `execute_attempt` is the sync form for executors that run one attempt per call.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
 import re
-import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .kernels import Kernel
 
 LOG_LIMIT = 1_000_000  # characters of stdout/stderr kept in the store per attempt
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -22,8 +29,18 @@ _MARKER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 
 
 @dataclass(frozen=True)
+class KernelLaunch:
+    """What a kernel starts with. A pre-started kernel serves only an attempt with an equal launch, so it gets
+    exactly what a cold one would: the same kernel spec, working directory and environment."""
+
+    kernel: str
+    cwd: str
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class AttemptSpec:
-    """Everything a worker needs to run one attempt; plain values, so it pickles."""
+    """Everything needed to run one attempt; plain values, so it pickles."""
 
     run_id: str
     task: str
@@ -37,6 +54,10 @@ class AttemptSpec:
     cell_timeout: float | None = None
     check_cells: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def launch(self) -> KernelLaunch:
+        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(self.env.items())))
 
 
 @dataclass(frozen=True)
@@ -52,13 +73,47 @@ class AttemptResult:
     pid: int = 0
 
 
+KernelSource = Callable[["KernelLaunch"], Awaitable["Kernel"]]
+KernelSink = Callable[["Kernel"], None]
+
+
+def preload() -> None:
+    """Import the executor stack; the local executor does this in a thread while the first kernel starts.
+
+    nbformat validates with jsonschema, and jsonschema, when `rfc3987-syntax` is installed (JupyterLab's
+    `jsonschema[format-nongpl]` brings it), compiles dozens of grammars at import for its "iri" format check:
+    ~1 s of a 1.3 s import here. Notebook schemas never use that format, so when jsonschema is not loaded yet
+    it is imported without it: jsonschema's iri format check is then unavailable in this process."""
+    with _preload_lock:  # two runs in one process (the scheduler) must not import the same package at once
+        if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+            sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
+            try:
+                import jsonschema  # noqa: F401
+            finally:
+                del sys.modules["rfc3987_syntax"]
+        import nbclient.client  # noqa: F401
+        import papermill.execute  # noqa: F401
+
+
+_preload_lock = threading.Lock()
+
+
 def execute_attempt(spec: AttemptSpec) -> AttemptResult:
-    """Run the notebook with papermill and describe the outcome; never raises for a notebook's own failure."""
+    """Run one attempt in a kernel started for it, to its end (for a worker process or a Dask worker)."""
+    return asyncio.run(execute_attempt_async(spec))
+
+
+async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = None,
+                                release: KernelSink | None = None) -> AttemptResult:
+    """Run the notebook with papermill and describe the outcome; never raises for a notebook's own failure.
+
+    `take` hands over a started kernel for the spec's launch (default: start one now) and `release` gets it
+    back when the notebook is written (default: shut it down now)."""
     import logging
 
-    import papermill as pm
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
 
     from . import kernels
 
@@ -67,21 +122,25 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     logging.getLogger("papermill").setLevel(logging.CRITICAL)
 
     started = time.time()
-    kernels.stderr_files.clear()
-    kernels.launched_pids.clear()
     os.makedirs(os.path.dirname(spec.output), exist_ok=True)
-    timer = _TaskTimer(spec.timeout)
     executed = _Executed(spec.output)
-    old_env = {k: os.environ.get(k) for k in spec.env}
-    os.environ.update(spec.env)
+    kernel: Kernel | None = None
+    timer: asyncio.TimerHandle | None = None
+    timed_out = False
+
+    def time_is_up() -> None:
+        nonlocal timed_out
+        timed_out = True
+        if kernel is not None:
+            kernel.kill()
+
     try:
-        pm.execute_notebook(
-            spec.source, spec.output, parameters=dict(spec.parameters), kernel_name=spec.kernel,
-            cwd=spec.cwd, execution_timeout=spec.cell_timeout, progress_bar=False, log_output=False,
-            kernel_manager_class=kernels.IPCKernelManager,
-        )
+        kernel = await asyncio.wait_for((take or kernels.start)(spec.launch), spec.timeout)
+        if spec.timeout:
+            timer = asyncio.get_running_loop().call_later(max(0.0, started + spec.timeout - time.time()), time_is_up)
+        await _cancellable(_papermill(spec, kernel))
         outcome: dict[str, Any] = {"status": "succeeded"}
-    except pm.PapermillExecutionError as e:
+    except PapermillExecutionError as e:
         cell = executed.failed_cell()
         if e.ename == "SystemExit":
             outcome = _failure("exit", f"the notebook called sys.exit({e.evalue})", cell)
@@ -93,9 +152,12 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     except CellTimeoutError:
         cell = executed.failed_cell()
         outcome = _failure("timeout", f"cell {cell} ran longer than the {spec.cell_timeout:g} s cell_timeout", cell)
+    except (asyncio.TimeoutError, TimeoutError) as e:
+        outcome = _failure("timeout", f"the kernel did not start within the task's {spec.timeout:g} s timeout"
+                           if kernel is None else f"timed out waiting for the kernel: {e}", executed.failed_cell())
     except DeadKernelError:
         cell = executed.failed_cell()
-        if timer.fired:
+        if timed_out:
             outcome = _failure("timeout", f"the notebook ran longer than its {spec.timeout:g} s timeout (stopped in cell {cell})", cell)
         else:
             outcome = _failure("dead_kernel", f"the kernel died while running cell {cell}", cell)
@@ -104,60 +166,79 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
     except Exception as e:  # noqa: BLE001 - any other failure is recorded, never lost
         outcome = _failure("internal", f"{type(e).__name__}: {e}", executed.failed_cell())
     finally:
-        timer.cancel()
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
+        if timer is not None:
+            timer.cancel()
+        kernel_output = kernel.output() if kernel is not None else ""
+        if kernel is not None:
+            if release is not None:
+                release(kernel)
             else:
-                os.environ[k] = v
-    log = executed.log() + _kernel_output(kernels.stderr_files)
+                await kernel.stop()
+    log = executed.log() + (f"\n--- kernel process output ---\n{kernel_output}" if kernel_output.strip() else "")
     return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(log), pid=os.getpid(), **outcome)
 
 
-def _kernel_output(paths: list[str]) -> str:
-    """What the kernel process itself printed (start-up warnings, crashes), read once and removed."""
-    text = ""
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text += f.read()
-            os.remove(path)
-        except OSError:
-            pass
-    return f"\n--- kernel process output ---\n{text}" if text.strip() else ""
+async def _cancellable(work: Awaitable[None]) -> None:
+    """Await `work`, letting a cancellation of the attempt through as CancelledError: nbclient turns any
+    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash."""
+    inner = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        inner.cancel()
+        await asyncio.wait([inner])  # nbclient stops the cell and papermill saves the notebook as it stands
+        raise
+
+
+async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
+    """papermill's execute_notebook, in steps: parameterize, execute cell by cell in the given kernel (papermill
+    records each cell's status and times and saves as it goes), write, and raise the notebook's own error.
+
+    papermill.execute_notebook itself cannot be handed a started kernel and client, and it changes the process's
+    working directory, which many notebooks running at once in one process cannot share."""
+    from nbclient.exceptions import CellExecutionError
+    from nbformat.warnings import MissingIDFieldWarning
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NotebookExecutionManager
+    from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
+    from papermill.iorw import load_notebook_node, write_ipynb
+    from papermill.parameterize import parameterize_notebook
+    from papermill.utils import logger
+
+    # Notebooks saved by older tools lack cell ids; nbformat adds them and warns on every read and write.
+    warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
+    nb = load_notebook_node(spec.source)
+    nb = parameterize_notebook(nb, dict(spec.parameters), kernel_name=spec.kernel)
+    nb = remove_error_markers(prepare_notebook_metadata(nb, spec.source, spec.output))
+    nb_man = NotebookExecutionManager(nb, output_path=spec.output, progress_bar=False, log_output=False)
+    client = PapermillNotebookClient(nb_man, km=kernel.km, kernel_name=spec.kernel, timeout=spec.cell_timeout,
+                                     startup_timeout=60, log=logger, log_output=False)
+    client.kc = kernel.kc
+    client.reset_execution_trackers()
+    nb_man.notebook_start()
+    try:
+        for index, cell in enumerate(client.nb.cells):
+            try:
+                nb_man.cell_start(cell, index)
+                await client.async_execute_cell(cell, index)
+            except CellExecutionError as ex:
+                nb_man.cell_exception(client.nb.cells[index], cell_index=index, exception=ex)
+                break
+            finally:
+                nb_man.cell_complete(client.nb.cells[index], cell_index=index)
+        info = await client.async_wait_for_reply(kernel.kc.kernel_info())
+        if info is not None:
+            client.nb.metadata["language_info"] = info["content"]["language_info"]
+        client.set_widgets_metadata()
+    finally:
+        nb_man.cleanup_pbar()
+        nb_man.notebook_complete()
+    raise_for_execution_errors(nb_man.nb, spec.output)
+    write_ipynb(nb_man.nb, spec.output)
 
 
 def _clip(log: str) -> str:
     return log if len(log) <= LOG_LIMIT else log[: LOG_LIMIT // 2] + "\n... (truncated) ...\n" + log[-LOG_LIMIT // 2:]
-
-
-class _TaskTimer:
-    """Stops the attempt's kernel when the task's time is up; nbclient then reports a dead kernel within a second."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.fired = False
-        self._done = threading.Event()
-        if seconds:
-            threading.Thread(target=self._watch, args=(seconds,), name="nbflow-task-timeout", daemon=True).start()
-
-    def _watch(self, seconds: float) -> None:
-        from . import kernels
-
-        if self._done.wait(seconds):
-            return
-        self.fired = True
-        killed: set[int] = set()
-        while not self._done.is_set():  # a kernel still starting is stopped as soon as it has a pid
-            for pid in set(kernels.launched_pids) - killed:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                killed.add(pid)
-            self._done.wait(0.2)
-
-    def cancel(self) -> None:
-        self._done.set()
 
 
 def _failure(kind: str, message: str, cell: int | None) -> dict[str, Any]:

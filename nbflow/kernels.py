@@ -1,18 +1,30 @@
-"""Kernel managers for attempts. Imported only where kernels start (never on the compile or plan path)."""
+"""Fresh kernels for attempts, started before they are needed. Imported only where kernels start.
+
+Each kernel serves exactly one attempt and is then shut down: state never leaks from one task to another.
+What is saved is the wait: a task's kernel starts while its upstream tasks still run, so when the task becomes
+ready its notebook starts executing at once.
+"""
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
+from .execute import KernelLaunch
+
+STARTUP_TIMEOUT = 60.0
+SHUTDOWN_WAIT = 1.0  # graceful shutdown gets this long before the kernel is killed (jupyter_client waits 5 s)
+CLOSE_WAIT = 0.3  # at the end of a run, shutdowns still in flight get this long, then their kernels are killed
 _socket_dir: str | None = None
-stderr_files: list[str] = []  # kernel output files of this process's kernels; execute.py reads and clears it
-launched_pids: list[int] = []  # kernels started in this process, for the task timeout to stop them
 
 
 def socket_dir() -> str:
@@ -33,18 +45,174 @@ class IPCKernelManager(AsyncKernelManager):
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", os.path.join(socket_dir(), uuid.uuid4().hex[:12]))
         super().__init__(**kwargs)
+        self.shutdown_wait_time = SHUTDOWN_WAIT
+        self.output_path = f"{self.ip}.log"
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         """Send the kernel process's own stdout/stderr (not the notebook's) to a file that becomes part of the
         attempt's log, instead of the runner's terminal."""
-        path = os.path.join(socket_dir(), f"{os.path.basename(self.ip)}.log")
-        stderr_files.append(path)
-        with open(path, "ab") as out:
+        with open(self.output_path, "ab") as out:
             kw.setdefault("stdout", out)
             kw.setdefault("stderr", out)
             await super()._async_launch_kernel(kernel_cmd, **kw)
-        pid = getattr(self.provisioner, "pid", None)
-        if pid:
-            launched_pids.append(pid)
 
     _launch_kernel = _async_launch_kernel  # type: ignore[assignment]
+
+
+@dataclass(eq=False)
+class Kernel:
+    """A started kernel with a connected client, ready for one notebook."""
+
+    launch: KernelLaunch
+    km: IPCKernelManager
+    kc: AsyncKernelClient
+
+    @property
+    def pid(self) -> int | None:
+        return getattr(self.km.provisioner, "pid", None)
+
+    def kill(self) -> None:
+        """SIGKILL the kernel now (a task's time is up); nbclient then reports a dead kernel."""
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def output(self) -> str:
+        """What the kernel process itself printed (start-up warnings, crashes); read once, then removed."""
+        try:
+            with open(self.km.output_path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            os.remove(self.km.output_path)
+        except OSError:
+            return ""
+        return text
+
+    async def stop(self, now: bool = False) -> None:
+        """Close the client and shut the kernel down (gracefully unless `now`; killed after SHUTDOWN_WAIT)."""
+        self.kc.stop_channels()
+        try:
+            await self.km.shutdown_kernel(now=now)
+        finally:
+            try:
+                os.remove(self.km.output_path)
+            except OSError:
+                pass
+
+
+async def start(launch: KernelLaunch) -> Kernel:
+    """Start a kernel exactly as the task would get it cold: its kernel spec, working directory and environment."""
+    km = IPCKernelManager(kernel_name=launch.kernel)
+    try:
+        await km.start_kernel(cwd=launch.cwd, env={**os.environ, **dict(launch.env)})
+        kc = km.client()
+        kc.allow_stdin = False
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
+        except BaseException:
+            kc.stop_channels()
+            raise
+    except BaseException:  # cancelled or failed half way: never leave the process behind
+        if km.has_kernel:
+            await asyncio.shield(km.shutdown_kernel(now=True))
+        raise
+    return Kernel(launch, km, kc)
+
+
+class KernelPool:
+    """Kernels for the tasks that will run next, started ahead of need, at most `capacity` alive at once.
+
+    `want` says a launch will probably be needed soon (started when there is room, in the order asked);
+    `take` hands over the kernel for a launch, pre-started or started now; `release` shuts it down in the
+    background, off the critical path; `unwant` drops a launch that will not be needed after all.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._wanted: list[KernelLaunch] = []
+        self._ahead: dict[KernelLaunch, asyncio.Task[Kernel]] = {}  # started for a launch, not yet taken
+        self._busy = 0
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._released: set[Kernel] = set()  # shutting down after their attempt
+
+    def want(self, launch: KernelLaunch) -> None:
+        if launch not in self._ahead and launch not in self._wanted:
+            self._wanted.append(launch)
+            self._fill()
+
+    def unwant(self, launch: KernelLaunch) -> None:
+        if launch in self._wanted:
+            self._wanted.remove(launch)
+        task = self._ahead.pop(launch, None)
+        if task is not None:
+            self._discard(task)
+            self._fill()
+
+    async def take(self, launch: KernelLaunch) -> Kernel:
+        if launch in self._wanted:
+            self._wanted.remove(launch)
+        task = self._ahead.pop(launch, None) or asyncio.create_task(start(launch))
+        self._busy += 1
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._discard(task)
+            self._busy -= 1
+            raise
+        except BaseException:
+            self._busy -= 1
+            self._fill()
+            raise
+
+    def release(self, kernel: Kernel) -> None:
+        """The attempt is over: shut its kernel down in the background and make room for the next one."""
+        self._busy -= 1
+        self._released.add(kernel)
+
+        async def stop() -> None:
+            try:
+                await kernel.stop()
+            finally:
+                self._released.discard(kernel)
+
+        self._track(stop())
+        self._fill()
+
+    async def close(self, cancel: bool = False) -> None:
+        """Stop kernels nobody took; give shutdowns in flight CLOSE_WAIT (none with `cancel`), then kill the rest.
+
+        Their notebooks are written by then: a kernel still shutting down only delays the runner's exit."""
+        self._wanted.clear()
+        for task in self._ahead.values():
+            self._discard(task)
+        self._ahead.clear()
+        if self._stopping and not cancel:  # graceful shutdowns in flight get a moment to finish
+            await asyncio.wait(self._stopping, timeout=CLOSE_WAIT)
+        for kernel in list(self._released):
+            kernel.kill()
+        if self._stopping:
+            await asyncio.wait(self._stopping, timeout=SHUTDOWN_WAIT)
+
+    def _fill(self) -> None:
+        while self._wanted and self._busy + len(self._ahead) < self.capacity:
+            launch = self._wanted.pop(0)
+            self._ahead[launch] = asyncio.create_task(start(launch))
+
+    def _discard(self, task: asyncio.Task[Kernel]) -> None:
+        async def stop_when_started() -> None:
+            try:
+                kernel = await task
+            except BaseException:  # noqa: BLE001 - a kernel that never started needs no stopping
+                return
+            await kernel.stop(now=True)
+
+        if not task.done():
+            task.cancel()
+        self._track(stop_when_started())
+
+    def _track(self, coro: Any) -> None:
+        stopping = asyncio.create_task(coro)
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)

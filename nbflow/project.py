@@ -127,9 +127,9 @@ class Project:
 
     def check_kernels(self, pipeline: Pipeline, names: Iterable[str]) -> None:
         """KernelNotFoundError before anything runs when a task's kernel is not installed."""
-        from jupyter_client.kernelspec import KernelSpecManager
+        from .kernelspecs import installed_kernels
 
-        available = sorted(KernelSpecManager().find_kernel_specs())
+        available = installed_kernels()
         missing: dict[str, list[str]] = {}
         for n in names:
             t = pipeline.tasks[n]
@@ -260,8 +260,7 @@ class Project:
         import sys
         from importlib.metadata import PackageNotFoundError, version
 
-        from jupyter_client.kernelspec import KernelSpecManager
-
+        from .kernelspecs import installed_kernels
         from .store.db import wal_bug_warning
 
         def ver(name: str) -> str:
@@ -279,7 +278,7 @@ class Project:
             "project": self.root, "config": self.config.source or "(defaults: no nbflow.toml)",
             "notebooks": self.config.notebooks, "store": store.path, "schema_version": store.schema_version,
             "artifacts": self.config.artifacts,
-            "kernels": sorted(KernelSpecManager().find_kernel_specs()),
+            "kernels": installed_kernels(),
             "warnings": warnings,
         }
 

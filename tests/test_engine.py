@@ -10,7 +10,7 @@ from pathlib import Path
 from nbflow import Project
 from nbflow.engine.retry import backoff
 from nbflow.engine.run import Engine, RunPlan
-from nbflow.execute import AttemptResult, AttemptSpec
+from nbflow.execute import AttemptResult, AttemptSpec, KernelLaunch
 from nbflow.model import Policy
 
 from .conftest import write_notebook
@@ -23,6 +23,8 @@ class FakeExecutor:
                  outputs: dict[str, list[str]] | None = None) -> None:
         self.root, self.fail, self.raise_for, self.outputs = root, dict(fail or {}), raise_for or set(), outputs or {}
         self.calls: list[tuple[str, int]] = []
+        self.wanted: list[str] = []
+        self.unwanted: list[str] = []
 
     async def submit(self, spec: AttemptSpec) -> AttemptResult:
         self.calls.append((spec.task, spec.number))
@@ -37,6 +39,12 @@ class FakeExecutor:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"{spec.task} {spec.number} {spec.parameters.get('v')}")
         return AttemptResult("succeeded", now, now)
+
+    def want(self, launch: KernelLaunch) -> None:
+        self.wanted.append(dict(launch.env)["NBFLOW_TASK"])
+
+    def unwant(self, launch: KernelLaunch) -> None:
+        self.unwanted.append(dict(launch.env)["NBFLOW_TASK"])
 
     async def close(self, cancel: bool = False) -> None:
         pass
@@ -130,3 +138,21 @@ def test_backoff_grows_is_capped_and_jittered():
     assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0 and 2.0 <= delays[2] <= 4.0
     assert all(2.5 <= d <= 5.0 for d in delays[3:])
     assert len({round(d, 6) for d in delays[3:]}) > 1  # jitter: not all equal
+
+
+def test_kernels_are_asked_for_ahead_and_dropped_when_not_needed(tmp_path):
+    write_notebook(tmp_path / "a.ipynb", [("pass", ["writes:a.txt"])])
+    write_notebook(tmp_path / "b.ipynb", [("pass", ["reads:a.txt", "writes:b.txt"])])
+    write_notebook(tmp_path / "c.ipynb", [("pass", ["reads:b.txt"])])
+    write_notebook(tmp_path / "d.ipynb", [("pass", ["upstream:c", "retries:0"])])
+    project = Project(tmp_path)
+    ex = FakeExecutor(tmp_path, outputs={"a": ["a.txt"], "b": ["b.txt"]}, fail={"c": 1})
+    run_with(project, ex)
+    # while a runs, its whole chain is expected to follow: kernels for b, c and d are asked for before b starts
+    assert ex.wanted[:4] == ["a", "b", "c", "d"]
+    assert ex.calls[0] == ("a", 1) and "d" not in [t for t, _ in ex.calls]
+    assert ex.unwanted == ["d"]  # c failed: d will not run, its kernel is not needed
+
+    again = FakeExecutor(tmp_path, outputs={"a": ["a.txt"], "b": ["b.txt"]})
+    run_with(project, again)
+    assert "a" in again.unwanted and "b" in again.unwanted  # up to date: skipped, no kernel wanted for them

@@ -51,10 +51,11 @@ def test_why_changed_explains_the_first_difference():
 
 
 def test_a_no_op_run_never_imports_the_executor_stack(tmp_path):
-    """Planning happens in the runner; papermill and nbformat belong in the workers only."""
+    """Nothing to run: no executor stack, no kernel machinery, no sqlite-utils (a no-op run must stay well under 0.5 s)."""
     write_notebook(tmp_path / "a.ipynb", [("open('a.txt', 'w').write('1')", ["writes:a.txt"])])
+    heavy = "('papermill', 'nbformat', 'nbclient', 'jupyter_client', 'sqlite_utils')"
     code = ("import sys; from nbflow import Project; s = Project(sys.argv[1]).run(); "
-            "print(s.tasks[0].status, sorted(m for m in ('papermill', 'nbformat', 'nbclient') if m in sys.modules))")
+            f"print(s.tasks[0].status, sorted(m for m in {heavy} if m in sys.modules))")
     first = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert first.stdout.split()[0] == "succeeded"
     again = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)

@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..execute import AttemptResult, AttemptSpec
+from ..execute import AttemptResult, AttemptSpec, KernelLaunch
 from ..executors.base import Executor
-from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
+from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, FINAL, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
 from . import plan
 from .retry import backoff
 
@@ -70,6 +70,10 @@ class Engine:
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
+        self._pending: list[str] = []  # the current run's view, for looking ahead
+        self._state: dict[str, str] = {}
+        self._selected: set[str] = set()
+        self._will_run: set[str] = set()  # decided to run, not finished
 
     async def execute(self, p: RunPlan) -> RunSummary:
         selected = set(p.tasks) | set(p.done)
@@ -85,6 +89,7 @@ class Engine:
         pools = {name: asyncio.Semaphore(size) for name, size in self.config.pools.items()}
         pending = list(p.tasks)
         running: dict[str, asyncio.Task[None]] = {}
+        self._pending, self._state, self._selected, self._will_run = pending, state, selected, set()
         beat = asyncio.create_task(self._heartbeat(p.run_id))
         status = FAILED
         try:
@@ -111,6 +116,7 @@ class Engine:
             status = CANCELLED
             for t in running.values():
                 t.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)  # their attempts record the cancel
             for name in list(running) + pending:
                 self._set(p.run_id, name, CANCELLED, reason="the run was interrupted")
             raise
@@ -122,7 +128,27 @@ class Engine:
                                              for t in self.pipeline.order if t in selected],
                           os.path.join(self.config.artifacts, p.run_id))
 
+    def _launch(self, run_id: str, name: str) -> KernelLaunch:
+        task = self.pipeline.tasks[name]
+        env = {"NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
+        return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
+
+    def _look_ahead(self, run_id: str) -> None:
+        """Ask for kernels for the tasks that will probably run next: those waiting only on tasks that are about to
+        run, running, done, or themselves expected, in pipeline order (the executor starts what it has room for)."""
+        expected: set[str] = set()
+        for name in self._pending:  # pipeline order, so upstream tasks come first
+            ups = [u for u in self.pipeline.tasks[name].upstream if u in self._selected]
+            if any(u in self._will_run or u in expected for u in ups) and all(
+                    u in self._will_run or u in expected or self._state.get(u) in DONE_OK for u in ups):
+                expected.add(name)
+                self.executor.want(self._launch(run_id, name))
+
     def _set(self, run_id: str, task: str, status: str, **fields: Any) -> None:
+        if status in (SKIPPED, UPSTREAM_FAILED, CANCELLED):
+            self.executor.unwant(self._launch(run_id, task))
+        if status in FINAL:
+            self._will_run.discard(task)
         self.store.set_task_state(run_id, task, status, **fields)
         out = self.outcomes.setdefault(task, TaskOutcome(task, status))
         out.status = status
@@ -157,6 +183,9 @@ class Engine:
             self._set(p.run_id, name, SKIPPED, cache_key=key, artifact=d.last["artifact"], reason=d.reason)
             return
         self._set(p.run_id, name, QUEUED, reason=d.reason, cache_key=key)
+        self.executor.want(self._launch(p.run_id, name))
+        self._will_run.add(name)
+        self._look_ahead(p.run_id)
         number = p.first_attempt.get(name, 1)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
@@ -191,11 +220,11 @@ class Engine:
             try:
                 attempt_id = self.store.start_attempt(p.run_id, name, number, key, artifact)
                 self.on_event("task", {"run_id": p.run_id, "task": name, "status": "running", "attempt": number})
+                launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
-                                   cwd=os.path.dirname(task.path), kernel=task.kernel, parameters=dict(p.parameters),
+                                   cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
-                                   check_cells=task.check_cells,
-                                   env={"NBFLOW_RUN_ID": p.run_id, "NBFLOW_TASK": name})
+                                   check_cells=task.check_cells, env=dict(launch.env))
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:

@@ -6,17 +6,19 @@ and sqlite-utils' own write helpers (plain BEGIN, or `with conn:` that commits e
 """
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_S = 60
 WAL_BUG_RANGE = ((3, 7, 0), (3, 51, 2))  # sqlite.org/wal.html#walresetbug, fixed in 3.51.3
@@ -95,11 +97,14 @@ class Db:
         self.path = path
         self.conn = connect(path)
         self.lock = threading.RLock()
-        try:
-            self.db = sqlite_utils.Database(self.conn, execute_plugins=False)
-        except sqlite3.Error as err:
-            self.conn.close()
-            raise _open_error(path, err) from err
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, for migrations; imported only then (it costs ~0.2 s with pandas
+        installed, which a no-op run must not pay)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn, execute_plugins=False)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -128,7 +133,9 @@ class Db:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """All rows of a query, as dicts, read under the lock."""
         with self.lock:
-            return list(self.db.query(sql, list(params)))
+            cursor = self.conn.execute(sql, list(params))
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row)) for row in cursor]
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         """The first row of a query, or None."""

@@ -11,12 +11,13 @@ commit the migration's transaction half way.)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, StoreVersionError
 from .db import Db
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def create_table(db: Database, name: str, columns: dict[str, Any], **options: Any) -> None:
@@ -136,7 +137,7 @@ def _v2_scheduling(db: Database) -> None:
     )
 
 
-Migration = Callable[[Database], None]
+Migration = Callable[["Database"], None]
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling]
 
 
