@@ -1,9 +1,9 @@
 """The project's Launcher: scheduled runs go through Project.run_async in the scheduler's own event loop.
 
-In-process on purpose: every task attempt already runs in a worker process with its own kernel (the local
-executor), so the daemon only coordinates; a run starts within milliseconds of its slot; and a run is the same
-run as `nbflow run` (same planning, so unchanged tasks are skipped). If the daemon dies, even by SIGKILL, the
-workers reap their kernels, the run shows as crashed, and the next scheduler resumes it.
+In-process on purpose: every notebook already runs in its own kernel process, so the daemon only coordinates;
+a run starts within milliseconds of its slot; and a run is the same run as `nbflow run` (same planning, so
+unchanged tasks are skipped). If the daemon dies, even by SIGKILL, its kernels exit with it (see "Crash
+safety" in docs/design.md), the run shows as crashed, and the next scheduler resumes it.
 """
 from __future__ import annotations
 
