@@ -207,7 +207,7 @@ export class NbflowPanel extends Widget {
       }
       this.pipeline = p;
       this.eventId = Math.max(this.eventId, p.event_id);
-      this.title.label = `nbflow: ${p.project || '/'}`;
+      this.title.label = `nbflow: ${p.project && p.project !== '.' ? p.project : '/'}`;
       this.node.setAttribute('data-event-id', String(p.event_id));
       this.graph.show(p.tasks, p.edges);
       this.showRunLabel(p.run);
@@ -471,6 +471,7 @@ export class NbflowPanel extends Widget {
       formMessage.textContent = 'Starting…';
       const r = await this.api.startRun(body);
       this.form.hidden = true;
+      formMessage.textContent = '';
       const warnings = r.warnings?.length ? ` Warnings: ${r.warnings.join(' ')}` : '';
       this.setMessage(`Started run ${r.run_id}.${warnings}`, 'info');
       this.selectedRun = null;
