@@ -21,6 +21,7 @@ from .notebook import discover, read_task
 
 if TYPE_CHECKING:
     from .store import Store
+    from .widget import PipelineWidget
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,12 @@ class Project:
             "kernels": sorted(KernelSpecManager().find_kernel_specs()),
             "warnings": warnings,
         }
+
+    def widget(self, run_id: str | None = None, interval: float = 0.5) -> PipelineWidget:
+        """An ipywidgets view of the DAG with live task states (the latest run, or `run_id`); `close()` stops it."""
+        from .widget import PipelineWidget
+
+        return PipelineWidget(self, run_id=run_id, interval=interval)
 
     # history
     def runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
