@@ -106,6 +106,21 @@ def _started_before(pid: int, started_at: float | None) -> bool:
         return False
 
 
+def _is_cli_runner(pid: int) -> bool:
+    """Whether `pid` is the `nbflow run`/`nbflow resume` command, which turns SIGTERM into a clean cancel."""
+    import psutil
+
+    try:
+        args = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    for i, arg in enumerate(args):
+        is_nbflow = os.path.basename(arg) == "nbflow" or (arg == "nbflow" and i > 0 and args[i - 1] == "-m")
+        if is_nbflow:
+            return any(a in ("run", "resume") for a in args[i + 1:])
+    return False
+
+
 class Project:
     """A folder of notebooks with its settings, store and artifacts."""
 
@@ -261,6 +276,9 @@ class Project:
         if not _started_before(run["pid"], run["started_at"]):
             raise ConflictError(f"run {run['id']}'s runner (pid {run['pid']}) is gone: that pid is now another process. "
                                 f"Fix: nothing to cancel; `nbflow resume {run['id']}` continues the run")
+        if not _is_cli_runner(run["pid"]):  # a notebook kernel or a service calling Project.run: SIGTERM would end it
+            raise ConflictError(f"run {run['id']} runs inside process {run['pid']}, which is not an `nbflow run` command "
+                                f"(a notebook kernel or another program calling Project.run). Fix: interrupt it there")
         os.kill(run["pid"], signal.SIGTERM)
         return run
 

@@ -383,3 +383,19 @@ def test_posts_need_the_xsrf_token_when_authenticated_by_cookie(server: tuple[Ap
     assert xsrf
     r = browser.post(url, data=json.dumps({"only": ["nope"]}), headers={"X-XSRFToken": xsrf}, timeout=30)
     assert r.status_code == 400 and "nope" in r.json()["message"]  # past auth and XSRF: the body's error
+
+
+def test_cancel_refuses_a_runner_that_is_not_the_nbflow_command(server: tuple[Api, Path]) -> None:
+    """A run inside a notebook kernel (or this test process) is not stopped with SIGTERM: that would kill the kernel."""
+    api, root = server
+    with Store(str(root / "live" / ".nbflow" / "nbflow.db")) as store:
+        store.create_run("in-kernel", project=str(root / "live"), trigger="manual", logical_date="2026-01-01",
+                         parameters={}, selection={}, tasks=["t"])
+        try:
+            assert api.get("runs/in-kernel", project="live").json()["status"] == "running"
+            assert api.post("runs", project="live").status_code == 409  # it is a live run of this project
+            r = api.post("runs/in-kernel/cancel", project="live")
+            assert r.status_code == 409 and "not an `nbflow run` command" in r.json()["message"]
+        finally:
+            store.finish_run("in-kernel", "succeeded")
+    assert api.get("runs/in-kernel", project="live").json()["status"] == "succeeded"

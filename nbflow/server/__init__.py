@@ -47,3 +47,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
                                              allow_hidden=bool(getattr(contents, "allow_hidden", False)))
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     serverapp.log.info("nbflow: REST API at %s", url_path_join(web_app.settings["base_url"], API))
+
+
+def _unload_jupyter_server_extension(serverapp: Any) -> None:
+    """Close the stores the extension opened (runs it started keep going: they are separate processes)."""
+    state = serverapp.web_app.settings.get("nbflow")
+    if state is not None:
+        state.close()
