@@ -48,6 +48,8 @@ def make_root(base: Path) -> Path:
         shutil.copy(FIXTURES / f"{notebook}.ipynb", root / name / f"{notebook}.ipynb")
         (root / name / "nbflow.toml").write_text("jobs = 1\n")
     (root / "live").mkdir()
+    (root / "gone").mkdir()
+    write_notebook(root / "gone" / "t.ipynb", ["print(1)"])
     write_notebook(root / "live" / "t.ipynb", ["print(1)"])
     (root / "live" / "nbflow.toml").write_text("")
     secret = base / "root-secret"  # a sibling whose name starts with the root's: a string-prefix check lets it in
@@ -399,3 +401,18 @@ def test_cancel_refuses_a_runner_that_is_not_the_nbflow_command(server: tuple[Ap
         finally:
             store.finish_run("in-kernel", "succeeded")
     assert api.get("runs/in-kernel", project="live").json()["status"] == "succeeded"
+
+
+def test_a_deleted_store_is_let_go(server: tuple[Api, Path]) -> None:
+    """`rm -rf .nbflow` (as `make clean` does) while the server holds the store open: the next answers start afresh."""
+    api, root = server
+    with Store(str(root / "gone" / ".nbflow" / "nbflow.db")) as store:
+        store.create_run("old", project=str(root / "gone"), trigger="test", logical_date="2026-01-01", parameters={},
+                         selection={}, tasks=["t"])
+        store.finish_run("old", "failed")
+    before = api.get("pipeline", project="gone").json()
+    assert before["run"]["id"] == "old" and before["event_id"] == 2
+    shutil.rmtree(root / "gone" / ".nbflow")
+    after = api.get("pipeline", project="gone").json()
+    assert after["run"] is None and after["event_id"] == 0
+    assert api.get("changes", project="gone", since=2, timeout=5).json() == {"event_id": 0, "changed": True}

@@ -17,7 +17,7 @@ class ServerState:
     root_dir: str
     allow_hidden: bool = False
     launcher: Launcher = field(default_factory=Launcher)
-    _stores: dict[str, Store] = field(default_factory=dict)
+    _stores: dict[str, tuple[Store, int]] = field(default_factory=dict)  # store path -> (open store, file inode)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def project(self, folder: str) -> Project:
@@ -28,10 +28,21 @@ class ServerState:
     def store(self, config: Config) -> Store | None:
         """The project's open store, or None while it has no store file (no run yet): browsing creates nothing."""
         with self._lock:
-            found = self._stores.get(config.store)
-            if found is None and os.path.exists(config.store):
-                found = self._stores[config.store] = Store(config.store)
-            return found
+            cached = self._stores.get(config.store)
+            try:
+                inode = os.stat(config.store).st_ino
+            except OSError:
+                inode = None
+            if cached is not None and cached[1] == inode:
+                return cached[0]
+            if cached is not None:  # the file was deleted (`make clean`) or replaced: let go of the old one
+                del self._stores[config.store]
+                cached[0].close()
+            if inode is None:
+                return None
+            store = Store(config.store)
+            self._stores[config.store] = (store, inode)
+            return store
 
     def last_event_id(self, config: Config) -> int:
         store = self.store(config)
@@ -39,6 +50,6 @@ class ServerState:
 
     def close(self) -> None:
         with self._lock:
-            for store in self._stores.values():
+            for store, _ in self._stores.values():
                 store.close()
             self._stores.clear()
