@@ -10,6 +10,7 @@ import { IEdge, ITask } from './api';
 const SVG = 'http://www.w3.org/2000/svg';
 const NODE_HEIGHT = 30;
 const CHAR_WIDTH = 7.2;
+const BIG_GRAPH = 100; // tasks; above this, the faster ranking
 let markerCount = 0;
 
 export const STATE_LABELS: Record<string, string> = {
@@ -94,7 +95,9 @@ export class GraphView {
   private draw(tasks: ITask[], edges: IEdge[]): void {
     const started = performance.now();
     const g = new graphlib.Graph();
-    g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 48, marginx: 12, marginy: 12 });
+    // network-simplex ranking gives the tidiest layout but costs ~250 ms at 300 tasks; tight-tree is ~2x faster.
+    const ranker = tasks.length > BIG_GRAPH ? 'tight-tree' : 'network-simplex';
+    g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 48, marginx: 12, marginy: 12, ranker });
     g.setDefaultEdgeLabel(() => ({}));
     for (const t of tasks) {
       g.setNode(t.name, { width: Math.max(70, t.name.length * CHAR_WIDTH + 26), height: NODE_HEIGHT });
@@ -176,5 +179,6 @@ export class GraphView {
       this.select(this.nodes.has(this.selected) ? this.selected : null);
     }
     this.lastLayoutMs = performance.now() - started;
+    this.node.setAttribute('data-layout-ms', this.lastLayoutMs.toFixed(1));
   }
 }
