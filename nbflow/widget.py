@@ -27,7 +27,8 @@ STATE_FILL = {
     "pending": "#9e9e9e", "queued": "#b0bec5", "running": "#1e88e5", "succeeded": "#43a047", "failed": "#e53935",
     "check_failed": "#fb8c00", "upstream_failed": "#ec407a", "skipped": "#ffffff", "cancelled": "#546e7a",
 }
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 34, 56, 16, 8
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 34, 56, 24, 8
+PAD_TOP = 28  # room for edges that arc over a column
 LATEST = "latest"
 
 _STYLE = """<style>
@@ -45,6 +46,7 @@ _STYLE = """<style>
 def layout(pipeline: Pipeline) -> dict[str, tuple[float, float]]:
     """Top-left corner of each node: one column per depth (longest path from a source), rows ordered to follow upstream."""
     depth: dict[str, int] = {}
+    index = {name: i for i, name in enumerate(pipeline.order)}
     for name in pipeline.order:  # topological: every upstream task has its depth already
         depth[name] = 1 + max((depth[u] for u in pipeline.tasks[name].upstream), default=-1)
     columns: dict[int, list[str]] = {}
@@ -56,9 +58,9 @@ def layout(pipeline: Pipeline) -> dict[str, tuple[float, float]]:
             ups = [row[u] for u in pipeline.tasks[name].upstream if u in row]
             return sum(ups) / len(ups) if ups else float("inf")
 
-        for i, name in enumerate(sorted(columns[d], key=lambda n: (centre(n), n))):
+        for i, name in enumerate(sorted(columns[d], key=lambda n: (centre(n), index[n]))):
             row[name] = i
-    return {n: (PAD + depth[n] * (NODE_W + GAP_X), PAD + row[n] * (NODE_H + GAP_Y)) for n in pipeline.order}
+    return {n: (PAD + depth[n] * (NODE_W + GAP_X), PAD_TOP + row[n] * (NODE_H + GAP_Y)) for n in pipeline.order}
 
 
 def _label(name: str) -> str:
@@ -81,9 +83,14 @@ def svg(pipeline: Pipeline, states: Mapping[str, str]) -> str:
         (x1, y1), (x2, y2) = pos[up], pos[down]
         sx, sy, tx, ty = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
         mid = (sx + tx) / 2
+        if pos[down][0] - pos[up][0] > NODE_W + GAP_X:  # skips a column: arc over the nodes in between
+            lift = NODE_H
+            bend = f"C{sx + GAP_X:.0f},{sy - lift:.0f} {tx - GAP_X:.0f},{ty - lift:.0f}"
+        else:
+            bend = f"C{mid:.0f},{sy:.0f} {mid:.0f},{ty:.0f}"
         dash = ' stroke-dasharray="4 3"' if why == ["upstream tag"] else ""
         parts.append(f'<path class="edge" data-source="{html.escape(up)}" data-target="{html.escape(down)}" '
-                     f'd="M{sx:.0f},{sy:.0f} C{mid:.0f},{sy:.0f} {mid:.0f},{ty:.0f} {tx:.0f},{ty:.0f}" fill="none" '
+                     f'd="M{sx:.0f},{sy:.0f} {bend} {tx:.0f},{ty:.0f}" fill="none" '
                      f'stroke="#90a4ae" stroke-width="1.3"{dash} marker-end="url(#nbflow-w-arrow)">'
                      f'<title>{html.escape(", ".join(why))}</title></path>')
     for name, (x, y) in pos.items():
@@ -185,7 +192,7 @@ class PipelineWidget(widgets.VBox):
                     run = with_liveness(store.get_run(run_id))
                     states = {r["task"]: r["status"] for r in store.run_tasks(run["id"])}
             self.header.value = run_line(run, {n: states.get(n, "pending") for n in pipeline.tasks})
-            self.graph.value = f'<div class="nbflow-w">{_STYLE}{legend()}{svg(pipeline, states)}</div>'
+            self.graph.value = f'<div class="nbflow-w" style="overflow:auto">{_STYLE}{legend()}{svg(pipeline, states)}</div>'
 
     def _picked(self, change: Any) -> None:
         if not self._updating:
