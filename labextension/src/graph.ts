@@ -50,9 +50,50 @@ export class GraphView {
   /** Milliseconds the last layout took (shown in the benchmark). */
   lastLayoutMs = 0;
 
+  private zoom = 1;
+  private size = { width: 0, height: 0 };
+  private canvas: HTMLDivElement;
+
   constructor(private onSelect: (task: string) => void) {
     this.node = document.createElement('div');
     this.node.className = 'nbflow-graph';
+    const controls = document.createElement('div');
+    controls.className = 'nbflow-zoom';
+    for (const [label, title, action] of [
+      ['−', 'Zoom out', () => this.setZoom(this.zoom / 1.25)],
+      ['+', 'Zoom in', () => this.setZoom(this.zoom * 1.25)],
+      ['Fit', 'Fit the whole graph', () => this.fit()],
+      ['1:1', 'Actual size', () => this.setZoom(1)]
+    ] as Array<[string, string, () => void]>) {
+      const b = document.createElement('button');
+      b.className = 'jp-Button nbflow-button nbflow-zoom-button';
+      b.type = 'button';
+      b.textContent = label;
+      b.title = title;
+      b.addEventListener('click', action);
+      controls.appendChild(b);
+    }
+    this.canvas = document.createElement('div');
+    this.canvas.className = 'nbflow-canvas';
+    this.node.append(controls, this.canvas);
+  }
+
+  /** Scale the drawing (the viewBox keeps it crisp); 1 = actual size. */
+  setZoom(zoom: number): void {
+    this.zoom = Math.min(4, Math.max(0.05, zoom));
+    if (this.svg) {
+      this.svg.setAttribute('width', String(Math.ceil(this.size.width * this.zoom)));
+      this.svg.setAttribute('height', String(Math.ceil(this.size.height * this.zoom)));
+    }
+  }
+
+  /** Zoom so the whole graph fits the visible area (never above actual size). */
+  fit(): void {
+    const w = this.canvas.clientWidth - 4;
+    const h = this.canvas.clientHeight - 4;
+    if (this.size.width && w > 0 && h > 0) {
+      this.setZoom(Math.min(1, w / this.size.width, h / this.size.height));
+    }
   }
 
   /** Draw the graph, laying it out again only when its shape changed; then set every node's state. */
@@ -170,11 +211,13 @@ export class GraphView {
     svg.appendChild(nodeLayer);
 
     if (this.svg) {
-      this.node.replaceChild(svg, this.svg);
+      this.canvas.replaceChild(svg, this.svg);
     } else {
-      this.node.appendChild(svg);
+      this.canvas.appendChild(svg);
     }
     this.svg = svg;
+    this.size = { width, height };
+    this.setZoom(this.zoom);
     if (this.selected) {
       this.select(this.nodes.has(this.selected) ? this.selected : null);
     }

@@ -638,7 +638,7 @@ export class NbflowPanel extends Widget {
       h('code', {}, d.path ?? '?'),
       ' ',
       h('span', { class: 'nbflow-hash', title: String(d.hash ?? '') }, hash ? `sha256:${hash}` : ''),
-      d.size !== undefined && d.size !== null ? ` ${d.size} bytes` : ''
+      d.size !== undefined && d.size !== null ? ` ${d.size} ${d.size === 1 ? 'byte' : 'bytes'}` : ''
     );
   }
 

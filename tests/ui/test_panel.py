@@ -63,6 +63,7 @@ def test_palette_opens_the_panel_with_one_node_per_task(page: Page) -> None:
     for t in TASKS:
         expect(node(page, t)).to_have_attribute("data-state", "pending")
     expect(page.locator(".nbflow-panel .nbflow-edge")).to_have_count(3)
+    page.click(".nbflow-panel .nbflow-zoom-button >> text=Fit")
     expect(page.locator(".nbflow-panel .nbflow-run-label")).to_have_text("No runs yet")
     screenshot(page, "01-panel-opened")
 
@@ -71,9 +72,11 @@ def test_file_browser_and_launcher_offer_the_panel(page: Page) -> None:
     page.locator('.jp-DirListing-item[data-file-type="notebook"]', has_text="a.ipynb").click(button="right")
     expect(page.locator(".lm-Menu-itemLabel", has_text="Open nbflow pipeline")).to_be_visible()
     page.keyboard.press("Escape")
-    in_launcher = page.evaluate("() => document.querySelector('.nbflow-panel') !== null && "
-                                "window.jupyterapp.commands.label('nbflow:open')")
-    assert in_launcher == "Open nbflow pipeline"
+    page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
+    card = page.locator(".jp-LauncherCard:visible", has_text="Open nbflow pipeline")
+    expect(card).to_have_count(1)
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current .lm-TabBar-tabCloseIcon").click()
+    panel_tab(page)
 
 
 def test_run_turns_nodes_running_then_succeeded_and_adds_a_history_row(page: Page, lab: dict[str, str]) -> None:
@@ -125,6 +128,20 @@ def test_failing_task_shows_red_with_its_error_and_cell(page: Page, lab: dict[st
     screenshot(page, "05-failed-task")
 
 
+def test_lineage_of_a_task_shows_datasets_with_hashes_and_runs(page: Page) -> None:
+    node(page, "b").click()
+    page.click(".nbflow-panel .nbflow-detail .nbflow-open-lineage")
+    view = page.locator(".nbflow-panel .nbflow-lineage-task")
+    expect(view).to_contain_text("Task b")
+    read = view.locator('.nbflow-dataset[data-path="data/a.txt"]')
+    expect(read).to_have_count(1)
+    expect(read.locator(".nbflow-hash")).to_contain_text(re.compile(r"sha256:[0-9a-f]{12}"))
+    expect(view).to_contain_text("a #1")  # the producer of data/a.txt
+    expect(view.locator('.nbflow-dataset[data-path="data/b.txt"]')).to_have_count(1)
+    screenshot(page, "06-lineage")
+    page.click('.nbflow-panel .nbflow-tab[data-tab="graph"]')
+
+
 def test_choosing_a_past_run_shows_its_states(page: Page) -> None:
     page.click('.nbflow-panel .nbflow-tab[data-tab="history"]')
     rows = page.locator(".nbflow-panel .nbflow-run-row")
@@ -145,7 +162,7 @@ def test_a_second_run_is_refused_visibly_and_cancel_stops_the_first(page: Page) 
     message = page.locator(".nbflow-panel .nbflow-form-message")
     expect(message).to_contain_text("409")
     expect(message).to_contain_text("already running")
-    screenshot(page, "06-refused")
+    screenshot(page, "07-refused")
     page.click(".nbflow-panel .nbflow-close-form")
     page.click(".nbflow-panel .nbflow-cancel-button")
     expect(page.locator(".nbflow-panel")).to_have_attribute("data-run-status", "cancelled", timeout=RUN_TIMEOUT)
