@@ -1,6 +1,7 @@
 """The REST API of the Jupyter server extension, through a real `jupyter server` over HTTP, real runs and SQLite."""
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -17,11 +18,12 @@ from typing import Any
 import psutil
 import pytest
 import requests
+from jupyter_server.auth.authorizer import Authorizer
 
 import nbflow.server as ext
 from nbflow.store import Store
 
-from .conftest import FIXTURES, write_notebook
+from .conftest import FIXTURES, REPO, write_notebook
 
 pytestmark = pytest.mark.kernel
 TOKEN = "nbflow-test-token"
@@ -82,32 +84,47 @@ class Api:
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path]]:
-    root = make_root(tmp_path_factory.mktemp("server"))
+class ReadOnlyNbflow(Authorizer):
+    """Lets a user read nbflow's API but not write to it (start or cancel runs); everything else is allowed."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return not (resource == "nbflow" and action == "write")
+
+
+@contextlib.contextmanager
+def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
+    """A real `jupyter server` on a free port with the nbflow extension, stopped at the end."""
     port = free_port()
-    log = open(root.parent / "server.log", "wb")  # noqa: SIM115
+    log = open(root.parent / f"server-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-         f"--ServerApp.root_dir={root}", "--ServerApp.jpserver_extensions=nbflow.server=True"],
-        cwd=root.parent, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+         f"--ServerApp.root_dir={root}", "--ServerApp.jpserver_extensions=nbflow.server=True", *options],
+        cwd=root.parent, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)})
     api = Api(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
     while True:
         try:
-            if api.get("runs", project="live").status_code == 200:
+            if api.get("runs", project="").status_code in (200, 403):
                 break
         except requests.ConnectionError:
             pass
-        assert proc.poll() is None and time.monotonic() < deadline, (root.parent / "server.log").read_text()
+        assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
         time.sleep(0.2)
     try:
-        yield api, root
+        yield api
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path]]:
+    root = make_root(tmp_path_factory.mktemp("server"))
+    with jupyter_server(root) as api:
+        yield api, root
 
 
 @pytest.fixture(scope="module")
@@ -416,3 +433,15 @@ def test_a_deleted_store_is_let_go(server: tuple[Api, Path]) -> None:
     after = api.get("pipeline", project="gone").json()
     assert after["run"] is None and after["event_id"] == 0
     assert api.get("changes", project="gone", since=2, timeout=5).json() == {"event_id": 0, "changed": True}
+
+
+def test_routes_ask_the_authorizer_for_resource_nbflow(tmp_path: Path) -> None:
+    """@authorized is wired: a server whose authorizer denies writes on 'nbflow' refuses POSTs, allows GETs."""
+    root = tmp_path / "root"
+    write_notebook(root / "t.ipynb", ["print(1)"])
+    with jupyter_server(root, "--ServerApp.authorizer_class=tests.test_server.ReadOnlyNbflow") as api:
+        assert api.get("pipeline").status_code == 200
+        r = api.post("runs")
+        assert r.status_code == 403 and "nbflow" in r.json()["message"]
+        assert api.post("runs/x/cancel").status_code == 403
+    assert not (root / ".nbflow").exists()
