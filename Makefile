@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml labextension/package.json labextension/yarn.lo
 LABEXT_OUT := nbflow/labextension/package.json
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/tsconfig.json labextension/install.json
 
-$(LABEXT_OUT): $(BIN)/.installed $(LABEXT_SRC)
+$(LABEXT_OUT): $(LABEXT_SRC) | $(BIN)/.installed
 	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm install && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm build
 	rm -rf $(VENV)/share/jupyter/labextensions/nbflow
 	cp -r nbflow/labextension $(VENV)/share/jupyter/labextensions/nbflow

@@ -80,6 +80,7 @@ export class NbflowPanel extends Widget {
   private abort = new AbortController();
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false;
+  private detailKey = '';
 
   private graph: GraphView;
   private runLabel = h('span', { class: 'nbflow-run-label' });
@@ -277,6 +278,7 @@ export class NbflowPanel extends Widget {
 
   private selectTask(task: string): void {
     this.selectedTask = task;
+    this.detailKey = '';
     this.graph.select(task);
     void this.renderDetail();
   }
@@ -288,6 +290,11 @@ export class NbflowPanel extends Widget {
       return;
     }
     const run = this.pipeline?.run ?? null;
+    const key = JSON.stringify([run?.id, t]);
+    if (key === this.detailKey) {
+      return; // nothing changed for this task: keep the pane (and an open log) as it is
+    }
+    this.detailKey = key;
     const rows: Array<[string, Node | string]> = [
       ['Status', stateBadge(t.state)],
       ['Notebook', t.notebook ?? t.path ?? '-'],
