@@ -131,7 +131,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path
 def demo_run(server: tuple[Api, Path]) -> dict[str, Any]:
     """One finished run of the demo project, triggered through the API."""
     api, _ = server
-    r = api.post("runs", {"parameters": {"n": 5}}, project="demo")
+    r = api.post("runs", {"parameters": {"n": 5, "label": "007"}}, project="demo")
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
     # POST answers once the run is recorded: it is visible right away.
@@ -161,6 +161,7 @@ def test_trigger_runs_the_pipeline_and_records_it(server: tuple[Api, Path], demo
     api, root = server
     assert demo_run["status"] == "succeeded", demo_run
     assert demo_run["trigger"] == "jupyter" and demo_run["parameters"]["n"] == 5
+    assert demo_run["parameters"]["label"] == "007"  # JSON types survive the trip to the runner process
     body = api.get("pipeline", project="demo").json()
     assert body["run"]["id"] == demo_run["id"] and body["event_id"] > 0
     for task in body["tasks"]:
@@ -176,6 +177,18 @@ def test_trigger_runs_the_pipeline_and_records_it(server: tuple[Api, Path], demo
     assert [(x["attempt"], x["status"]) for x in a["attempts"]] == [(1, "succeeded")]
     assert a["attempts"][0]["executed"] == a["executed"]
     assert (root / "demo" / ".nbflow" / "logs" / f"{demo_run['id']}.log").exists()
+
+
+def test_trigger_with_a_selection_and_force(server: tuple[Api, Path], demo_run: dict[str, Any]) -> None:
+    api, _ = server
+    r = api.post("runs", {"only": ["c"], "force": True}, project="demo")
+    assert r.status_code == 202, r.text
+    run = api.wait_run("demo", r.json()["run_id"])
+    assert run["status"] == "succeeded" and run["selection"] == {"force": True, "from": [], "only": ["c"], "to": []}
+    assert [(t["name"], t["state"]) for t in run["tasks"]] == [("c", "succeeded")]
+    states = {t["name"]: t["state"] for t in api.get("pipeline", project="demo").json()["tasks"]}
+    assert states == {"a": "pending", "b": "pending", "c": "succeeded"}  # not in that run: pending
+    assert api.get("runs", project="demo").json()["runs"][0]["id"] == run["id"]
 
 
 def test_failing_attempt_shows_its_error_cell_and_log(server: tuple[Api, Path]) -> None:

@@ -46,13 +46,14 @@ class Launcher:
         return found if found is not None and found.alive() else None
 
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              active: list[dict[str, Any]]) -> Child:
+              active: list[dict[str, Any]], settled: Iterable[str] = ()) -> Child:
         """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
 
         `active`: the project's live running runs from the store (a run started with the CLI counts too).
+        `settled`: run ids the store already shows finished; their runner may still be exiting, which is no conflict.
         """
         mine = self.child(project.root)
-        if mine is not None:
+        if mine is not None and mine.run_id not in set(settled):
             raise ConflictError(f"a run of this project is already running: {mine.run_id} (started from Jupyter, pid "
                                 f"{mine.proc.pid}). Fix: wait for it to finish, or cancel it")
         if active:

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import NbflowError, NotFoundError
 from ..model import Config
 from ..project import Project
+from ..store import Store
 from . import views
 from .base import NbflowHandler, route
 from .launcher import startup_error
@@ -59,8 +60,8 @@ class RunsHandler(NbflowHandler):
         parameters, only, force = parse_body(self.get_json_body())
         project = await self.blocking(self.nbflow.project, self.folder())
         _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
-        active = await self.blocking(self.active, project)
-        child = self.nbflow.launcher.start(project, parameters, only, force, active)  # synchronous check-and-spawn
+        active, settled = await self.blocking(self.active, project)
+        child = self.nbflow.launcher.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT_S
         while loop.time() < deadline:
@@ -73,8 +74,21 @@ class RunsHandler(NbflowHandler):
             await asyncio.sleep(0.1)
         self.reply({"run_id": child.run_id, "warnings": warnings}, 202)
 
-    def active(self, project: Project) -> list[dict[str, Any]]:
-        return project.active_runs() if self.nbflow.store(project.config) is not None else []
+    def active(self, project: Project) -> tuple[list[dict[str, Any]], list[str]]:
+        """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
+        store = self.nbflow.store(project.config)
+        if store is None:
+            return [], []
+        mine = self.nbflow.launcher.child(project.root)
+        settled = [mine.run_id] if mine is not None and self.finished(store, mine.run_id) else []
+        return project.active_runs(), settled
+
+    @staticmethod
+    def finished(store: Store, run_id: str) -> bool:
+        try:
+            return store.get_run(run_id)["status"] != "running"
+        except NotFoundError:
+            return False
 
     def recorded(self, config: Config, run_id: str) -> bool:
         store = self.nbflow.store(config)
