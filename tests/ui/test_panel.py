@@ -81,7 +81,9 @@ def test_file_browser_and_launcher_offer_the_panel(page: Page) -> None:
 
 def test_run_turns_nodes_running_then_succeeded_and_adds_a_history_row(page: Page, lab: dict[str, str]) -> None:
     start_run(page)
-    page.wait_for_selector('.nbflow-panel .nbflow-node[data-state="running"]', timeout=RUN_TIMEOUT)
+    running = page.wait_for_selector('.nbflow-panel .nbflow-node[data-state="running"] rect', timeout=RUN_TIMEOUT)
+    assert running is not None
+    assert running.evaluate("r => getComputedStyle(r).animationName") == "nbflow-pulse"  # visibly active
     screenshot(page, "02-running")
     expect(page.locator('.nbflow-panel .nbflow-node[data-state="succeeded"]')).to_have_count(len(TASKS), timeout=RUN_TIMEOUT)
     expect(page.locator(".nbflow-panel")).to_have_attribute("data-run-status", "succeeded")
