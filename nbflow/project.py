@@ -111,13 +111,16 @@ def _is_cli_runner(pid: int) -> bool:
     import psutil
 
     try:
-        args = psutil.Process(pid).cmdline()
+        return is_cli_command(psutil.Process(pid).cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-    for i, arg in enumerate(args):
-        is_nbflow = os.path.basename(arg) == "nbflow" or (arg == "nbflow" and i > 0 and args[i - 1] == "-m")
-        if is_nbflow:
-            return any(a in ("run", "resume") for a in args[i + 1:])
+
+
+def is_cli_command(args: list[str]) -> bool:
+    """Whether a command line is `nbflow run|resume ...` (as a script, or `python -m nbflow`)."""
+    for i, arg in enumerate(args[:3]):  # `nbflow run`, `python /venv/bin/nbflow run`, `python -m nbflow run`
+        if (os.path.basename(arg) == "nbflow" and i <= 1) or (arg == "nbflow" and i == 2 and args[1] == "-m"):
+            return len(args) > i + 1 and args[i + 1] in ("run", "resume")
     return False
 
 

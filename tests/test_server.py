@@ -21,6 +21,7 @@ import requests
 from jupyter_server.auth.authorizer import Authorizer
 
 import nbflow.server as ext
+from nbflow.project import is_cli_command
 from nbflow.store import Store
 
 from .conftest import FIXTURES, REPO, write_notebook
@@ -458,3 +459,16 @@ def test_routes_ask_the_authorizer_for_resource_nbflow(tmp_path: Path) -> None:
         assert r.status_code == 403 and "nbflow" in r.json()["message"]
         assert api.post("runs/x/cancel").status_code == 403
     assert not (root / ".nbflow").exists()
+
+
+@pytest.mark.parametrize(("args", "is_runner"), [
+    (["/venv/bin/python", "-m", "nbflow", "run", "/p", "--run-id", "x"], True),
+    (["/venv/bin/python", "/venv/bin/nbflow", "resume", "x"], True),
+    (["/venv/bin/nbflow", "run"], True),
+    (["/venv/bin/python", "-m", "nbflow", "runs"], False),
+    (["/venv/bin/python", "-m", "ipykernel_launcher", "-f", "kernel.json"], False),
+    (["/venv/bin/python", "-c", "code", "nbflow", "run"], False),
+    ([], False),
+])
+def test_only_the_nbflow_command_counts_as_a_runner(args: list[str], is_runner: bool) -> None:
+    assert is_cli_command(args) is is_runner
