@@ -488,7 +488,6 @@ export class NbflowPanel extends Widget {
       const text = `Cannot start the run${status}: ${(e as Error).message}`;
       formMessage.textContent = text;
       formMessage.setAttribute('data-level', 'error');
-      this.setMessage(text, 'error');
     } finally {
       start.disabled = false;
     }
