@@ -215,7 +215,8 @@ export class NbflowPanel extends Widget {
       if (this.selectedTask) {
         void this.renderDetail();
       }
-      if (this.message.getAttribute('data-kind') === 'load-error') {
+      const kind = this.message.getAttribute('data-kind');
+      if (kind === 'load-error' || (kind === 'started' && p.run?.status !== 'running')) {
         this.setMessage('', '');
       }
     } catch (e) {
@@ -480,7 +481,7 @@ export class NbflowPanel extends Widget {
       this.form.hidden = true;
       formMessage.textContent = '';
       const warnings = r.warnings?.length ? ` Warnings: ${r.warnings.join(' ')}` : '';
-      this.setMessage(`Started run ${r.run_id}.${warnings}`, 'info');
+      this.setMessage(`Started run ${r.run_id}.${warnings}`, 'info', warnings ? '' : 'started');
       this.selectedRun = null;
       await this.refresh();
     } catch (e) {

@@ -70,8 +70,8 @@ def test_palette_opens_the_panel_with_one_node_per_task(page: Page) -> None:
 
 def test_file_browser_and_launcher_offer_the_panel(page: Page) -> None:
     page.locator('.jp-DirListing-item[data-file-type="notebook"]', has_text="a.ipynb").click(button="right")
-    expect(page.locator(".lm-Menu-itemLabel", has_text="Open nbflow pipeline")).to_be_visible()
-    page.keyboard.press("Escape")
+    page.locator(".lm-Menu-itemLabel", has_text="Open nbflow pipeline").click()
+    expect(page.locator(".nbflow-panel")).to_have_count(1)  # the notebook's project: the panel already open
     page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
     card = page.locator(".jp-LauncherCard:visible", has_text="Open nbflow pipeline")
     expect(card).to_have_count(1)
