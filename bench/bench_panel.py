@@ -6,7 +6,9 @@
 2. Live update: a task state change recorded straight into the store (nbflow.store API, as the runner does)
    until the browser sees that node's data-state change (MutationObserver), both timed on this machine's clock.
 
-    .venv/bin/python bench/bench_panel.py [--tasks 300] [--opens 7] [--changes 15]
+    .venv/bin/python bench/bench_panel.py [--tasks 300] [--opens 7] [--changes 15] [--screenshot PNG]
+
+NBFLOW_BENCH_VERBOSE=1 prints each state change's latency.
 """
 from __future__ import annotations
 
@@ -140,6 +142,8 @@ def measure_changes(page: Page, project: Project, tasks: list[str], changes: int
         store.set_task_state(run_id, task, state)
         seen = page.evaluate("() => window.__nbflow_seen")
         out.append(seen - t0)
+        if os.environ.get("NBFLOW_BENCH_VERBOSE"):
+            print(f"  {task} -> {state}: {seen - t0:.0f} ms")
         page.wait_for_timeout(150)
     store.finish_run(run_id, "succeeded")
     return out
