@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 # `pip install -e` also builds the JupyterLab panel (labextension/ -> nbflow/labextension, by
 # hatch-jupyter-builder) and copies it into $(VENV)/share/jupyter/labextensions/nbflow.
-$(BIN)/.installed: pyproject.toml labextension/package.json labextension/yarn.lock
+$(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
@@ -15,7 +15,8 @@ $(BIN)/.installed: pyproject.toml labextension/package.json labextension/yarn.lo
 
 # After editing labextension/: rebuild the panel and refresh the venv's copy (`make labextension`).
 LABEXT_OUT := nbflow/labextension/package.json
-LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) labextension/tsconfig.json labextension/install.json
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*.css labextension/style/*.js labextension/style/icons/*) labextension/tsconfig.json labextension/install.json \
+  labextension/package.json labextension/yarn.lock
 
 $(LABEXT_OUT): $(LABEXT_SRC) | $(BIN)/.installed
 	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm install && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm build

@@ -7,12 +7,16 @@ import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/appu
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import nbflowSvg from '../style/icons/nbflow.svg';
 
 import { NbflowPanel } from './panel';
 
 export const OPEN = 'nbflow:open';
 const OPEN_SELECTED = 'nbflow:open-selected';
 const LABEL = 'Open nbflow pipeline';
+export const nbflowIcon = new LabIcon({ name: 'nbflow:pipeline', svgstr: nbflowSvg });
 
 /** The folder a path stands for: a notebook's own folder, a folder itself. */
 export function projectOf(path: string, isNotebook: boolean): string {
@@ -48,6 +52,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       widget.id = `nbflow-${Math.random().toString(36).slice(2)}`;
       widget.title.label = `nbflow: ${project || '/'}`;
       widget.title.closable = true;
+      widget.title.icon = nbflowIcon;
       widget.addClass('nbflow-main');
       void tracker.add(widget);
       app.shell.add(widget, 'main');
@@ -58,6 +63,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(OPEN, {
       label: LABEL,
       caption: 'Show the notebooks of a folder as a pipeline: graph, runs, lineage',
+      icon: nbflowIcon,
       execute: args => {
         const path = typeof args.path === 'string' ? args.path : (defaultBrowser?.model.path ?? '');
         const local = app.serviceManager.contents.localPath(path);
@@ -67,6 +73,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(OPEN_SELECTED, {
       label: LABEL,
+      icon: nbflowIcon,
       execute: () => {
         const browser = browserFactory?.tracker.currentWidget ?? defaultBrowser;
         const item = browser ? Array.from(browser.selectedItems())[0] : undefined;

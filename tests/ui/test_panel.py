@@ -75,6 +75,8 @@ def test_file_browser_and_launcher_offer_the_panel(page: Page) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
     card = page.locator(".jp-LauncherCard:visible", has_text="Open nbflow pipeline")
     expect(card).to_have_count(1)
+    expect(card.locator("svg")).to_have_count(1)  # the nbflow icon
+    screenshot(page, "00-launcher")
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current .lm-TabBar-tabCloseIcon").click()
     panel_tab(page)
 
