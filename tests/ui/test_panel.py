@@ -81,7 +81,21 @@ def test_file_browser_and_launcher_offer_the_panel(page: Page) -> None:
     panel_tab(page)
 
 
+RECORD_STATES = """() => {
+  window.__nbflow_states = [];
+  const obs = new MutationObserver(changes => {
+    for (const c of changes) {
+      window.__nbflow_states.push([c.target.getAttribute('data-task'), c.target.getAttribute('data-state')]);
+    }
+  });
+  for (const n of document.querySelectorAll('.nbflow-panel .nbflow-node')) {
+    obs.observe(n, {attributes: true, attributeFilter: ['data-state']});
+  }
+}"""
+
+
 def test_run_turns_nodes_running_then_succeeded_and_adds_a_history_row(page: Page, lab: dict[str, str]) -> None:
+    page.evaluate(RECORD_STATES)
     start_run(page)
     running = page.wait_for_selector('.nbflow-panel .nbflow-node[data-state="running"] rect', timeout=RUN_TIMEOUT)
     assert running is not None
@@ -90,6 +104,11 @@ def test_run_turns_nodes_running_then_succeeded_and_adds_a_history_row(page: Pag
     expect(page.locator('.nbflow-panel .nbflow-node[data-state="succeeded"]')).to_have_count(len(TASKS), timeout=RUN_TIMEOUT)
     expect(page.locator(".nbflow-panel")).to_have_attribute("data-run-status", "succeeded")
     screenshot(page, "03-succeeded")
+    seen: list[list[str]] = page.evaluate("() => window.__nbflow_states")
+    for t in TASKS:  # every node was shown running, then succeeded, updated in place (no new layout)
+        states = [state for task, state in seen if task == t]
+        assert "running" in states and states[-1] == "succeeded", (t, states)
+        assert states.index("running") < len(states) - 1, (t, states)
     page.click('.nbflow-panel .nbflow-tab[data-tab="history"]')
     rows = page.locator(".nbflow-panel .nbflow-run-row")
     expect(rows).to_have_count(1)
