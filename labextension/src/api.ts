@@ -161,7 +161,10 @@ export class NbflowApi {
       data = null;
     }
     if (!response.ok) {
-      const message = data && data.message ? data.message : `${response.status} ${response.statusText}`;
+      let message = data && data.message ? data.message : `${response.status} ${response.statusText}`;
+      if (response.status === 404 && !(data && data.message)) {
+        message = 'the nbflow server extension does not answer (404). Fix: check `jupyter server extension list` shows nbflow.server enabled, then restart Jupyter';
+      }
       throw new ApiError(response.status, message);
     }
     return data as T;
