@@ -3,15 +3,30 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup lint clean
+.PHONY: demo test setup lint clean labextension
 
+# `pip install -e` also builds the JupyterLab panel (labextension/ -> nbflow/labextension, by
+# hatch-jupyter-builder) and copies it into $(VENV)/share/jupyter/labextensions/nbflow.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
-setup: $(BIN)/.installed
+# After editing labextension/: rebuild the panel and refresh the venv's copy (`make labextension`).
+LABEXT_OUT := nbflow/labextension/package.json
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*.css labextension/style/*.js labextension/style/icons/*) labextension/tsconfig.json labextension/install.json \
+  labextension/package.json labextension/yarn.lock
+
+$(LABEXT_OUT): $(LABEXT_SRC) | $(BIN)/.installed
+	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm install && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm build
+	rm -rf $(VENV)/share/jupyter/labextensions/nbflow
+	cp -r nbflow/labextension $(VENV)/share/jupyter/labextensions/nbflow
+	touch $@
+
+labextension: $(LABEXT_OUT)
+
+setup: $(BIN)/.installed $(LABEXT_OUT)
 
 demo: setup
 	$(BIN)/nbflow compile

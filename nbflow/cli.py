@@ -109,9 +109,11 @@ def graph(directory: str, output: str, run_id: str | None) -> None:
 @click.option("--force", is_flag=True, help="Run every selected task, even when up to date.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once (default: `jobs` in nbflow.toml).")
 @click.option("--dry-run", is_flag=True, help="Show what would run and why; execute nothing.")
+@click.option("--run-id", default=None, hidden=True, help="Use this run id (the Jupyter server picks it before starting the run).")
+@click.option("--trigger", default="manual", hidden=True, help="What started the run, as recorded (manual, jupyter, ...).")
 @handle_errors
 def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: tuple[str, ...], end: tuple[str, ...],
-        force: bool, jobs: int | None, dry_run: bool) -> None:
+        force: bool, jobs: int | None, dry_run: bool, run_id: str | None, trigger: str) -> None:
     """Run the pipeline: each notebook in a fresh kernel, skipping tasks that are up to date."""
     project = _project(directory)
     parameters = parse_params(params)
@@ -121,7 +123,8 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
         out.print_plan(project.dry_run(parameters, only=only, start=start, end=end, force=force))
         return
     with out.RunReporter() as reporter:
-        summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter)
+        summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter,
+                              trigger=trigger, run_id=run_id)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .schedule.daemon import Scheduler
     from .schedule.spec import ScheduleSpec, SensorSpec
     from .store import Store
+    from .widget import PipelineWidget
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,74 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def _parameter_values(source: str | list[str]) -> dict[str, Any]:
+    """`name = value` assignments of a parameters cell: the literal value, or the expression's source text."""
+    import ast
+
+    text = "".join(source) if isinstance(source, list) else source
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}  # compile already reported it
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name) and value is not None:
+                out[t.id] = _literal(value, text)
+    return out
+
+
+def _literal(node: Any, text: str) -> Any:
+    """A JSON-compatible literal value of an expression, else its source text."""
+    import ast
+    import json
+
+    try:
+        value = ast.literal_eval(node)
+        json.dumps(value)
+        return value
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return ast.get_source_segment(text, node)
+
+
+def _started_before(pid: int, started_at: float | None) -> bool:
+    """Whether `pid` is alive and was created before the run started (so it is the runner, not a reused pid)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time() <= (started_at or time.time()) + 1.0
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _is_cli_runner(pid: int) -> bool:
+    """Whether `pid` is the `nbflow run`/`nbflow resume` command, which turns SIGTERM into a clean cancel."""
+    import psutil
+
+    try:
+        return is_cli_command(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def is_cli_command(args: list[str]) -> bool:
+    """Whether a command line is `nbflow run|resume ...` (as a script, or `python -m nbflow`)."""
+    for i, arg in enumerate(args[:3]):  # `nbflow run`, `python /venv/bin/nbflow run`, `python -m nbflow run`
+        if (os.path.basename(arg) == "nbflow" and i <= 1) or (arg == "nbflow" and i == 2 and args[1] == "-m"):
+            return len(args) > i + 1 and args[i + 1] in ("run", "resume")
+    return False
+
+
 class Project:
     """A folder of notebooks with its settings, store and artifacts."""
 
-    def __init__(self, root: str | os.PathLike[str] = ".", config: Config | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] = ".", config: Config | None = None, store: Store | None = None) -> None:
+        """`store`: an already open Store of this project to share (the server keeps one per project)."""
         self.config = config or load_config(os.fspath(root))
         self.root = self.config.root
-        self._store: Store | None = None
+        self._store: Store | None = store
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] = ".") -> Project:
@@ -148,22 +210,25 @@ class Project:
     # running
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
-            logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None) -> RunSummary:
+            logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
+            run_id: str | None = None) -> RunSummary:
         """Compile, plan and execute a run; returns when every selected task has ended."""
         return asyncio.run(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
-                                          trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event))
+                                          trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
+                                          run_id=run_id))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
-                        on_event: EventSink | None = None) -> RunSummary:
+                        on_event: EventSink | None = None, run_id: str | None = None) -> RunSummary:
+        """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         pipeline = self.compile()
         if not pipeline.tasks:
             raise NbflowError(f"no notebooks to run under {self.config.notebooks} (include {list(self.config.include)}, "
                               f"exclude {list(self.config.exclude)}). Fix: run nbflow in your project folder, or set "
                               f"`notebooks` in nbflow.toml")
         selected = dag.select(pipeline, only, start, end)
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         params = self.run_parameters(parameters, run_id, logical_date)
         warnings = self.parameter_warnings(pipeline, parameters or {})
         emit = on_event or _ignore
@@ -178,6 +243,51 @@ class Project:
         summary = await self._execute(pipeline, p, on_event)
         summary.warnings = warnings
         return summary
+
+    def check_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
+                  end: Iterable[str] = ()) -> tuple[Pipeline, list[str], list[str]]:
+        """What `run` checks before it records anything: (pipeline, selected tasks, parameter warnings); raises as run would."""
+        pipeline = self.compile()
+        if not pipeline.tasks:
+            raise NbflowError(f"no notebooks to run under {self.config.notebooks}. Fix: add notebooks, or set `notebooks` in nbflow.toml")
+        selected = dag.select(pipeline, only, start, end)
+        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None))
+        return pipeline, selected, self.parameter_warnings(pipeline, parameters or {})
+
+    def parameter_defaults(self, pipeline: Pipeline) -> dict[str, Any]:
+        """The defaults a run starts from: every parameters cell's values (literal, else the source text), then nbflow.toml's."""
+        from .notebook import load_json
+
+        found: dict[str, Any] = {}
+        for task in pipeline.tasks.values():
+            if task.parameters_cell is not None:
+                cell = load_json(task.path, task.relpath)["cells"][task.parameters_cell]
+                for key, value in _parameter_values(cell.get("source", "")).items():
+                    found.setdefault(key, value)
+        return {**found, **self.config.parameters}
+
+    def active_runs(self) -> list[dict[str, Any]]:
+        """Runs recorded as running whose runner is alive (a dead runner's run shows as crashed, not here)."""
+        return [r for r in (with_liveness(r) for r in self.store.list_runs(limit=100, status="running")) if r["status"] == "running"]
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """Ask the run's runner to stop (SIGTERM); it records the run and its unfinished tasks cancelled."""
+        import signal
+
+        run = with_liveness(self.store.get_run(run_id))
+        if run["status"] != "running":
+            raise ConflictError(f"run {run['id']} is not running (it is {run['status']}); nothing to cancel")
+        if run["host"] != socket.gethostname():
+            raise ConflictError(f"run {run['id']} runs on host {run['host']}, not this one ({socket.gethostname()}). "
+                                f"Fix: cancel it there (Ctrl-C or kill {run['pid']})")
+        if not _started_before(run["pid"], run["started_at"]):
+            raise ConflictError(f"run {run['id']}'s runner (pid {run['pid']}) is gone: that pid is now another process. "
+                                f"Fix: nothing to cancel; `nbflow resume {run['id']}` continues the run")
+        if not _is_cli_runner(run["pid"]):  # a notebook kernel or a service calling Project.run: SIGTERM would end it
+            raise ConflictError(f"run {run['id']} runs inside process {run['pid']}, which is not an `nbflow run` command "
+                                f"(a notebook kernel or another program calling Project.run). Fix: interrupt it there")
+        os.kill(run["pid"], signal.SIGTERM)
+        return run
 
     def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
         for name in selected:
@@ -281,6 +391,12 @@ class Project:
             "kernels": installed_kernels(),
             "warnings": warnings,
         }
+
+    def widget(self, run_id: str | None = None, interval: float = 0.5) -> PipelineWidget:
+        """An ipywidgets view of the DAG with live task states (the latest run, or `run_id`); `close()` stops it."""
+        from .widget import PipelineWidget
+
+        return PipelineWidget(self, run_id=run_id, interval=interval)
 
     # history
     def runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:

@@ -1,0 +1,82 @@
+"""The base of every nbflow handler: Jupyter auth, project resolution, JSON replies, errors as 400/404/409."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..errors import ConflictError, NbflowError, NotFoundError
+from . import paths
+from .state import ServerState
+
+T = TypeVar("T")
+AUTH_RESOURCE = "nbflow"
+
+
+def status_of(err: NbflowError) -> int:
+    if isinstance(err, NotFoundError):
+        return 404
+    if isinstance(err, ConflictError):
+        return 409
+    return 400
+
+
+def route(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Every HTTP method of every nbflow handler: authenticated, authorized on resource 'nbflow', NbflowError -> 4xx JSON."""
+
+    @functools.wraps(method)
+    async def mapped(self: NbflowHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except NbflowError as err:  # an expected problem: its message (never a traceback) and a 4xx status
+            self.log.info("nbflow %s %s: %s", self.request.method, self.request.path, err.message)
+            self.reply({"message": err.message}, status_of(err))
+
+    return web.authenticated(authorized(mapped))  # type: ignore[return-value]
+
+
+class NbflowHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def nbflow(self) -> ServerState:
+        state: ServerState = self.settings["nbflow"]
+        return state
+
+    def project_arg(self) -> str:
+        return self.get_argument("project", "").strip()
+
+    def folder(self) -> str:
+        """The absolute project folder the request names (404 for anything outside the root folder)."""
+        return paths.project_folder(self.nbflow.root_dir, self.project_arg())
+
+    def to_path(self, path: str | None) -> str | None:
+        return paths.to_server_path(self.nbflow.root_dir, path)
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise NbflowError(f"query argument '{name}' must be a whole number, not '{raw}'") from None
+        if not low <= value <= high:
+            raise NbflowError(f"query argument '{name}' must be between {low} and {high}, not {value}")
+        return value
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run store reads, compiling and process checks in a worker thread: the tornado loop never waits on SQLite."""
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(data, default=str))

@@ -1,0 +1,34 @@
+"""Live updates by long-polling: answer as soon as the store's newest event id moves, else after a timeout."""
+from __future__ import annotations
+
+import asyncio
+
+from ..config import load_config
+from .base import NbflowHandler, route
+
+POLL_S = 0.2
+DEFAULT_TIMEOUT_S = 20
+MAX_TIMEOUT_S = 30
+
+
+class ChangesHandler(NbflowHandler):
+    closed = False
+
+    def on_connection_close(self) -> None:
+        self.closed = True
+
+    @route
+    async def get(self) -> None:
+        since = self.int_arg("since", 0, 0, 2**62)
+        timeout = self.int_arg("timeout", DEFAULT_TIMEOUT_S, 0, 3600)
+        config = await self.blocking(load_config, self.folder())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(timeout, MAX_TIMEOUT_S)
+        while True:
+            # One `SELECT max(id)` in a worker thread per poll: the loop never blocks, no thread is held between polls.
+            event_id = await self.blocking(self.nbflow.last_event_id, config)
+            if event_id != since or loop.time() >= deadline or self.closed:
+                break
+            await asyncio.sleep(POLL_S)
+        if not self.closed:
+            self.reply({"event_id": event_id, "changed": event_id != since})

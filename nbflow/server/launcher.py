@@ -1,0 +1,101 @@
+"""Start a run in its own process (so it outlives the request and the browser tab), and reap it when it ends."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ..errors import ConflictError, NbflowError
+from ..project import Project, new_run_id
+
+
+@dataclass
+class Child:
+    run_id: str
+    proc: subprocess.Popen[bytes]
+    log_path: str
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool) -> list[str]:
+    """The `nbflow run` command line for a triggered run; every value passed as JSON so its type survives."""
+    cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter"]
+    for key, value in parameters.items():
+        cmd += ["-p", f"{key}={json.dumps(value)}"]
+    for name in only:
+        cmd += ["--only", name]
+    return cmd + (["--force"] if force else [])
+
+
+class Launcher:
+    """At most one runner process per project from this server; runs started elsewhere are found in the store."""
+
+    def __init__(self) -> None:
+        self._children: dict[str, Child] = {}
+
+    def child(self, root: str) -> Child | None:
+        found = self._children.get(root)
+        return found if found is not None and found.alive() else None
+
+    def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
+              active: list[dict[str, Any]], settled: Iterable[str] = ()) -> Child:
+        """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
+
+        `active`: the project's live running runs from the store (a run started with the CLI counts too).
+        `settled`: run ids the store already shows finished; their runner may still be exiting, which is no conflict.
+        """
+        mine = self.child(project.root)
+        if mine is not None and mine.run_id not in set(settled):
+            raise ConflictError(f"a run of this project is already running: {mine.run_id} (started from Jupyter, pid "
+                                f"{mine.proc.pid}). Fix: wait for it to finish, or cancel it")
+        if active:
+            run = active[0]
+            raise ConflictError(f"a run of this project is already running: {run['id']} (trigger {run['trigger']}, "
+                                f"pid {run['pid']} on {run['host']}). Fix: wait for it to finish, or cancel it")
+        run_id = new_run_id()
+        logs = os.path.join(project.root, ".nbflow", "logs")
+        os.makedirs(logs, exist_ok=True)
+        log_path = os.path.join(logs, f"{run_id}.log")
+        log = open(log_path, "ab")  # noqa: SIM115 - closed by the reaper thread
+        env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
+        try:
+            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force), cwd=project.root,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        except OSError as err:
+            log.close()
+            raise NbflowError(f"cannot start the runner process ({err}). Fix: check that {sys.executable} still exists") from err
+        child = self._children[project.root] = Child(run_id, proc, log_path)
+        threading.Thread(target=_reap, args=(proc, log), name=f"nbflow-reap-{run_id}", daemon=True).start()
+        return child
+
+
+def _reap(proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    """Wait for the runner so it never lingers as a zombie, then close its log."""
+    proc.wait()
+    log.close()
+
+
+_ERROR_LINE = re.compile(r"^error: (.*)$", re.MULTILINE)
+
+
+def startup_error(log_path: str) -> str:
+    """Why a runner ended before recording its run: its `error:` message, else the tail of its log."""
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    found = _ERROR_LINE.findall(text)
+    if found:
+        return found[-1]
+    tail = text.strip()[-800:]
+    return f"the runner process ended before recording the run (its output, in {log_path}: {tail or 'empty'})"
