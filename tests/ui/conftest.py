@@ -28,23 +28,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+STEP = "\nimport time\ntime.sleep(1)"  # each task runs a visible second: the panel must be able to show it running
+
+
 def write_pipeline(root: Path) -> Path:
-    """Four tasks: a -> b -> c (c fails when run with fail=True, in its cell 2), and a -> d."""
+    """Four tasks: a -> b -> c (c fails when run with fail=True, in its cell 2), and a -> d; each takes ~1 s."""
     write_notebook(root / "a.ipynb", [
         ("n = 3", ["parameters"]),
-        ("import pathlib\npathlib.Path('data').mkdir(exist_ok=True)\npathlib.Path('data/a.txt').write_text(str(n))",
+        ("import pathlib\npathlib.Path('data').mkdir(exist_ok=True)\npathlib.Path('data/a.txt').write_text(str(n))" + STEP,
          ["writes:data/a.txt"]),
     ])
     write_notebook(root / "b.ipynb", [
-        ("import pathlib\nx = int(pathlib.Path('data/a.txt').read_text())", ["reads:data/a.txt"]),
+        ("import pathlib\nx = int(pathlib.Path('data/a.txt').read_text())" + STEP, ["reads:data/a.txt"]),
         ("pathlib.Path('data/b.txt').write_text(str(x * 2))", ["writes:data/b.txt"]),
     ])
     write_notebook(root / "c.ipynb", [
         ("fail = False", ["parameters"]),
-        ("import pathlib\ny = int(pathlib.Path('data/b.txt').read_text())", ["reads:data/b.txt"]),
+        ("import pathlib\ny = int(pathlib.Path('data/b.txt').read_text())" + STEP, ["reads:data/b.txt"]),
         "if fail:\n    y / 0",
     ])
-    write_notebook(root / "d.ipynb", [("print('report')", ["upstream:a"])])
+    write_notebook(root / "d.ipynb", [("print('report')" + STEP, ["upstream:a"])])
     return root
 
 
