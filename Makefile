@@ -41,4 +41,4 @@ lint: setup
 	$(BIN)/mypy nbflow
 
 clean:
-	rm -rf .nbflow notebooks/data
+	rm -rf .nbflow nbflow-runs notebooks/data

@@ -76,7 +76,7 @@ def load_config(root: str) -> Config:
         include=tuple(_get(raw, "include", list, ["**/*.ipynb"], where)),
         exclude=tuple(_get(raw, "exclude", list, [], where)) + DEFAULT_EXCLUDE,
         store=_abs(root, _get(raw, "store", str, ".nbflow/nbflow.db", where)),
-        artifacts=_abs(root, _get(raw, "artifacts", str, ".nbflow/runs", where)),
+        artifacts=_abs(root, _get(raw, "artifacts", str, "nbflow-runs", where)),
         jobs=jobs,
         parameters=_get(raw, "parameters", dict, {}, where),
         defaults=policy_from(Policy(), _check_policy(defaults_raw, where, "defaults")),

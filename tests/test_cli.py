@@ -77,7 +77,7 @@ def test_run_exit_codes_summary_show_logs_and_runs(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "IPKernelApp" not in ok.stdout + ok.stderr and "Passed unknown parameter" not in ok.stderr  # kernel noise stays in the log
     run_id = re.search(r"run (\S+): succeeded", ok.stdout).group(1)
-    assert ".nbflow/runs/" + run_id in ok.stdout
+    assert "nbflow-runs/" + run_id in ok.stdout
     logs = nbflow("logs", run_id, "good", cwd=tmp_path)
     assert logs.returncode == 0 and "hello 5" in logs.stdout
     show = nbflow("show", run_id, cwd=tmp_path)

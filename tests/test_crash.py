@@ -70,7 +70,7 @@ def test_sigkill_of_runner_then_resume(tmp_path: Path):
     assert [(a["task"], a["number"], a["status"], a["error_kind"]) for a in detail["attempts"]] == [
         ("first", 1, "succeeded", None), ("second", 1, "failed", "abandoned"), ("second", 2, "succeeded", None)]
     assert (tmp_path / "two.txt").read_text() == "2"
-    assert os.path.exists(tmp_path / ".nbflow" / "runs" / run_id / "second.attempt-2.ipynb")
+    assert os.path.exists(tmp_path / "nbflow-runs" / run_id / "second.attempt-2.ipynb")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

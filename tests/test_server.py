@@ -22,6 +22,7 @@ from jupyter_server.auth.authorizer import Authorizer
 
 import nbflow.server as ext
 from nbflow.project import is_cli_command
+from nbflow.server import paths
 from nbflow.store import Store
 
 from .conftest import FIXTURES, REPO, write_notebook
@@ -167,8 +168,9 @@ def test_trigger_runs_the_pipeline_and_records_it(server: tuple[Api, Path], demo
     assert body["run"]["id"] == demo_run["id"] and body["event_id"] > 0
     for task in body["tasks"]:
         assert task["state"] == "succeeded" and task["attempts"] == 1 and task["duration"] > 0
-        assert task["executed"].startswith(f"demo/.nbflow/runs/{demo_run['id']}/") and (root / task["executed"]).exists()
-        assert task["executed_openable"] is False  # under .nbflow/, hidden for a server without allow_hidden
+        assert task["executed"].startswith(f"demo/nbflow-runs/{demo_run['id']}/") and (root / task["executed"]).exists()
+        assert task["executed_openable"] is True  # nbflow-runs/ is visible: JupyterLab opens it as it is
+    assert paths.is_hidden("demo/.nbflow/runs/x/a.ipynb") and not paths.is_hidden("demo/nbflow-runs/x/a.ipynb")
     assert (root / "demo" / "nb" / "data" / "a.txt").read_text() == "aaaaa"
     assert api.get("pipeline", project="demo", run="none").json()["tasks"][0]["state"] == "pending"
     detail = api.get(f"runs/{demo_run['id'][:10]}", project="demo").json()  # a unique prefix works

@@ -332,7 +332,7 @@ export class NbflowPanel extends Widget {
           'p',
           { class: 'nbflow-hint' },
           `The executed notebook ${t.executed} is in a hidden folder, which JupyterLab does not open. ` +
-            'Start Jupyter with --ContentsManager.allow_hidden=True, or set artifacts = "runs" in nbflow.toml.'
+            'Start Jupyter with --ContentsManager.allow_hidden=True, or set artifacts to a visible folder in nbflow.toml.'
         )
       );
     }

@@ -57,8 +57,6 @@ def lab_command(root: Path, port: int, token: str, settings: Path) -> list[str]:
         f"--port={port}", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         "--ServerApp.jpserver_extensions=nbflow.server=True",
-        # executed notebooks live under the project's hidden .nbflow/runs/
-        "--ContentsManager.allow_hidden=True",
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={settings / 'workspaces'}",
         "--LabApp.expose_app_in_browser=True",
     ]
