@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .kernels import Kernel
 
 LOG_LIMIT = 1_000_000  # characters of stdout/stderr kept in the store per attempt
+SAVE_EVERY = 2.0  # seconds between saves of a running notebook's executed copy
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MARKER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 
@@ -192,16 +193,15 @@ async def _cancellable(work: Awaitable[None]) -> None:
 
 async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     """papermill's execute_notebook, in steps: parameterize, execute cell by cell in the given kernel (papermill
-    records each cell's status and times and saves as it goes), write, and raise the notebook's own error.
+    records each cell's status and times), write, and raise the notebook's own error.
 
     papermill.execute_notebook itself cannot be handed a started kernel and client, and it changes the process's
     working directory, which many notebooks running at once in one process cannot share."""
     from nbclient.exceptions import CellExecutionError
     from nbformat.warnings import MissingIDFieldWarning
     from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NotebookExecutionManager
     from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
-    from papermill.iorw import load_notebook_node, write_ipynb
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
     from papermill.utils import logger
 
@@ -210,7 +210,7 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     nb = load_notebook_node(spec.source)
     nb = parameterize_notebook(nb, dict(spec.parameters), kernel_name=spec.kernel)
     nb = remove_error_markers(prepare_notebook_metadata(nb, spec.source, spec.output))
-    nb_man = NotebookExecutionManager(nb, output_path=spec.output, progress_bar=False, log_output=False)
+    nb_man = _manager_class()(nb, output_path=spec.output, progress_bar=False, log_output=False)
     client = PapermillNotebookClient(nb_man, km=kernel.km, kernel_name=spec.kernel, timeout=spec.cell_timeout,
                                      startup_timeout=60, log=logger, log_output=False)
     client.kc = kernel.kc
@@ -233,8 +233,32 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     finally:
         nb_man.cleanup_pbar()
         nb_man.notebook_complete()
-    raise_for_execution_errors(nb_man.nb, spec.output)
-    write_ipynb(nb_man.nb, spec.output)
+    raise_for_execution_errors(nb_man.nb, spec.output)  # notebook_complete wrote it; on error this adds the marker
+
+
+@functools.cache
+def _manager_class() -> type:
+    """papermill's NotebookExecutionManager, saving the executed notebook at most every SAVE_EVERY seconds while
+    it runs (and always at the end). papermill writes and re-validates the whole notebook at every cell start
+    and end: ~10 ms each, most of a short notebook's time. A long notebook is still saved as it goes."""
+    from papermill.engines import NotebookExecutionManager
+
+    class ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.nbflow_saved = time.monotonic()
+            self.nbflow_final = False
+
+        def save(self, **kwargs: Any) -> None:
+            if self.nbflow_final or time.monotonic() - self.nbflow_saved >= SAVE_EVERY:
+                super().save(**kwargs)
+                self.nbflow_saved = time.monotonic()
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self.nbflow_final = True
+            super().notebook_complete(**kwargs)
+
+    return ThrottledManager
 
 
 def _clip(log: str) -> str:
