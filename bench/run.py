@@ -103,7 +103,7 @@ def nbflow_run(root: Path, *args: str) -> list[str]:
 
 
 def papermill_loop(root: Path, paths: list[Path]) -> list[str]:
-    out = root / "papermill-out"
+    out = root.parent / f"{root.name}-papermill-out"  # outside the project, or nbflow would find them as tasks
     out.mkdir(exist_ok=True)
     return [PY, "-c", PAPERMILL_LOOP, str(out), *map(str, paths)]
 
