@@ -5,7 +5,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
@@ -73,21 +73,31 @@ def pipeline_json(p: Pipeline) -> str:
     }, indent=2)
 
 
-class RunReporter:
-    """Live progress for a run: a line per state change and a bar of finished tasks."""
+_R = TypeVar("_R", bound="_BarReporter")
 
-    def __init__(self) -> None:
+
+class _BarReporter:
+    """An event sink with a transient progress bar; lines printed above it stay."""
+
+    def __init__(self, label: str) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console, transient=True)
-        self.bar = self.progress.add_task("starting", total=None)
-        self.running: set[str] = set()
+        self.bar = self.progress.add_task(label, total=None)
 
-    def __enter__(self) -> RunReporter:
+    def __enter__(self: _R) -> _R:
         self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
+
+
+class RunReporter(_BarReporter):
+    """Live progress for a run: a line per state change and a bar of finished tasks."""
+
+    def __init__(self) -> None:
+        super().__init__("starting")
+        self.running: set[str] = set()
 
     def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "run_started":
@@ -340,20 +350,11 @@ class SchedulerReporter:
         return None
 
 
-class BackfillReporter:
+class BackfillReporter(_BarReporter):
     """A progress bar over the slots, and a line per finished slot."""
 
     def __init__(self) -> None:
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
-        self.bar = self.progress.add_task("backfill", total=None)
-
-    def __enter__(self) -> BackfillReporter:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        super().__init__("backfill")
 
     def __call__(self, kind: str, d: Mapping[str, Any]) -> None:
         if kind == "backfill_started":

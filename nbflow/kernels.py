@@ -131,7 +131,7 @@ class KernelPool:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
-        self._wanted: list[KernelLaunch] = []
+        self._wanted: dict[KernelLaunch, None] = {}  # an ordered set: started in the order asked
         self._ahead: dict[KernelLaunch, asyncio.Task[Kernel]] = {}  # started for a launch, not yet taken
         self._busy = 0
         self._stopping: set[asyncio.Task[None]] = set()
@@ -139,20 +139,18 @@ class KernelPool:
 
     def want(self, launch: KernelLaunch) -> None:
         if launch not in self._ahead and launch not in self._wanted:
-            self._wanted.append(launch)
+            self._wanted[launch] = None
             self._fill()
 
     def unwant(self, launch: KernelLaunch) -> None:
-        if launch in self._wanted:
-            self._wanted.remove(launch)
+        self._wanted.pop(launch, None)
         task = self._ahead.pop(launch, None)
         if task is not None:
             self._discard(task)
             self._fill()
 
     async def take(self, launch: KernelLaunch) -> Kernel:
-        if launch in self._wanted:
-            self._wanted.remove(launch)
+        self._wanted.pop(launch, None)
         task = self._ahead.pop(launch, None) or asyncio.create_task(start(launch))
         self._busy += 1
         try:
@@ -197,7 +195,8 @@ class KernelPool:
 
     def _fill(self) -> None:
         while self._wanted and self._busy + len(self._ahead) < self.capacity:
-            launch = self._wanted.pop(0)
+            launch = next(iter(self._wanted))
+            del self._wanted[launch]
             self._ahead[launch] = asyncio.create_task(start(launch))
 
     def _discard(self, task: asyncio.Task[Kernel]) -> None:

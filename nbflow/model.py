@@ -52,6 +52,7 @@ class Task:
     policy: Policy
     upstream: tuple[str, ...] = ()  # explicit and inferred from paths, filled by the DAG builder
     tag_cells: Mapping[str, int] = field(default_factory=dict)  # "upstream:x" / "reads:p" / "writes:p" -> cell index
+    parameter_defaults: Mapping[str, Any] = field(default_factory=dict)  # parameters cell: literal value, else source
 
 
 @dataclass(frozen=True)

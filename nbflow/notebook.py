@@ -103,6 +103,7 @@ def read_task(path: str, config: Config) -> Task:
     writes: list[str] = []
     checks: list[int] = []
     params: list[str] = []
+    defaults: dict[str, Any] = {}
     params_cell: int | None = None
     overrides: dict[str, Any] = {}
     tag_cells: dict[str, int] = {}
@@ -127,7 +128,7 @@ def read_task(path: str, config: Config) -> Task:
                     raise TagError(shown, f"a second 'parameters' cell (the first is cell {params_cell})",
                                    "keep one parameters cell: papermill injects after the first", index)
                 params_cell = index
-                params = _assigned_names(_source(cell), shown, index)
+                params, defaults = _assignments(_source(cell), shown, index)
             else:
                 overrides[tag.kind] = tag.value
     policy = policy_from(policy_from(config.defaults, config.tasks.get(name, {})), overrides)
@@ -138,7 +139,7 @@ def read_task(path: str, config: Config) -> Task:
         name=name, path=path, relpath=shown,
         explicit_upstream=tuple(dict.fromkeys(upstream)),
         reads=tuple(dict.fromkeys(reads)), writes=tuple(dict.fromkeys(writes)),
-        check_cells=tuple(checks), parameters=tuple(params), parameters_cell=params_cell,
+        check_cells=tuple(checks), parameters=tuple(params), parameter_defaults=defaults, parameters_cell=params_cell,
         code_hash=hashlib.sha256(f"{kernel}\n{code}".encode()).hexdigest(),
         identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells,
     )
@@ -158,16 +159,32 @@ def _project_path(path: str, nb_dir: str, root: str) -> str:
     return (full if rel.startswith("..") else rel).replace(os.sep, "/")
 
 
-def _assigned_names(source: str, shown: str, index: int) -> list[str]:
+def _assignments(source: str, shown: str, index: int) -> tuple[list[str], dict[str, Any]]:
+    """The names the parameters cell assigns, and their values: the literal, else the expression's source text."""
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
         raise NotebookError(shown, f"the parameters cell does not parse as Python (line {e.lineno}: {e.msg})",
                             "keep plain assignments like `sample_size = 100` in it", index) from None
     names: list[str] = []
+    values: dict[str, Any] = {}
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for t in targets:
             if isinstance(t, ast.Name):
                 names.append(t.id)
-    return names
+                if node.value is not None:  # `x: int` declares without a value
+                    values[t.id] = _literal(node.value, source)
+    return names, values
+
+
+def _literal(node: ast.expr, text: str) -> Any:
+    """A JSON-compatible literal value of an expression, else its source text."""
+    try:
+        value = ast.literal_eval(node)
+        json.dumps(value)
+        return value
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return ast.get_source_segment(text, node)

@@ -68,38 +68,6 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def _parameter_values(source: str | list[str]) -> dict[str, Any]:
-    """`name = value` assignments of a parameters cell: the literal value, or the expression's source text."""
-    import ast
-
-    text = "".join(source) if isinstance(source, list) else source
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return {}  # compile already reported it
-    out: dict[str, Any] = {}
-    for node in tree.body:
-        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        for t in targets:
-            if isinstance(t, ast.Name) and value is not None:
-                out[t.id] = _literal(value, text)
-    return out
-
-
-def _literal(node: Any, text: str) -> Any:
-    """A JSON-compatible literal value of an expression, else its source text."""
-    import ast
-    import json
-
-    try:
-        value = ast.literal_eval(node)
-        json.dumps(value)
-        return value
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        return ast.get_source_segment(text, node)
-
-
 def _started_before(pid: int, started_at: float | None) -> bool:
     """Whether `pid` is alive and was created before the run started (so it is the runner, not a reused pid)."""
     import psutil
@@ -256,14 +224,10 @@ class Project:
 
     def parameter_defaults(self, pipeline: Pipeline) -> dict[str, Any]:
         """The defaults a run starts from: every parameters cell's values (literal, else the source text), then nbflow.toml's."""
-        from .notebook import load_json
-
         found: dict[str, Any] = {}
         for task in pipeline.tasks.values():
-            if task.parameters_cell is not None:
-                cell = load_json(task.path, task.relpath)["cells"][task.parameters_cell]
-                for key, value in _parameter_values(cell.get("source", "")).items():
-                    found.setdefault(key, value)
+            for key, value in task.parameter_defaults.items():
+                found.setdefault(key, value)
         return {**found, **self.config.parameters}
 
     def active_runs(self) -> list[dict[str, Any]]:

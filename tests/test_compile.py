@@ -128,13 +128,15 @@ def test_include_exclude_and_notebooks_folder(make_nb, tmp_path):
 
 
 def test_parameters_and_policies(make_nb, tmp_path):
-    make_nb("a", [("x = 1\ny: int = 2\nz, w = 3, 4", ["parameters"]), ("pass", ["retries:5", "timeout:30"])])
+    make_nb("a", [("x = 1\ny: int = 2\nz, w = 3, 4\nwhen = date.today()\nv: str", ["parameters"]),
+                  ("pass", ["retries:5", "timeout:30"])])
     make_nb("b", ["pass"], kernel="ir")
     (tmp_path / "nbflow.toml").write_text('[defaults]\nretries = 1\ntimeout = 100\n'
                                           '[tasks.b]\nkernel = "python3"\npool = "db"\n[pools]\ndb = 1\n')
     p = compile_dir(tmp_path)
     a, b = p.tasks["a"], p.tasks["b"]
-    assert a.parameters == ("x", "y")
+    assert a.parameters == ("x", "y", "when", "v")
+    assert a.parameter_defaults == {"x": 1, "y": 2, "when": "date.today()"}  # literals, else the source text
     assert (a.policy.retries, a.policy.timeout) == (5, 30.0)
     assert (b.policy.retries, b.policy.timeout, b.policy.pool, b.kernel) == (1, 100, "db", "python3")
 

@@ -13,18 +13,9 @@ import pytest
 
 from nbflow import Project
 
-from .conftest import write_notebook
+from .conftest import wait_for, write_notebook
 
 pytestmark = pytest.mark.kernel
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _alive(pid: int) -> bool:
@@ -44,7 +35,7 @@ def test_sigkill_of_runner_then_resume(tmp_path: Path):
     runner = subprocess.Popen([sys.executable, "-m", "nbflow", "run"], cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "second's kernel")
+        wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "second's kernel")
         kernel = int((tmp_path / "kernel.pid").read_text())
         assert _alive(kernel)
         runner.send_signal(signal.SIGKILL)
@@ -52,7 +43,7 @@ def test_sigkill_of_runner_then_resume(tmp_path: Path):
     finally:
         if runner.poll() is None:
             runner.kill()
-    _wait_for(lambda: not _alive(kernel), 15, "the orphaned kernel to be reaped")
+    wait_for(lambda: not _alive(kernel), 15, "the orphaned kernel to be reaped")
 
     project = Project(tmp_path)
     detail = project.show()
@@ -81,7 +72,7 @@ def test_interrupt_records_cancelled_and_stops_kernels(tmp_path: Path, sig: int)
     runner = subprocess.Popen([sys.executable, "-m", "nbflow", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "the kernel")
+        wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "the kernel")
         kernel = int((tmp_path / "kernel.pid").read_text())
         time.sleep(0.5)
         runner.send_signal(sig)
@@ -91,7 +82,7 @@ def test_interrupt_records_cancelled_and_stops_kernels(tmp_path: Path, sig: int)
             runner.kill()
     assert runner.returncode == 130, err
     assert "nbflow resume" in err
-    _wait_for(lambda: not _alive(kernel), 15, "the kernel to stop")
+    wait_for(lambda: not _alive(kernel), 15, "the kernel to stop")
     detail = Project(tmp_path).show()
     assert detail["run"]["status"] == "cancelled"
     assert {t["task"]: t["status"] for t in detail["tasks"]} == {"slow": "cancelled", "after": "cancelled"}

@@ -156,3 +156,11 @@ def test_kernels_are_asked_for_ahead_and_dropped_when_not_needed(tmp_path):
     again = FakeExecutor(tmp_path, outputs={"a": ["a.txt"], "b": ["b.txt"]})
     run_with(project, again)
     assert "a" in again.unwanted and "b" in again.unwanted  # up to date: skipped, no kernel wanted for them
+
+
+def test_look_ahead_stops_at_what_the_executor_can_start(tmp_path):
+    for i in range(8):
+        write_notebook(tmp_path / f"t{i}.ipynb", [("pass", [f"upstream:t{i - 1}"] if i else [])])
+    ex = FakeExecutor(tmp_path)
+    run_with(Project(tmp_path), ex)  # jobs=2: at most 4 kernels asked for ahead
+    assert ex.wanted[:6] == ["t0", "t1", "t2", "t3", "t4", "t1"]  # t5 only once t1 is decided

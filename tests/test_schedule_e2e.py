@@ -13,7 +13,7 @@ import pytest
 
 from nbflow import Project
 
-from .conftest import write_notebook
+from .conftest import wait_for, write_notebook
 
 pytestmark = pytest.mark.kernel
 
@@ -30,15 +30,6 @@ parameter = "csv_path"
 stable_seconds = 0.5
 only = ["ingest"]
 """
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _project(tmp_path: Path) -> None:
@@ -59,11 +50,11 @@ def test_scheduler_fires_slots_senses_a_file_and_stops_cleanly(tmp_path):
         def finished(trigger: str) -> list[dict]:
             return [r for r in project.runs(limit=100) if r["trigger"] == trigger and r["status"] != "running"]
 
-        _wait_for(lambda: len(finished("schedule:tick")) >= 1, 60, "a first scheduled run")
+        wait_for(lambda: len(finished("schedule:tick")) >= 1, 60, "a first scheduled run")
         landing = tmp_path / "incoming" / "sales.csv"
         landing.write_text("a,b\n1,2\n")
-        _wait_for(lambda: len(finished("sensor:incoming")) == 1, 60, "the sensed file's run")
-        _wait_for(lambda: len(finished("schedule:tick")) >= 2, 60, "a second scheduled run")
+        wait_for(lambda: len(finished("sensor:incoming")) == 1, 60, "the sensed file's run")
+        wait_for(lambda: len(finished("schedule:tick")) >= 2, 60, "a second scheduled run")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(60) == 0
     finally:
@@ -128,7 +119,7 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
 
     first = start()
     try:
-        _wait_for(lambda: (tmp_path / "kernel.pid").exists(), 90, "the slot's notebook to start")
+        wait_for(lambda: (tmp_path / "kernel.pid").exists(), 90, "the slot's notebook to start")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -142,7 +133,7 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
     (tmp_path / "go.flag").write_text("go")
     second = start()
     try:
-        _wait_for(lambda: project.slots("once")[0]["status"] == "succeeded", 90, "the slot's run to be resumed")
+        wait_for(lambda: project.slots("once")[0]["status"] == "succeeded", 90, "the slot's run to be resumed")
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0
     finally:

@@ -133,16 +133,19 @@ class Engine:
         env = {"NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
         return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
 
-    def _look_ahead(self, run_id: str) -> None:
+    def _look_ahead(self, p: RunPlan) -> None:
         """Ask for kernels for the tasks that will probably run next: those waiting only on tasks that are about to
-        run, running, done, or themselves expected, in pipeline order (the executor starts what it has room for)."""
+        run, running, done, or themselves expected, in pipeline order. No more than the executor can start ahead
+        (jobs + 2): this runs at every decision, and a long chain must not make it quadratic."""
         expected: set[str] = set()
         for name in self._pending:  # pipeline order, so upstream tasks come first
+            if len(expected) >= p.jobs + 2:
+                return
             ups = [u for u in self.pipeline.tasks[name].upstream if u in self._selected]
             if any(u in self._will_run or u in expected for u in ups) and all(
                     u in self._will_run or u in expected or self._state.get(u) in DONE_OK for u in ups):
                 expected.add(name)
-                self.executor.want(self._launch(run_id, name))
+                self.executor.want(self._launch(p.run_id, name))
 
     def _set(self, run_id: str, task: str, status: str, **fields: Any) -> None:
         if status in (SKIPPED, UPSTREAM_FAILED, CANCELLED):
@@ -185,7 +188,7 @@ class Engine:
         self._set(p.run_id, name, QUEUED, reason=d.reason, cache_key=key)
         self.executor.want(self._launch(p.run_id, name))
         self._will_run.add(name)
-        self._look_ahead(p.run_id)
+        self._look_ahead(p)
         number = p.first_attempt.get(name, 1)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
