@@ -89,6 +89,89 @@ export interface IAttemptLog {
   executed: string | null;
 }
 
+/** The body of `POST runs`. */
+export interface IRunRequest {
+  parameters: Record<string, unknown>;
+  only: string[];
+  force: boolean;
+}
+
+/** The answer of `POST runs`: the new run and any warnings about its parameters. */
+export interface IStartedRun {
+  run_id: string;
+  warnings?: string[];
+}
+
+/** An attempt that wrote or read a dataset version (the store's `_version` producer, `version_consumers` rows). */
+export interface ILineageAttempt {
+  /** The attempt's id in the store. */
+  attempt: number;
+  run_id: string;
+  task: string;
+  /** The attempt's number within its task and run, from 1. */
+  number: number;
+  status: string;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
+/** One dataset version: a file's content as one attempt wrote it (or as found, for an external input). */
+export interface IDatasetVersion {
+  path: string;
+  /** sha256 hex of the content. */
+  hash: string;
+  size: number | null;
+  version_id: number;
+  /** null: an external input, written by no task. */
+  producer: ILineageAttempt | null;
+}
+
+/** A version with what its producer read, recursively (the store's `_tree`). */
+export interface ILineageTree extends IDatasetVersion {
+  inputs: ILineageTree[];
+  /** Met before in this answer: shown once, its inputs not repeated. */
+  repeated?: true;
+  /** The depth limit was reached before its (existing) inputs. */
+  truncated?: boolean;
+}
+
+/** A version a task wrote, with the attempts that have read it since. */
+export interface IDatasetWrite extends IDatasetVersion {
+  created_at: number | null;
+  consumers: ILineageAttempt[];
+}
+
+/** The `attempts` row of the task's last succeeded attempt, less `log` and `fingerprint`, plus `executed`. */
+export interface ILineageTaskAttempt {
+  id: number;
+  run_id: string;
+  task: string;
+  number: number;
+  status: string;
+  started_at: number | null;
+  ended_at: number | null;
+  cache_key: string | null;
+  artifact: string | null;
+  error_kind: string | null;
+  error: string | null;
+  error_cell: number | null;
+  host: string | null;
+  pid: number | null;
+  /** The executed notebook, relative to the server root (null outside it). */
+  executed: string | null;
+}
+
+/** What a task's last succeeded attempt read (as lineage trees) and wrote (with who read it since). */
+export interface ITaskLineage {
+  task: string;
+  attempt: ILineageTaskAttempt;
+  reads: ILineageTree[];
+  writes: IDatasetWrite[];
+}
+
+/** The answer of `lineage?task=T` or of `lineage?path=F`. */
+export type LineageResponse = { task: ITaskLineage } | { path: ILineageTree };
+
 /** An error answer of the API, with the server's message. */
 export class ApiError extends Error {
   constructor(
@@ -125,11 +208,11 @@ export class NbflowApi {
     return this.get(`runs/${encodeURIComponent(run)}/tasks/${encodeURIComponent(task)}/attempts/${attempt}/log`);
   }
 
-  lineage(query: { task: string } | { path: string }): Promise<any> {
-    return this.get('lineage', query as Record<string, string>);
+  lineage(query: { task: string } | { path: string }): Promise<LineageResponse> {
+    return this.get('lineage', query);
   }
 
-  startRun(body: { parameters: Record<string, unknown>; only: string[]; force: boolean }): Promise<{ run_id: string; warnings?: string[] }> {
+  startRun(body: IRunRequest): Promise<IStartedRun> {
     return this.request('runs', {}, { method: 'POST', body: JSON.stringify(body) });
   }
 
