@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -12,6 +14,7 @@ import click
 
 from . import console as out
 from .errors import NbflowError
+from .records import as_json
 
 if TYPE_CHECKING:
     from .project import Project
@@ -24,7 +27,8 @@ def _project(directory: str) -> Project:
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an NbflowError into a one-line message and its exit code; Ctrl-C into exit 130."""
+    """Turn an NbflowError or an OSError into a one-line message and exit code 2; Ctrl-C into exit 130; a failure of
+    nbflow itself into one line naming the log that keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,14 +36,48 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except NbflowError as e:
-            out.err_console.print(f"[red]error:[/] {out.escape(str(e))}")
-            sys.exit(e.exit_code)
+            _fail(str(e), e.exit_code, kwargs.get("error_file"))
+        except OSError as e:
+            where = f": {e.filename}" if e.filename else ""
+            _fail(f"{e.strerror or e}{where}. Fix: check that the path exists and that you may write there", 2,
+                  kwargs.get("error_file"))
         except KeyboardInterrupt:
             out.err_console.print("interrupted. A run that had started is recorded as cancelled: "
                                   "continue it with `nbflow resume RUN` (see `nbflow runs`)")
             sys.exit(130)
+        except Exception as e:  # noqa: BLE001 - a bug in nbflow: one line here, the traceback in the log
+            log_path = _internal_log()
+            logging.getLogger("nbflow.cli").exception("nbflow %s failed", fn.__name__)
+            _fail(f"nbflow failed unexpectedly ({type(e).__name__}: {e}). This is a bug in nbflow; its traceback is in "
+                  f"{log_path}", 2, kwargs.get("error_file"))
 
     return wrapper
+
+
+def _fail(message: str, code: int, error_file: str | None) -> None:
+    """Print the one-line error; the Jupyter server's runner also gets it in its error file."""
+    out.err_console.print(f"[red]error:[/] {out.escape(message)}")
+    if error_file:
+        try:
+            with open(error_file, "w", encoding="utf-8") as f:
+                json.dump({"message": message, "exit_code": code}, f)
+        except OSError:
+            pass
+    sys.exit(code)
+
+
+def _internal_log() -> str:
+    """Send nbflow's logger to a file in the user's state folder (made only now, when there is something to keep)."""
+    folder = os.path.join(os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "nbflow")
+    path = os.path.join(folder, "nbflow.log")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return "(nowhere: the log file could not be opened)"
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger("nbflow").addHandler(handler)
+    return path
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -73,12 +111,12 @@ def main() -> None:
 
 @main.command()
 @project_dir
-@click.option("--json", "as_json", is_flag=True, help="Print the pipeline as JSON.")
+@click.option("--json", "json_out", is_flag=True, help="Print the pipeline as JSON.")
 @handle_errors
-def compile(directory: str, as_json: bool) -> None:
+def compile(directory: str, json_out: bool) -> None:
     """Read the notebooks, build and validate the DAG; print tasks, edges and an order. Runs nothing."""
     pipeline = _project(directory).compile()
-    if as_json:
+    if json_out:
         click.echo(out.pipeline_json(pipeline))
     else:
         out.print_pipeline(pipeline)
@@ -111,9 +149,10 @@ def graph(directory: str, output: str, run_id: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would run and why; execute nothing.")
 @click.option("--run-id", default=None, hidden=True, help="Use this run id (the Jupyter server picks it before starting the run).")
 @click.option("--trigger", default="manual", hidden=True, help="What started the run, as recorded (manual, jupyter, ...).")
+@click.option("--error-file", default=None, hidden=True, help="Write an error that stops the run to this file, as JSON.")
 @handle_errors
 def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: tuple[str, ...], end: tuple[str, ...],
-        force: bool, jobs: int | None, dry_run: bool, run_id: str | None, trigger: str) -> None:
+        force: bool, jobs: int | None, dry_run: bool, run_id: str | None, trigger: str, error_file: str | None) -> None:
     """Run the pipeline: each notebook in a fresh kernel, skipping tasks that are up to date."""
     project = _project(directory)
     parameters = parse_params(params)
@@ -146,23 +185,24 @@ def resume(run_id: str, directory: str, jobs: int | None) -> None:
 @main.command()
 @project_opt
 @click.option("--limit", "-n", default=20, show_default=True, help="How many runs to list, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--all-projects", is_flag=True, help="Every project's runs in this project's store (when it is shared).")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def runs(directory: str, limit: int, as_json: bool) -> None:
+def runs(directory: str, limit: int, all_projects: bool, json_out: bool) -> None:
     """List recent runs."""
-    rows = _project(directory).runs(limit=limit)
-    click.echo(json.dumps(rows, indent=2, default=str)) if as_json else out.print_runs(rows)
+    rows = _project(directory).runs(limit=limit, all_projects=all_projects)
+    _print(rows, json_out, lambda: out.print_runs(rows, all_projects))
 
 
 @main.command()
 @click.argument("run_id", required=False)
 @project_opt
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def show(run_id: str | None, directory: str, as_json: bool) -> None:
+def show(run_id: str | None, directory: str, json_out: bool) -> None:
     """Show one run (default: the latest): its tasks, attempts, errors and executed notebooks."""
     detail = _project(directory).show(run_id)
-    click.echo(json.dumps(detail, indent=2, default=str)) if as_json else out.print_run(detail)
+    _print(detail, json_out, lambda: out.print_run(detail))
 
 
 @main.command()
@@ -179,22 +219,30 @@ def logs(run_id: str, task: str, directory: str, attempt: int | None) -> None:
 @main.command()
 @click.argument("target")
 @project_opt
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def lineage(target: str, directory: str, as_json: bool) -> None:
+def lineage(target: str, directory: str, json_out: bool) -> None:
     """Show which attempt wrote a file's current version and from which inputs, recursively (or a task's I/O)."""
     tree = _project(directory).lineage(target)
-    click.echo(json.dumps(tree, indent=2, default=str)) if as_json else out.print_lineage(tree)
+    _print(tree, json_out, lambda: out.print_lineage(tree))
 
 
 @main.command()
 @project_opt
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def doctor(directory: str, as_json: bool) -> None:
+def doctor(directory: str, json_out: bool) -> None:
     """Print versions, paths, installed kernels and known problems of this environment (for bug reports)."""
     info = _project(directory).diagnostics()
-    click.echo(json.dumps(info, indent=2)) if as_json else out.print_diagnostics(info)
+    click.echo(json.dumps(info, indent=2)) if json_out else out.print_diagnostics(info)
+
+
+def _print(value: Any, json_out: bool, table: Callable[[], None]) -> None:
+    """`--json`: the value (records included) as JSON; else the table."""
+    if json_out:
+        click.echo(json.dumps(as_json(value), indent=2, default=str))
+    else:
+        table()
 
 
 @main.group()
@@ -226,13 +274,13 @@ def schedule_add(name: str, directory: str, cron: str, timezone: str, params: tu
 
 @schedule.command("list")
 @project_opt
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def schedule_list(directory: str, as_json: bool) -> None:
+def schedule_list(directory: str, json_out: bool) -> None:
     """List schedules with their next fire times, and sensors with their files."""
     project = _project(directory)
     rows, sensors, status = project.schedules(), project.sensors(), project.scheduler_status()
-    if as_json:
+    if json_out:
         click.echo(json.dumps({"scheduler": status, "schedules": rows, "sensors": sensors}, indent=2, default=str))
         return
     out.print_schedules(rows, status)
@@ -273,12 +321,12 @@ def schedule_remove(name: str, directory: str) -> None:
 @click.argument("name", required=False)
 @project_opt
 @click.option("--limit", "-n", default=20, show_default=True, help="How many slots, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def schedule_slots(name: str | None, directory: str, limit: int, as_json: bool) -> None:
+def schedule_slots(name: str | None, directory: str, limit: int, json_out: bool) -> None:
     """Recorded slots (of one schedule): fired, queued, skipped and why, with their runs."""
     rows = _project(directory).slots(name, limit)
-    click.echo(json.dumps(rows, indent=2, default=str)) if as_json else out.print_slots(rows)
+    click.echo(json.dumps(rows, indent=2, default=str)) if json_out else out.print_slots(rows)
 
 
 @main.command()

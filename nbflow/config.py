@@ -15,10 +15,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_FIELDS = {"notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools",
+TOP_FIELDS = {"name", "notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools",
               "schedules", "sensors"}
 POLICY_FIELDS = {f.name for f in fields(Policy)}
-DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", ".nbflow/**", "**/.nbflow/**")
+# Always left out: JupyterLab's checkpoints and untitled notebooks (new, unsaved work is not a task) and nbflow's own.
+DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", "**/*-checkpoint.ipynb", "**/Untitled*.ipynb", ".nbflow/**", "**/.nbflow/**")
 
 
 def find_settings(root: str) -> tuple[str | None, dict[str, Any]]:
@@ -69,9 +70,13 @@ def load_config(root: str) -> Config:
     for name, size in pools.items():
         if not isinstance(size, int) or size < 1:
             raise ConfigError(where, f"pools.{name}", "must be a whole number >= 1", f"write {name} = 2")
+    name = _get(raw, "name", str, os.path.basename(root) or "project", where).strip()
+    if not name or any(c in name for c in "/\\\n"):
+        raise ConfigError(where, "name", f"{name!r} cannot name a project", 'write e.g. name = "churn" (no slashes)')
     return Config(
         root=root,
         source=source,
+        name=name,
         notebooks=notebooks,
         include=tuple(_get(raw, "include", list, ["**/*.ipynb"], where)),
         exclude=tuple(_get(raw, "exclude", list, [], where)) + DEFAULT_EXCLUDE,

@@ -14,7 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.tree import Tree
 
-from .model import FINAL, Pipeline
+from .model import Pipeline
+from .records import AttemptRecord, RunDetail, RunRecord
+from .states import FINAL
 
 STYLE = {"succeeded": "green", "skipped": "dim green", "failed": "bold red", "check_failed": "bold yellow",
          "upstream_failed": "magenta", "running": "cyan", "queued": "blue", "pending": "dim", "cancelled": "dim red",
@@ -46,6 +48,7 @@ def rel(path: str | None) -> str:
 
 
 def print_pipeline(p: Pipeline) -> None:
+    """Tasks, their tags and edges, and an order; a note on notebooks that are connected to nothing."""
     console.print(f"[bold]{len(p.tasks)} tasks, {len(p.edges)} edges[/]")
     for i, name in enumerate(p.order, 1):
         t = p.tasks[name]
@@ -60,6 +63,12 @@ def print_pipeline(p: Pipeline) -> None:
         for e in p.edges:
             console.print(f"  {e.upstream} -> {e.downstream}  [dim]({escape(e.reason)})[/]")
     console.print("[bold]order[/]  " + " -> ".join(p.order))
+    loose = p.untagged_loose()
+    if loose and len(p.tasks) > 1:
+        console.print(f"[yellow]note:[/] {len(loose)} notebook(s) have no nbflow tags and no dependencies: "
+                      f"{escape(', '.join(p.tasks[n].relpath for n in loose))}. If they are not tasks of this pipeline "
+                      f"(a scratch notebook, one that calls nbflow), exclude them: exclude = [\"scratch/**\"] in nbflow.toml",
+                      soft_wrap=True)
 
 
 def pipeline_json(p: Pipeline) -> str:
@@ -146,57 +155,60 @@ def print_plan(planned: list[Any]) -> None:
     console.print(table)
 
 
-def print_runs(runs: list[dict[str, Any]]) -> None:
+def print_runs(runs: list[RunRecord], with_project: bool = False) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True)
+    if with_project:
+        table.add_column("project", no_wrap=True)
     for col in ("status", "trigger", "run_date", "started", "took"):
         table.add_column(col, no_wrap=True)
     for r in runs:
-        started = dt.datetime.fromtimestamp(r["started_at"]).strftime("%m-%d %H:%M") if r["started_at"] else "-"
-        table.add_row(r["id"], state(r["status"]), r["trigger"], r["logical_date"] or "-", started,
-                      seconds(r["started_at"], r["ended_at"]))
+        started = dt.datetime.fromtimestamp(r.started_at).strftime("%m-%d %H:%M") if r.started_at else "-"
+        cells = [r.id] + ([r.project] if with_project else [])
+        table.add_row(*cells, state(r.status), r.trigger, r.logical_date or "-", started, seconds(r.started_at, r.ended_at))
     console.print(table if runs else "no runs yet: start one with `nbflow run`")
 
 
-def print_run(detail: Mapping[str, Any]) -> None:
-    run = detail["run"]
-    console.print(f"run [bold]{run['id']}[/]  {state(run['status'])}  trigger={run['trigger']}  run_date={run['logical_date']}")
-    console.print(f"started {when(run['started_at'])}  ended {when(run['ended_at'])}  took {seconds(run['started_at'], run['ended_at'])}"
-                  f"  host={run['host']} pid={run['pid']}")
-    params = {k: v for k, v in run["parameters"].items() if k not in ("run_id",)}
+def print_run(detail: RunDetail) -> None:
+    run = detail.run
+    console.print(f"run [bold]{run.id}[/]  {state(run.status)}  trigger={run.trigger}  run_date={run.logical_date}")
+    console.print(f"started {when(run.started_at)}  ended {when(run.ended_at)}  took {seconds(run.started_at, run.ended_at)}"
+                  f"  host={run.host} pid={run.pid}")
+    params = {k: v for k, v in run.parameters.items() if k not in ("run_id",)}
     console.print("parameters: " + escape(json.dumps(params)))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("task", "status", "tries", "time", "detail"):
         table.add_column(col)
-    for t in detail["tasks"]:
-        detail_text = t.get("error") or t.get("reason") or ""
-        if t.get("error_cell") is not None:
-            detail_text = f"cell {t['error_cell']}: {detail_text}"
-        table.add_row(t["task"], state(t["status"]), str(t["attempts"] or "-"), seconds(t["started_at"], t["ended_at"]),
-                      escape(detail_text))
+    for t in detail.tasks:
+        detail_text = t.error or t.reason or ""
+        if t.error_cell is not None:
+            detail_text = f"cell {t.error_cell}: {detail_text}"
+        table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at), escape(detail_text))
     console.print(table)
-    notebooks = [t["artifact"] for t in detail["tasks"] if t.get("artifact")]
+    notebooks = [a.artifact for a in detail.attempts if a.artifact]
     if notebooks:
         console.print("executed notebooks:")
         for path in notebooks:
-            console.print(f"  {rel(path)}", soft_wrap=True)
-    retried = [a for a in detail["attempts"] if a["status"] != "succeeded" and a["status"] != "running"]
+            partial = " [yellow](partial: saved while it ran, never finished)[/]" if path in detail.partial else ""
+            console.print(f"  {rel(path)}{partial}", soft_wrap=True)
+    retried = [a for a in detail.attempts if a.status not in ("succeeded", "running")]
     if retried:
         console.print("failed attempts:")
         for a in retried:
-            cell = f" cell {a['error_cell']}" if a["error_cell"] is not None else ""
-            console.print(f"  {a['task']} #{a['number']} {state(a['status'])}{cell}: {escape(str(a['error']))}")
+            cell = f" cell {a.error_cell}" if a.error_cell is not None else ""
+            console.print(f"  {a.task} #{a.number} {state(a.status)}{cell}: {escape(str(a.error or a.status))}")
 
 
-def print_logs(attempt: Mapping[str, Any]) -> None:
-    console.print(f"[bold]{attempt['task']}[/] attempt {attempt['number']} of run {attempt['run_id']}: {state(attempt['status'])}")
-    console.print(f"executed notebook: {rel(attempt['artifact'])}")
+def print_logs(attempt: AttemptRecord) -> None:
+    console.print(f"[bold]{attempt.task}[/] attempt {attempt.number} of run {attempt.run_id}: {state(attempt.status)}")
+    console.print(f"executed notebook: {rel(attempt.artifact)}")
     console.rule("output")
-    console.print(escape(attempt.get("log") or "(no output)"), end="" if (attempt.get("log") or "").endswith("\n") else "\n")
-    if attempt.get("error"):
+    text = attempt.log or ""
+    console.print(escape(text or "(no output)"), end="" if text.endswith("\n") else "\n")
+    if attempt.error:
         console.rule("error")
-        cell = f"cell {attempt['error_cell']}: " if attempt.get("error_cell") is not None else ""
-        console.print(f"[red]{escape(cell + attempt['error'])}[/]")
+        cell = f"cell {attempt.error_cell}: " if attempt.error_cell is not None else ""
+        console.print(f"[red]{escape(cell + attempt.error)}[/]")
 
 
 def print_lineage(tree: Mapping[str, Any]) -> None:
@@ -204,8 +216,8 @@ def print_lineage(tree: Mapping[str, Any]) -> None:
         console.print(_tree(Tree(_label(tree["path"])), tree["path"]))
         return
     t = tree["task"]
-    attempt = t["attempt"]
-    root = Tree(f"task [bold]{t['task']}[/], last success: #{attempt.get('number')} in run {attempt.get('run_id')}")
+    attempt: AttemptRecord = t["attempt"]
+    root = Tree(f"task [bold]{t['task']}[/], last success: #{attempt.number} in run {attempt.run_id}")
     reads = root.add("[bold]reads[/]")
     for r in t["reads"]:
         _tree(reads.add(_label(r)), r)

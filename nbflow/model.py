@@ -5,20 +5,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Task states, as stored in run_tasks.status and shown by the CLI and the panel.
-PENDING = "pending"
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CHECK_FAILED = "check_failed"
-UPSTREAM_FAILED = "upstream_failed"
-SKIPPED = "skipped"  # skipped as up to date
-CANCELLED = "cancelled"
-TASK_STATES = (PENDING, QUEUED, RUNNING, SUCCEEDED, FAILED, CHECK_FAILED, UPSTREAM_FAILED, SKIPPED, CANCELLED)
-DONE_OK = (SUCCEEDED, SKIPPED)
-FINAL = (SUCCEEDED, FAILED, CHECK_FAILED, UPSTREAM_FAILED, SKIPPED, CANCELLED)
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -53,6 +39,7 @@ class Task:
     upstream: tuple[str, ...] = ()  # explicit and inferred from paths, filled by the DAG builder
     tag_cells: Mapping[str, int] = field(default_factory=dict)  # "upstream:x" / "reads:p" / "writes:p" -> cell index
     parameter_defaults: Mapping[str, Any] = field(default_factory=dict)  # parameters cell: literal value, else source
+    tagged: bool = False  # carries at least one nbflow tag
 
 
 @dataclass(frozen=True)
@@ -70,6 +57,11 @@ class Pipeline:
     tasks: Mapping[str, Task]
     order: tuple[str, ...]
     edges: tuple[Edge, ...]
+
+    def untagged_loose(self) -> list[str]:
+        """Tasks with no nbflow tag and no edge: often a scratch notebook, or one that drives nbflow itself."""
+        linked = {e.upstream for e in self.edges} | {e.downstream for e in self.edges}
+        return [n for n, t in self.tasks.items() if not t.tagged and n not in linked]
 
     def downstream_of(self, name: str) -> list[str]:
         return [e.downstream for e in self.edges if e.upstream == name]
@@ -102,6 +94,7 @@ class Config:
     root: str
     source: str | None  # the file the settings came from, None for defaults
     notebooks: str
+    name: str = ""  # the project's name in its store (default: the folder's name)
     include: tuple[str, ...] = ("**/*.ipynb",)
     exclude: tuple[str, ...] = ()
     store: str = ""

@@ -107,11 +107,13 @@ def read_task(path: str, config: Config) -> Task:
     params_cell: int | None = None
     overrides: dict[str, Any] = {}
     tag_cells: dict[str, int] = {}
-    for index, cell in _cells(nb, shown):
-        for raw in cell.get("metadata", {}).get("tags", []) or []:
-            tag = parse_tag(str(raw), shown, index)
+    tagged = False
+    for index, cell, tags in _cells(nb, shown):
+        for raw in tags:
+            tag = parse_tag(raw, shown, index)
             if tag is None:
                 continue
+            tagged = True
             if tag.kind == "upstream":
                 upstream.append(str(tag.value))
                 tag_cells.setdefault(f"upstream:{tag.value}", index)
@@ -132,8 +134,7 @@ def read_task(path: str, config: Config) -> Task:
             else:
                 overrides[tag.kind] = tag.value
     policy = policy_from(policy_from(config.defaults, config.tasks.get(name, {})), overrides)
-    spec = nb.get("metadata", {}).get("kernelspec", {}) or {}
-    kernel = policy.kernel or spec.get("name") or "python3"
+    kernel = policy.kernel or _kernel_name(nb, shown) or "python3"
     code = normalized_code(nb["cells"])
     return Task(
         name=name, path=path, relpath=shown,
@@ -141,15 +142,45 @@ def read_task(path: str, config: Config) -> Task:
         reads=tuple(dict.fromkeys(reads)), writes=tuple(dict.fromkeys(writes)),
         check_cells=tuple(checks), parameters=tuple(params), parameter_defaults=defaults, parameters_cell=params_cell,
         code_hash=hashlib.sha256(f"{kernel}\n{code}".encode()).hexdigest(),
-        identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells,
+        identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells, tagged=tagged,
     )
 
 
-def _cells(nb: dict[str, Any], shown: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _cells(nb: dict[str, Any], shown: str) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+    """Each cell with its index and its tags, or a NotebookError naming the cell whose structure is broken."""
     for index, cell in enumerate(nb["cells"]):
         if not isinstance(cell, dict):
             raise NotebookError(shown, "cell is not a JSON object", "re-save the notebook from JupyterLab", index)
-        yield index, cell
+        metadata = cell.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise NotebookError(shown, f'the cell\'s "metadata" is {json.dumps(metadata)}, not an object',
+                                'write "metadata": {} (or re-save the notebook from JupyterLab)', index)
+        tags = metadata.get("tags", [])
+        if tags is None:
+            tags = []
+        if isinstance(tags, str):
+            raise NotebookError(shown, f'the cell\'s "tags" is the string {json.dumps(tags)}, not a list, so no tag is read',
+                                f'write "tags": [{json.dumps(tags)}] (JupyterLab\'s property inspector writes a list)', index)
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise NotebookError(shown, f'the cell\'s "tags" is {json.dumps(tags)}: not a list of strings',
+                                'write "tags": ["upstream:clean"] with each tag a string', index)
+        yield index, cell, tags
+
+
+def _kernel_name(nb: dict[str, Any], shown: str) -> str | None:
+    """The kernel the notebook asks for (metadata.kernelspec.name); NotebookError when that field is malformed."""
+    metadata = nb.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise NotebookError(shown, 'the notebook\'s "metadata" is not an object', 're-save the notebook from JupyterLab')
+    spec = metadata.get("kernelspec") or {}
+    if isinstance(spec, str):
+        raise NotebookError(shown, f'"kernelspec" in the notebook\'s metadata is the string {json.dumps(spec)}, not an object',
+                            f'write "kernelspec": {{"name": {json.dumps(spec)}, "display_name": {json.dumps(spec)}}}, '
+                            f'or pick the kernel in JupyterLab (Kernel > Change Kernel) and save')
+    if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
+        raise NotebookError(shown, '"kernelspec" in the notebook\'s metadata is not an object with a "name"',
+                            'pick the kernel in JupyterLab (Kernel > Change Kernel) and save')
+    return spec.get("name") or None
 
 
 def _project_path(path: str, nb_dir: str, root: str) -> str:

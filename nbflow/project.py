@@ -1,13 +1,13 @@
-"""nbflow's Python API: what the CLI, the server extension and notebooks call."""
+"""nbflow's Python API: what the CLI, the server extension, the widget and notebooks call. The faces use only this
+class: they never open the store themselves."""
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import datetime as dt
 import os
 import secrets
-import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,16 +16,20 @@ from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
 from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
-from .model import DONE_OK, Config, Pipeline
+from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
+from .model import Config, Pipeline
 from .notebook import discover, read_task
+from .records import AttemptRecord, RunDetail, RunRecord, TaskRecord
+from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
+from .sync import run_sync
 
 if TYPE_CHECKING:
     from .schedule.backfill import BackfillSummary
     from .schedule.clock import Clock
     from .schedule.daemon import Scheduler
     from .schedule.spec import ScheduleSpec, SensorSpec
+    from .schedule.work import RunRequest
     from .store import Store
-    from .widget import PipelineWidget
 
 
 @dataclass(frozen=True)
@@ -35,57 +39,39 @@ class PlannedTask:
     reason: str
 
 
+@dataclass(frozen=True)
+class PipelineState:
+    """The pipeline with one run's task states: what the panel, the widget and `graph --run` draw."""
+
+    project: str  # the project's name
+    pipeline: Pipeline
+    parameters: Mapping[str, Any]  # the defaults a run starts from
+    run: RunRecord | None  # None before the first run
+    tasks: Mapping[str, TaskRecord]  # by task name; a task the run did not list has none
+    attempts: tuple[AttemptRecord, ...]
+    event_id: int  # the store's newest event when this was read: follow changes from here
+
+    def state(self, task: str) -> TaskState:
+        row = self.tasks.get(task)
+        return row.status if row else TaskState.PENDING
+
+
 def new_run_id(now: dt.datetime | None = None) -> str:
     """Sortable and readable: UTC time plus a random suffix."""
     now = now or dt.datetime.now(dt.timezone.utc)
     return now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-STALE_HEARTBEAT_SECONDS = 120.0
-
-
 def _ignore(kind: str, data: Mapping[str, Any]) -> None:
     """The event sink when the caller gives none."""
 
 
-def with_liveness(run: dict[str, Any], now: float | None = None) -> dict[str, Any]:
-    """A run marked running whose runner is gone shows as 'crashed' (computed on read; nothing is written)."""
-    if run["status"] != "running":
+def with_liveness(run: RunRecord, now: float | None = None) -> RunRecord:
+    """A run recorded running whose runner is gone shows as 'crashed' (computed on read; nothing is written)."""
+    if run.status != RunState.RUNNING:
         return run
-    if run["host"] == socket.gethostname():
-        dead = not run["pid"] or not _pid_alive(run["pid"])
-    else:
-        dead = (now or time.time()) - (run["heartbeat_at"] or run["started_at"] or 0) > STALE_HEARTBEAT_SECONDS
-    return {**run, "status": "crashed"} if dead else run
-
-
-def _pid_alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _started_before(pid: int, started_at: float | None) -> bool:
-    """Whether `pid` is alive and was created before the run started (so it is the runner, not a reused pid)."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time() <= (started_at or time.time()) + 1.0
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _is_cli_runner(pid: int) -> bool:
-    """Whether `pid` is the `nbflow run`/`nbflow resume` command, which turns SIGTERM into a clean cancel."""
-    import psutil
-
-    try:
-        return is_cli_command(psutil.Process(pid).cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+    holder = Holder(run.host, run.pid, since=run.started_at, heartbeat_at=run.heartbeat_at)
+    return dataclasses.replace(run, status=RunState.CRASHED) if gone(holder, RUN_TTL_SECONDS, now) else run
 
 
 def is_cli_command(args: list[str]) -> bool:
@@ -103,7 +89,9 @@ class Project:
         """`store`: an already open Store of this project to share (the server keeps one per project)."""
         self.config = config or load_config(os.fspath(root))
         self.root = self.config.root
+        self.name = self.config.name
         self._store: Store | None = store
+        self._owns_store = store is None
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] = ".") -> Project:
@@ -111,15 +99,29 @@ class Project:
 
     @property
     def store(self) -> Store:
-        """The project's SQLite store, opened (and migrated) on first use."""
+        """The project's SQLite store, opened (created and migrated if needed) on first use. For writing."""
         if self._store is None:
             from .store import Store
 
-            self._store = Store(self.config.store)
+            self._store = Store(self.config.store, self.name, self.root)
         return self._store
 
+    def _reader(self) -> Store | None:
+        """The store for reading, or None while it does not exist: looking at a project creates nothing."""
+        if self._store is None and not os.path.exists(self.config.store):
+            return None
+        return self.store
+
+    def _existing(self) -> Store:
+        """The store for reading, or NotFoundError saying there is no run yet."""
+        store = self._reader()
+        if store is None:
+            raise NotFoundError(f"the project {self.root} has no runs yet. Fix: start one with `nbflow run`")
+        return store
+
     def close(self) -> None:
-        if self._store is not None:
+        """Close the store this Project opened (a store it was given stays open for its owner)."""
+        if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
 
@@ -139,10 +141,34 @@ class Project:
         """The DAG as DOT text or SVG bytes, coloured by the states of `run_id` when given."""
         from . import render
 
-        pipeline = self.compile()
-        states = {r["task"]: r["status"] for r in self.store.run_tasks(self.store.get_run(run_id)["id"])} if run_id else None
+        if run_id:
+            state = self.pipeline_state(run_id)
+            pipeline, states = state.pipeline, {t: state.state(t) for t in state.tasks}
+        else:
+            pipeline, states = self.compile(), None
         dot = render.to_dot(pipeline, states)
         return render.to_svg(dot) if fmt == "svg" else dot
+
+    def pipeline_state(self, run_id: str | None = None) -> PipelineState:
+        """The compiled pipeline with a run's task states (the latest run when None; no run: all pending)."""
+        store = self._reader()
+        event_id = store.last_event_id() if store else 0  # read first: a change after this is reported by `changes`
+        pipeline = self.compile()
+        run: RunRecord | None = None
+        tasks: dict[str, TaskRecord] = {}
+        attempts: tuple[AttemptRecord, ...] = ()
+        if store is None and run_id:
+            raise NotFoundError(f"no run {run_id!r}: this project has no runs yet")
+        chosen = run_id or (store.latest_run_id() if store else None)
+        if store is not None and chosen:
+            detail = self._detail(store, chosen)
+            run, tasks, attempts = detail.run, {t.task: t for t in detail.tasks}, detail.attempts
+        return PipelineState(self.name, pipeline, self.parameter_defaults(pipeline), run, tasks, attempts, event_id)
+
+    def last_event_id(self) -> int:
+        """The newest event recorded for this project (0 before any): poll it to follow changes."""
+        store = self._reader()
+        return store.last_event_id() if store else 0
 
     def parameter_warnings(self, pipeline: Pipeline, user_params: Mapping[str, Any]) -> list[str]:
         """A warning for each -p key that no parameters cell declares (it is injected anyway)."""
@@ -157,7 +183,7 @@ class Project:
 
     def check_kernels(self, pipeline: Pipeline, names: Iterable[str]) -> None:
         """KernelNotFoundError before anything runs when a task's kernel is not installed."""
-        from .kernelspecs import installed_kernels
+        from .executors.kernelspecs import installed_kernels
 
         available = installed_kernels()
         missing: dict[str, list[str]] = {}
@@ -180,8 +206,8 @@ class Project:
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
             run_id: str | None = None) -> RunSummary:
-        """Compile, plan and execute a run; returns when every selected task has ended."""
-        return asyncio.run(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
+        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too."""
+        return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
                                           trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
                                           run_id=run_id))
 
@@ -190,6 +216,7 @@ class Project:
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
                         on_event: EventSink | None = None, run_id: str | None = None) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
+        self._refuse_running_itself()
         pipeline = self.compile()
         if not pipeline.tasks:
             raise NbflowError(f"no notebooks to run under {self.config.notebooks} (include {list(self.config.include)}, "
@@ -204,7 +231,7 @@ class Project:
             emit("warning", {"message": w})
         self._preflight(pipeline, selected, params)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
-        self.store.create_run(run_id, project=self.root, trigger=trigger, logical_date=params["run_date"],
+        self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
                               parameters=params, selection=selection, tasks=selected, schedule=schedule)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
         emit("run_started", {"run_id": run_id, "tasks": selected})
@@ -230,28 +257,41 @@ class Project:
                 found.setdefault(key, value)
         return {**found, **self.config.parameters}
 
-    def active_runs(self) -> list[dict[str, Any]]:
+    def active_runs(self) -> list[RunRecord]:
         """Runs recorded as running whose runner is alive (a dead runner's run shows as crashed, not here)."""
-        return [r for r in (with_liveness(r) for r in self.store.list_runs(limit=100, status="running")) if r["status"] == "running"]
+        store = self._reader()
+        if store is None:
+            return []
+        return [r for r in (with_liveness(r) for r in store.list_runs(limit=100, status=RunState.RUNNING))
+                if r.status == RunState.RUNNING]
 
-    def cancel(self, run_id: str) -> dict[str, Any]:
+    def cancel(self, run_id: str) -> RunRecord:
         """Ask the run's runner to stop (SIGTERM); it records the run and its unfinished tasks cancelled."""
         import signal
 
-        run = with_liveness(self.store.get_run(run_id))
-        if run["status"] != "running":
-            raise ConflictError(f"run {run['id']} is not running (it is {run['status']}); nothing to cancel")
-        if run["host"] != socket.gethostname():
-            raise ConflictError(f"run {run['id']} runs on host {run['host']}, not this one ({socket.gethostname()}). "
-                                f"Fix: cancel it there (Ctrl-C or kill {run['pid']})")
-        if not _started_before(run["pid"], run["started_at"]):
-            raise ConflictError(f"run {run['id']}'s runner (pid {run['pid']}) is gone: that pid is now another process. "
-                                f"Fix: nothing to cancel; `nbflow resume {run['id']}` continues the run")
-        if not _is_cli_runner(run["pid"]):  # a notebook kernel or a service calling Project.run: SIGTERM would end it
-            raise ConflictError(f"run {run['id']} runs inside process {run['pid']}, which is not an `nbflow run` command "
+        run = with_liveness(self._existing().get_run(run_id))
+        if run.status != RunState.RUNNING:
+            raise ConflictError(f"run {run.id} is not running (it is {run.status}); nothing to cancel")
+        if run.host != HOST:
+            raise ConflictError(f"run {run.id} runs on host {run.host}, not this one ({HOST}). "
+                                f"Fix: cancel it there (Ctrl-C or kill {run.pid})")
+        if not run.pid or not pid_alive(run.pid, run.started_at):
+            raise ConflictError(f"run {run.id}'s runner (pid {run.pid}) is gone: that pid is now another process. "
+                                f"Fix: nothing to cancel; `nbflow resume {run.id}` continues the run")
+        if not is_cli_command(command_line(run.pid)):  # a notebook kernel or a service calling Project.run: SIGTERM would end it
+            raise ConflictError(f"run {run.id} runs inside process {run.pid}, which is not an `nbflow run` command "
                                 f"(a notebook kernel or another program calling Project.run). Fix: interrupt it there")
-        os.kill(run["pid"], signal.SIGTERM)
+        os.kill(run.pid, signal.SIGTERM)
         return run
+
+    def _refuse_running_itself(self) -> None:
+        """A notebook that is a task of this project must not run the project: it would run itself."""
+        if os.environ.get("NBFLOW_PROJECT") != self.root or not os.environ.get("NBFLOW_TASK"):
+            return
+        task, run_id = os.environ["NBFLOW_TASK"], os.environ.get("NBFLOW_RUN_ID", "?")
+        raise ConflictError(f"this notebook is task '{task}' of run {run_id} of this very project: running the pipeline "
+                            f"from inside it would run it again, and itself. Fix: exclude the notebook from the pipeline "
+                            f"(exclude = [\"{task}.ipynb\"] in nbflow.toml), or start runs from a terminal or the panel")
 
     def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
         for name in selected:
@@ -262,7 +302,7 @@ class Project:
         from .executors import LocalExecutor
 
         executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
-        engine = Engine(self.config, pipeline, self.store, executor, on_event)
+        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root})
         try:
             summary = await engine.execute(p)
         except BaseException:
@@ -273,17 +313,18 @@ class Project:
 
     def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
         """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
-        return asyncio.run(self.resume_async(run_id, jobs=jobs, on_event=on_event))
+        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event))
 
     async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
-        run = with_liveness(self.store.get_run(run_id))
-        run_id = run["id"]
-        if run["status"] == "running":
-            raise ConflictError(f"run {run_id} is still in progress (pid {run['pid']}). Fix: wait for it, or stop that process first")
+        self._refuse_running_itself()
+        run = with_liveness(self._existing().get_run(run_id))
+        run_id = run.id
+        if run.status == RunState.RUNNING:
+            raise ConflictError(f"run {run_id} is still in progress (pid {run.pid}). Fix: wait for it, or stop that process first")
         self.store.mark_abandoned(run_id)
         pipeline = self.compile()
-        rows = {r["task"]: r for r in self.store.run_tasks(run_id)}
-        done = {t: r["cache_key"] for t, r in rows.items() if r["status"] in DONE_OK and t in pipeline.tasks}
+        rows = {r.task: r for r in self.store.run_tasks(run_id)}
+        done = {t: r.cache_key or "" for t, r in rows.items() if r.status in DONE_OK and t in pipeline.tasks}
         todo = [t for t in pipeline.order if t in rows and t not in done]
         gone = sorted(set(rows) - set(pipeline.tasks))
         if gone:
@@ -291,12 +332,12 @@ class Project:
                               f"Fix: start a new run with `nbflow run` instead of resuming")
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
-        params = dict(run["parameters"])
+        params = dict(run.parameters)
         self._preflight(pipeline, todo, params)
         self.store.reset_tasks(run_id, todo)
-        first = {t: (rows[t]["attempts"] or 0) + 1 for t in todo}
+        first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
-                    force=bool(run["selection"].get("force")), jobs=jobs or self.config.jobs)
+                    force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
         (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
         return await self._execute(pipeline, p, on_event)
 
@@ -309,7 +350,9 @@ class Project:
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
         keys: dict[str, str] = {}
-        plan.outside_keys(self.store, pipeline, set(selected), keys)
+        store = self._reader()
+        if store is not None:
+            plan.outside_keys(store, pipeline, set(selected), keys)
         will_run: set[str] = set()
         out = []
         for name in selected:
@@ -317,8 +360,10 @@ class Project:
             running_up = [u for u in task.upstream if u in will_run]
             if running_up and not force:  # its inputs are not written yet: they cannot be hashed now
                 action, reason = "run", f"upstream {running_up[0]} will run"
+            elif store is None:
+                action, reason = "run", "--force" if force else "never succeeded before"
             else:
-                d = plan.decide(self.store, task, params, keys, self.root, force)
+                d = plan.decide(store, task, params, keys, self.root, force)
                 action, reason = ("skip" if d.skip else "run"), d.reason
                 if d.skip:
                     keys[name] = d.fingerprint.key
@@ -334,7 +379,7 @@ class Project:
         import sys
         from importlib.metadata import PackageNotFoundError, version
 
-        from .kernelspecs import installed_kernels
+        from .executors.kernelspecs import installed_kernels
         from .store.db import wal_bug_warning
 
         def ver(name: str) -> str:
@@ -343,64 +388,90 @@ class Project:
             except PackageNotFoundError:
                 return "not installed"
 
-        store = self.store
+        store = self._reader()
         warnings = [w for w in (wal_bug_warning(),) if w]
         return {
             "versions": {"nbflow": ver("nbflow"), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                          **{n: ver(n) for n in ("papermill", "nbclient", "jupyter_client", "ipykernel", "sqlite-utils")}},
             "python": sys.executable,
-            "project": self.root, "config": self.config.source or "(defaults: no nbflow.toml)",
-            "notebooks": self.config.notebooks, "store": store.path, "schema_version": store.schema_version,
+            "project": self.root, "name": self.name, "config": self.config.source or "(defaults: no nbflow.toml)",
+            "notebooks": self.config.notebooks, "store": self.config.store,
+            "schema_version": store.schema_version if store else None,  # None: no store yet (the first run creates it)
             "artifacts": self.config.artifacts,
             "kernels": installed_kernels(),
             "warnings": warnings,
         }
 
-    def widget(self, run_id: str | None = None, interval: float = 0.5) -> PipelineWidget:
-        """An ipywidgets view of the DAG with live task states (the latest run, or `run_id`); `close()` stops it."""
-        from .widget import PipelineWidget
-
-        return PipelineWidget(self, run_id=run_id, interval=interval)
-
     # history
-    def runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
-        return [with_liveness(r) for r in self.store.list_runs(limit=limit, offset=offset)]
+    def runs(self, limit: int = 20, offset: int = 0, *, all_projects: bool = False) -> list[RunRecord]:
+        """Recent runs, newest first (with `all_projects`, every project's in a shared store)."""
+        store = self._reader()
+        return [with_liveness(r) for r in store.list_runs(limit=limit, offset=offset, all_projects=all_projects)] if store else []
 
-    def show(self, run_id: str | None = None) -> dict[str, Any]:
-        """One run (the latest when None) with its tasks and their attempts."""
-        run_id = run_id or self.store.latest_run_id()
-        if run_id is None:
-            raise NbflowError("no runs yet. Fix: start one with `nbflow run`")
-        run = with_liveness(self.store.get_run(run_id))
-        return {"run": run, "tasks": self.store.run_tasks(run["id"]), "attempts": self.store.attempts(run["id"])}
+    def count_runs(self, *, all_projects: bool = False) -> int:
+        store = self._reader()
+        return store.count_runs(all_projects=all_projects) if store else 0
 
-    def logs(self, run_id: str, task: str, attempt: int | None = None) -> dict[str, Any]:
+    def projects(self) -> list[dict[str, Any]]:
+        """The projects recorded in this project's store file (several when the store is shared)."""
+        store = self._reader()
+        return store.projects() if store else []
+
+    def show(self, run_id: str | None = None) -> RunDetail:
+        """One run (the latest when None) with its tasks and their attempts, as they stand now."""
+        store = self._reader()
+        run_id = run_id or (store.latest_run_id() if store else None)
+        if store is None or run_id is None:
+            raise NotFoundError("no runs yet. Fix: start one with `nbflow run`")
+        return self._detail(store, run_id)
+
+    def _detail(self, store: Store, run_id: str) -> RunDetail:
+        """A run with liveness applied: a dead runner's run is crashed, and so are its unfinished tasks and attempts.
+        An executed notebook is named only when it is on disk; one saved mid-run and never finished is partial."""
+        run = with_liveness(store.get_run(run_id))
+        crashed = run.status == RunState.CRASHED
+        tasks = tuple(dataclasses.replace(t, status=TaskState.CRASHED) if crashed and t.status in UNFINISHED else t
+                      for t in store.run_tasks(run.id))
+        attempts = tuple(dataclasses.replace(a, status=AttemptState.CRASHED) if crashed and a.status == AttemptState.RUNNING else a
+                         for a in store.attempts(run.id))
+        on_disk = {p for p in {t.artifact for t in tasks} | {a.artifact for a in attempts} if p and os.path.exists(p)}
+        tasks = tuple(t if t.artifact in on_disk else dataclasses.replace(t, artifact=None) for t in tasks)
+        attempts = tuple(a if a.artifact in on_disk else dataclasses.replace(a, artifact=None) for a in attempts)
+        partial = frozenset(a.artifact for a in attempts
+                            if a.artifact and a.status in (AttemptState.RUNNING, AttemptState.CRASHED))
+        return RunDetail(run, tasks, attempts, partial)
+
+    def logs(self, run_id: str, task: str, attempt: int | None = None) -> AttemptRecord:
         """The attempt's stdout/stderr and error (the last attempt when none is given)."""
-        run = self.store.get_run(run_id)
-        attempts = self.store.attempts(run["id"], task)
+        detail = self._detail(self._existing(), run_id)
+        run = detail.run
+        attempts = [a for a in detail.attempts if a.task == task]
         if not attempts:
-            rows = {r["task"]: r for r in self.store.run_tasks(run["id"])}
+            rows = {r.task: r for r in detail.tasks}
             row = rows.get(task)
-            if row and row["status"] == "skipped":
-                raise NotFoundError(f"task '{task}' did not run in run {run['id']}: {row['reason']}. "
+            if row and row.status == TaskState.SKIPPED:
+                raise NotFoundError(f"task '{task}' did not run in run {run.id}: {row.reason}. "
                                     f"Fix: ask for that run's logs instead")
             if row:
-                raise NotFoundError(f"task '{task}' did not run in run {run['id']} ({row['status']}: {row['reason'] or '-'})")
-            raise NotFoundError(f"run {run['id']} has no attempt of task '{task}'. Tasks in that run: {', '.join(sorted(rows))}")
-        chosen = attempts[-1] if attempt is None else next((a for a in attempts if a["number"] == attempt), None)
+                raise NotFoundError(f"task '{task}' did not run in run {run.id} ({row.status}: {row.reason or '-'})")
+            raise NotFoundError(f"run {run.id} has no attempt of task '{task}'. Tasks in that run: {', '.join(sorted(rows))}")
+        chosen = attempts[-1] if attempt is None else next((a for a in attempts if a.number == attempt), None)
         if chosen is None:
-            raise NotFoundError(f"task '{task}' in run {run['id']} has attempts {[a['number'] for a in attempts]}, not {attempt}")
+            raise NotFoundError(f"task '{task}' in run {run.id} has attempts {[a.number for a in attempts]}, not {attempt}")
         return chosen
 
     def lineage(self, target: str) -> dict[str, Any]:
         """Provenance of a file (by path) or of a task's last successful outputs (by task name)."""
         if target.removesuffix(".ipynb") in self.compile().tasks:
-            return {"task": self.store.task_lineage(target.removesuffix(".ipynb"))}
-        full = os.path.abspath(target)
-        if not os.path.exists(full) and os.path.exists(os.path.join(self.root, target)):
-            full = os.path.join(self.root, target)
-        rel = os.path.relpath(full, self.root).replace(os.sep, "/")
-        tree = self.store.lineage(rel)
+            return {"task": self._existing().task_lineage(target.removesuffix(".ipynb"))}
+        store = self._existing()
+        tree, rel = None, target
+        for full in dict.fromkeys((os.path.abspath(target), os.path.normpath(os.path.join(self.root, target)))):
+            inside = os.path.relpath(full, self.root)
+            rel = (full if inside.startswith("..") else inside).replace(os.sep, "/")
+            tree = store.lineage(rel)
+            if tree is not None:
+                break
         if tree is None:
             raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
                                 f"reads:/writes: tag (relative to the project or the current folder), or a task name")
@@ -419,23 +490,24 @@ class Project:
         """Every schedule with its next fire times, paused flag, last slot and slot counts. Writes nothing."""
         from .schedule.api import describe_schedules
 
-        return describe_schedules(self.store, self.schedule_config()[0], now or dt.datetime.now(dt.timezone.utc))
+        return describe_schedules(self._reader(), self.schedule_config()[0], now or dt.datetime.now(dt.timezone.utc))
 
     def sensors(self) -> list[dict[str, Any]]:
         """Every sensor with the files it triggered (and their runs) and the files waiting. Writes nothing."""
         from .schedule.api import describe_sensors
 
-        return describe_sensors(self.store, self.schedule_config()[1], self.root)
+        return describe_sensors(self._reader(), self.schedule_config()[1], self.root)
 
     def scheduler_status(self) -> dict[str, Any]:
-        """Whether a scheduler is running on this store (its lease is fresh), and which process."""
+        """Whether a scheduler is running for this project (its lease is fresh and its process alive), and which."""
         from .schedule.api import scheduler_status
 
-        return scheduler_status(self.store, dt.datetime.now(dt.timezone.utc))
+        return scheduler_status(self._reader(), dt.datetime.now(dt.timezone.utc))
 
     def slots(self, schedule: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Recorded slots (of one schedule, if given), newest first: status, reason, run id."""
-        return self.store.jobs("slot", schedule, limit=limit, newest_first=True)
+        store = self._reader()
+        return store.items("slot", schedule, limit=limit, newest_first=True) if store else []
 
     def add_schedule(self, name: str, cron: str, *, timezone: str = "UTC", parameters: Mapping[str, Any] | None = None,
                      only: Iterable[str] = (), catchup: str = "latest", max_concurrent: int = 1, overlap: str = "queue",
@@ -476,9 +548,8 @@ class Project:
     def scheduler(self, *, clock: Clock | None = None, standby: bool = True, on_event: Any = None) -> Scheduler:
         """A scheduler for this project (call `tick()` yourself, or `serve()`); `run_scheduler` runs one until stopped."""
         from .schedule.daemon import Scheduler
-        from .schedule.launch import ProjectLauncher
 
-        return Scheduler(self.store, self.root, ProjectLauncher(self), clock=clock, specs=self.schedule_config,
+        return Scheduler(self.store, self.root, _ProjectRuns(self), clock=clock, specs=self.schedule_config,
                          on_event=on_event, standby=standby)
 
     def run_scheduler(self, *, standby: bool = True, stop_timeout: float = 60.0, on_event: Any = None) -> None:
@@ -496,7 +567,6 @@ class Project:
         Slots that already succeeded are skipped; failed, skipped and interrupted ones run again."""
         from .schedule import backfill as bf
         from .schedule.clock import SystemClock
-        from .schedule.launch import ProjectLauncher
         from .schedule.spec import schedule_from_row
 
         clock = clock or SystemClock()
@@ -509,5 +579,41 @@ class Project:
                 raise NotFoundError(f"no schedule '{schedule}' (schedules: {names}). Fix: check `nbflow schedule list`")
             spec = schedule_from_row(row)
         slots = bf.backfill_slots(spec, start, end, clock.now())
-        return asyncio.run(bf.backfill(self.store, ProjectLauncher(self), spec, slots, clock=clock, concurrency=concurrency,
-                                       parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))
+        return run_sync(bf.backfill(self.store, _ProjectRuns(self), spec, slots, clock=clock, concurrency=concurrency,
+                                    parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))
+
+
+class _ProjectRuns:
+    """The scheduler's and backfill's RunStarter for a project: runs go through Project.run_async in their event loop.
+
+    In-process on purpose: every notebook already runs in its own kernel process, so the daemon only coordinates;
+    a run starts within milliseconds of its slot; and a run is the same run as `nbflow run` (same planning, so
+    unchanged tasks are skipped). If the daemon dies, even by SIGKILL, its kernels exit with it (see "Crash
+    safety" in docs/design.md), the run shows as crashed, and the next scheduler resumes it."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    async def run(self, request: RunRequest, started: Callable[[str], None]) -> RunState:
+        def on_event(kind: str, data: Mapping[str, Any]) -> None:
+            if kind == "run_started":
+                started(data["run_id"])
+
+        summary = await self.project.run_async(dict(request.parameters), only=request.only, jobs=request.jobs,
+                                               trigger=request.trigger, logical_date=request.logical_date,
+                                               schedule=request.schedule, on_event=on_event)
+        return summary.status
+
+    async def resume(self, run_id: str) -> RunState:
+        detail = self.project.show(run_id)
+        if all(t.status in DONE_OK for t in detail.tasks):  # it crashed after its last task: close it
+            self.project.store.finish_run(run_id, RunState.SUCCEEDED)
+            return RunState.SUCCEEDED
+        summary = await self.project.resume_async(run_id)
+        return summary.status
+
+    def liveness(self, run_id: str) -> RunState | None:
+        try:
+            return self.project.show(run_id).run.status
+        except NotFoundError:
+            return None

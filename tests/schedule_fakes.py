@@ -7,7 +7,8 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 
-from nbflow.schedule.jobs import RunRequest
+from nbflow.errors import NotFoundError
+from nbflow.schedule.work import RunRequest
 from nbflow.store import Store
 
 UTC = dt.timezone.utc
@@ -32,8 +33,8 @@ class FakeClock:
         self.t += dt.timedelta(seconds=seconds)
 
 
-class FakeLauncher:
-    """Each run is a real row in the store; `hold` keeps runs going until `release()`; `fail_dates` fail."""
+class FakeStarter:
+    """A RunStarter: each run is a real row in the store; `hold` keeps runs going until `release()`; `fail_dates` fail."""
 
     def __init__(self, store: Store, hold: bool = False) -> None:
         self.store = store
@@ -49,7 +50,7 @@ class FakeLauncher:
     async def run(self, request: RunRequest, started: Callable[[str], None]) -> str:
         run_id = "run-" + secrets.token_hex(4)
         self.requests.append(request)
-        self.store.create_run(run_id, project="p", trigger=request.trigger, logical_date=request.logical_date or "today",
+        self.store.create_run(run_id, trigger=request.trigger, logical_date=request.logical_date or "today",
                               parameters=dict(request.parameters), selection={}, tasks=[], schedule=request.schedule)
         self.mine[run_id] = "running"
         started(run_id)
@@ -82,10 +83,11 @@ class FakeLauncher:
     def liveness(self, run_id: str) -> str | None:
         if run_id in self.mine:
             return self.mine[run_id]
-        row = self.store.run_status(run_id)
-        if row is None:
+        try:
+            run = self.store.get_run(run_id)
+        except NotFoundError:
             return None
-        return "crashed" if row["status"] == "running" else row["status"]  # a run of another (dead) process
+        return "crashed" if run.status == "running" else run.status  # a run of another (dead) process
 
 
 async def settle(scheduler) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from nbflow import Project
 from nbflow.engine.retry import backoff
 from nbflow.engine.run import Engine, RunPlan
-from nbflow.execute import AttemptResult, AttemptSpec, KernelLaunch
+from nbflow.executors.base import AttemptResult, AttemptSpec, KernelLaunch
 from nbflow.model import Policy
 
 from .conftest import write_notebook
@@ -55,7 +55,7 @@ def run_with(project: Project, executor: FakeExecutor, params: dict | None = Non
     run_id = f"r{random.randrange(10**9)}"
     parameters = project.run_parameters(params, run_id, None)
     store = store or project.store
-    store.create_run(run_id, project=project.root, trigger="manual", logical_date=parameters["run_date"],
+    store.create_run(run_id, trigger="manual", logical_date=parameters["run_date"],
                      parameters=parameters, selection={}, tasks=list(pipeline.order))
     engine = Engine(project.config, pipeline, store, executor, rng=random.Random(1))
     return asyncio.run(engine.execute(RunPlan(run_id, parameters, pipeline.order, jobs=2)))
@@ -80,7 +80,7 @@ def test_an_exploding_executor_fails_one_task_not_the_run(tmp_path):
     summary = run_with(project, FakeExecutor(tmp_path, raise_for={"a"}))
     assert {t.task: t.status for t in summary.tasks} == {"a": "failed", "b": "succeeded"}
     [attempt] = project.store.attempts(summary.run_id, "a")
-    assert attempt["status"] == "failed" and attempt["error_kind"] == "internal" and "worker exploded" in attempt["error"]
+    assert attempt.status == "failed" and attempt.error_kind == "internal" and "worker exploded" in attempt.error
 
 
 def test_a_store_error_in_one_task_is_recorded_on_that_task(tmp_path):

@@ -10,8 +10,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nbflow import Project, kernels
-from nbflow.execute import AttemptSpec, KernelLaunch, execute_attempt
+from nbflow import Project
+from nbflow.executors import kernels
+from nbflow.executors.attempt import execute_attempt
+from nbflow.executors.base import AttemptSpec, KernelLaunch
 
 from .conftest import write_notebook
 
@@ -37,7 +39,7 @@ def test_a_prestarted_kernel_is_fresh_and_gets_the_tasks_own_cwd_and_env(tmp_pat
     with Project(tmp_path) as project:
         summary = project.run()
         assert summary.ok, summary.tasks
-        leaky_ended = next(a["ended_at"] for a in project.show()["attempts"] if a["task"] == "leaky")
+        leaky_ended = next(a.ended_at for a in project.show().attempts if a.task == "leaky")
     probe = json.loads((tmp_path / "sub" / "probe.json").read_text())
     assert probe["cwd"] == str(tmp_path / "sub")  # its own folder, not the '/' the task before it moved to
     assert probe["task"] == "sub/probe"
@@ -122,7 +124,7 @@ def test_two_runs_at_once_in_one_fresh_process(tmp_path: Path):
     code = ("import asyncio, sys\nfrom nbflow import Project\n"
             "async def both():\n"
             "    return await asyncio.gather(*(Project(p).run_async() for p in sys.argv[1:]))\n"
-            "print([s.status for s in asyncio.run(both())])\n")
+            "print([str(s.status) for s in asyncio.run(both())])\n")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p1"), str(tmp_path / "p2")],
                          check=False, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "['succeeded', 'succeeded']", out.stderr

@@ -10,7 +10,7 @@ from nbflow.schedule.backfill import DAILY, backfill, backfill_slots
 from nbflow.schedule.spec import schedule_from
 from nbflow.store import Store
 
-from .schedule_fakes import FakeClock, FakeLauncher, at
+from .schedule_fakes import FakeClock, FakeStarter, at
 
 
 def test_backfill_slots_inclusive_in_the_schedule_zone_and_never_past_now():
@@ -33,7 +33,7 @@ def test_backfill_bounded_concurrency_and_resumable(tmp_path):
         clock = FakeClock(at("2026-02-01T00:00"))
         spec = schedule_from("daily", {"cron": "0 0 * * *", "parameters": {"region": "eu"}}, "f")
         slots = backfill_slots(spec, "2026-01-01", "2026-01-06", clock.now())
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         launcher.fail_dates = {"2026-01-03"}
         events: list = []
         first = await backfill(store, launcher, spec, slots, clock=clock, concurrency=2, parameters={"extra": 1},
@@ -45,7 +45,7 @@ def test_backfill_bounded_concurrency_and_resumable(tmp_path):
         assert events[0] == ("backfill_started", {"schedule": "daily", "total": 6, "concurrency": 2})
         assert [k for k, _ in events].count("slot_done") == 6
 
-        again = FakeLauncher(store)  # resume: only the failed slot runs again
+        again = FakeStarter(store)  # resume: only the failed slot runs again
         second = await backfill(store, again, spec, slots, clock=clock, concurrency=3)
         assert [r.logical_date for r in again.requests] == ["2026-01-03"]
         assert second.ok and second.count("already_succeeded") == 5
@@ -63,8 +63,8 @@ def test_backfill_runs_slots_the_scheduler_skipped_and_skips_those_it_ran(tmp_pa
         spec = schedule_from("daily", {"cron": "0 0 * * *"}, "f")
         store.claim_slot("daily", "2026-01-01T00:00:00Z", 0, "2026-01-01", "schedule", "skipped", "s", now=0, reason="missed")
         ran = store.claim_slot("daily", "2026-01-02T00:00:00Z", 0, "2026-01-02", "schedule", "running", "s", now=0)
-        store.update_job("slot", ran["id"], status="succeeded", run_id="r-old")
-        launcher = FakeLauncher(store)
+        store.update_item("slot", ran["id"], status="succeeded", run_id="r-old")
+        launcher = FakeStarter(store)
         summary = await backfill(store, launcher, spec, backfill_slots(spec, "2026-01-01", "2026-01-02", clock.now()), clock=clock)
         assert [r.logical_date for r in launcher.requests] == ["2026-01-01"]
         assert [(s.run_date, s.status) for s in summary.slots] == [("2026-01-01", "succeeded"), ("2026-01-02", "already_succeeded")]

@@ -14,7 +14,7 @@ from nbflow.schedule.daemon import Scheduler
 from nbflow.schedule.spec import schedule_from, sensor_from
 from nbflow.store import Store
 
-from .schedule_fakes import FakeClock, FakeLauncher, at, settle
+from .schedule_fakes import FakeClock, FakeStarter, at, settle
 
 
 def _scheduler(store, tmp_path, clock, launcher, schedules=(), sensors=(), **kw) -> tuple[Scheduler, list]:
@@ -25,7 +25,7 @@ def _scheduler(store, tmp_path, clock, launcher, schedules=(), sensors=(), **kw)
 
 
 def _slots(store, name):
-    return [(r["run_date"], r["status"]) for r in store.jobs("slot", name)]
+    return [(r["run_date"], r["status"]) for r in store.items("slot", name)]
 
 
 def _dead_pid() -> int:
@@ -44,13 +44,13 @@ def test_catch_up_after_a_three_day_gap(tmp_path, policy, expected):
         store = Store(str(tmp_path / "nbflow.db"))
         clock = FakeClock(at("2026-01-10T12:00"))
         spec = schedule_from("daily", {"cron": "0 0 * * *", "catchup": policy}, "nbflow.toml")
-        first, _ = _scheduler(store, tmp_path, clock, FakeLauncher(store), [spec])
+        first, _ = _scheduler(store, tmp_path, clock, FakeStarter(store), [spec])
         await first.tick()
         await first.shutdown(1)
-        assert store.jobs("slot", "daily") == []  # a new schedule starts from now: no history is run
+        assert store.items("slot", "daily") == []  # a new schedule starts from now: no history is run
 
         clock.set(at("2026-01-13T12:00"))  # three days later, three midnights missed
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         second, events = _scheduler(store, tmp_path, clock, launcher, [spec])
         for _ in range(4):
             await second.tick()
@@ -62,7 +62,7 @@ def test_catch_up_after_a_three_day_gap(tmp_path, policy, expected):
         assert _slots(store, "daily") == expected
         assert [r.logical_date for r in launcher.requests] == [d for d, s in expected if s == "succeeded"]
         assert all(r.trigger == "schedule:daily" and r.schedule == "daily" for r in launcher.requests)
-        skipped = [r for r in store.jobs("slot", "daily") if r["status"] == "skipped"]
+        skipped = [r for r in store.items("slot", "daily") if r["status"] == "skipped"]
         assert all("missed while no scheduler ran" in r["reason"] for r in skipped)
         if policy == "all":
             assert any(k == "slot_queued" for k, _ in events)  # max_concurrent = 1: the later slots waited their turn
@@ -77,14 +77,14 @@ def test_dst_day_in_the_daemon_fires_0230_once_at_0300(tmp_path):
         store = Store(str(tmp_path / "nbflow.db"))
         clock = FakeClock(at("2026-03-07T00:00"))
         spec = schedule_from("early", {"cron": "30 2 * * *", "timezone": "America/New_York", "catchup": "all"}, "f")
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         s, _ = _scheduler(store, tmp_path, clock, launcher, [spec])
         for _ in range(6 * 24):  # every 15 minutes for a day and a half
             await s.tick()
             await settle(s)
             clock.advance(15 * 60)
         assert _slots(store, "early") == [("2026-03-07T02:30", "succeeded"), ("2026-03-08T03:00", "succeeded")]
-        assert [r["slot"] for r in store.jobs("slot", "early")] == ["2026-03-07T07:30:00Z", "2026-03-08T07:00:00Z"]
+        assert [r["slot"] for r in store.items("slot", "early")] == ["2026-03-07T07:30:00Z", "2026-03-08T07:00:00Z"]
         await s.shutdown(1)
 
     asyncio.run(body())
@@ -96,12 +96,12 @@ def test_restart_in_the_middle_of_a_slot_resumes_its_run_never_runs_it_twice(tmp
         clock = FakeClock(at("2026-01-10T23:59:59"))
         spec = schedule_from("daily", {"cron": "0 0 * * *"}, "f")
         store_a = Store(path)
-        a, _ = _scheduler(store_a, tmp_path, clock, FakeLauncher(store_a, hold=True), [spec])
+        a, _ = _scheduler(store_a, tmp_path, clock, FakeStarter(store_a, hold=True), [spec])
         await a.tick()
         clock.set(at("2026-01-11T00:00:00.2"))
         await a.tick()
         await asyncio.sleep(0.05)
-        [slot] = store_a.jobs("slot", "daily")
+        [slot] = store_a.items("slot", "daily")
         assert slot["status"] == "running" and slot["run_id"]
         run_id = slot["run_id"]
         # a dies like kill -9: nothing more of it reaches the store
@@ -111,7 +111,7 @@ def test_restart_in_the_middle_of_a_slot_resumes_its_run_never_runs_it_twice(tmp
         await asyncio.gather(*a.active.values(), return_exceptions=True)
 
         store_b = Store(path)
-        launcher = FakeLauncher(store_b)
+        launcher = FakeStarter(store_b)
         b, events = _scheduler(store_b, tmp_path, clock, launcher, [spec])
         clock.advance(5)
         await b.tick()  # a's lease is still fresh: b waits as standby
@@ -122,7 +122,7 @@ def test_restart_in_the_middle_of_a_slot_resumes_its_run_never_runs_it_twice(tmp
             await settle(b)
             clock.advance(1)
         assert launcher.resumed == [run_id] and launcher.requests == []
-        [slot] = store_b.jobs("slot", "daily")
+        [slot] = store_b.items("slot", "daily")
         assert (slot["status"], slot["run_id"], slot["tries"]) == ("succeeded", run_id, 2)
         assert any(k == "recovered" and d["action"] == "resuming its run" for k, d in events)
         await b.shutdown(1)
@@ -141,7 +141,7 @@ def test_a_claimed_slot_whose_run_never_started_is_started_once(tmp_path):
         dead = f"scheduler:{os.uname().nodename}:{_dead_pid()}:abcdef"
         store.claim_slot("daily", "2026-01-11T00:00:00Z", at("2026-01-11T00:00").timestamp(), "2026-01-11", "schedule", "running",
                          dead, now=clock.now().timestamp())
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         s, events = _scheduler(store, tmp_path, clock, launcher, [spec])
         for _ in range(3):
             await s.tick()
@@ -160,7 +160,7 @@ def test_two_schedulers_one_store_second_waits_or_refuses_and_takes_over(tmp_pat
         clock = FakeClock(at("2026-01-10T23:59:58"))
         spec = schedule_from("daily", {"cron": "0 0 * * *"}, "f")
         sa, sb = Store(path), Store(path)
-        la, lb = FakeLauncher(sa), FakeLauncher(sb)
+        la, lb = FakeStarter(sa), FakeStarter(sb)
         a, _ = _scheduler(sa, tmp_path, clock, la, [spec])
         b, b_events = _scheduler(sb, tmp_path, clock, lb, [spec])
         refuse, _ = _scheduler(sb, tmp_path, clock, lb, [spec], standby=False)
@@ -204,14 +204,14 @@ def test_overlapping_slots_beyond_max_concurrent_are_skipped_or_queued_and_recor
         store = Store(str(tmp_path / "nbflow.db"))
         clock = FakeClock(at("2026-01-10T00:00:30"))
         spec = schedule_from("minutely", {"cron": "* * * * *", "overlap": overlap, "catchup": "latest"}, "f")
-        launcher = FakeLauncher(store, hold=True)
+        launcher = FakeStarter(store, hold=True)
         s, events = _scheduler(store, tmp_path, clock, launcher, [spec])
         await s.tick()
         for minute in (1, 2):
             clock.set(at(f"2026-01-10T00:0{minute}:00.1"))
             await s.tick()
             await asyncio.sleep(0.01)
-        first, second = store.jobs("slot", "minutely")
+        first, second = store.items("slot", "minutely")
         assert first["status"] == "running"
         assert second["status"] == ("skipped" if overlap == "skip" else "queued")
         assert "max_concurrent = 1" in second["reason"]
@@ -238,7 +238,7 @@ def test_sensor_triggers_once_per_stable_file_remembered_across_restarts(tmp_pat
                              "f", str(tmp_path))
         clock = FakeClock(at("2026-01-10T00:00"))
         store = Store(path)
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         s, events = _scheduler(store, tmp_path, clock, launcher, sensors=[sensor])
         f = incoming / "a.csv"
         f.write_text("x,y\n")
@@ -257,12 +257,12 @@ def test_sensor_triggers_once_per_stable_file_remembered_across_restarts(tmp_pat
         await settle(s)
         [req] = launcher.requests
         assert req.parameters == {"mode": "fast", "input_path": str(f)} and req.trigger == "sensor:drop"
-        assert [(r["path"], r["status"]) for r in store.jobs("file", "drop")] == [("incoming/a.csv", "succeeded")]
+        assert [(r["path"], r["status"]) for r in store.items("file", "drop")] == [("incoming/a.csv", "succeeded")]
         await s.shutdown(1)
         store.close()
 
         store = Store(path)  # restart: a.csv is remembered; b.csv is new
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         s, _ = _scheduler(store, tmp_path, clock, launcher, sensors=[sensor])
         (incoming / "b.csv").write_text("b\n")
         for _ in range(3):
@@ -270,7 +270,7 @@ def test_sensor_triggers_once_per_stable_file_remembered_across_restarts(tmp_pat
             clock.advance(0.6)
         await settle(s)
         assert [r.parameters["input_path"] for r in launcher.requests] == [str(incoming / "b.csv")]
-        assert sorted(r["path"] for r in store.jobs("file", "drop")) == ["incoming/a.csv", "incoming/b.csv"]
+        assert sorted(r["path"] for r in store.items("file", "drop")) == ["incoming/a.csv", "incoming/b.csv"]
         await s.shutdown(1)
 
     asyncio.run(body())
@@ -281,25 +281,25 @@ def test_graceful_stop_interrupts_runs_past_the_timeout_and_the_next_scheduler_r
         store = Store(str(tmp_path / "nbflow.db"))
         clock = FakeClock(at("2026-01-10T23:59:59"))
         spec = schedule_from("daily", {"cron": "0 0 * * *"}, "f")
-        launcher = FakeLauncher(store, hold=True)
+        launcher = FakeStarter(store, hold=True)
         s, events = _scheduler(store, tmp_path, clock, launcher, [spec])
         stop = asyncio.Event()
 
         async def stop_after_fire():
             clock.set(at("2026-01-11T00:00:00.1"))
-            while not store.jobs("slot", "daily", ("running",)) or not launcher.gates:
+            while not store.items("slot", "daily", ("running",)) or not launcher.gates:
                 await asyncio.sleep(0.01)
             stop.set()
 
         await asyncio.gather(s.serve(stop, stop_timeout=0.2), stop_after_fire())
-        [slot] = store.jobs("slot", "daily")
+        [slot] = store.items("slot", "daily")
         assert slot["status"] == "interrupted" and "resumes it" in slot["reason"]
         kinds = [k for k, _ in events]
         assert kinds.index("stopping") < kinds.index("run_interrupted") < kinds.index("stopped") == len(kinds) - 1
         assert events[-1][1] == {"interrupted": 1}
         assert store.lease() is None
 
-        launcher2 = FakeLauncher(store)
+        launcher2 = FakeStarter(store)
         s2, _ = _scheduler(store, tmp_path, clock, launcher2, [spec])
         await s2.tick()
         await settle(s2)
@@ -315,16 +315,16 @@ def test_paused_schedule_fires_nothing_and_resume_starts_from_now(tmp_path):
         store = Store(str(tmp_path / "nbflow.db"))
         clock = FakeClock(at("2026-01-10T12:00"))
         spec = schedule_from("daily", {"cron": "0 0 * * *", "catchup": "all"}, "f")
-        launcher = FakeLauncher(store)
+        launcher = FakeStarter(store)
         s, _ = _scheduler(store, tmp_path, clock, launcher, [spec])
         await s.tick()
         store.set_schedule_paused("daily", True, clock.now().timestamp())
         clock.set(at("2026-01-12T12:00"))
         await s.tick()
-        assert store.jobs("slot", "daily") == []
+        assert store.items("slot", "daily") == []
         store.set_schedule_paused("daily", False, clock.now().timestamp())
         await s.tick()
-        assert store.jobs("slot", "daily") == []  # the slots due while paused are not run
+        assert store.items("slot", "daily") == []  # the slots due while paused are not run
         clock.set(at("2026-01-13T00:00:00.1"))
         await s.tick()
         await settle(s)
@@ -341,8 +341,8 @@ def test_abandoned_slots_of_a_removed_schedule_are_closed_and_backfill_slots_lef
         dead = f"scheduler:{os.uname().nodename}:{_dead_pid()}:abcdef"
         store.claim_slot("gone", "2026-01-11T00:00:00Z", 0, "2026-01-11", "schedule", "running", dead, now=0)
         mine = store.claim_slot("@daily", "2026-01-10T00:00:00Z", 0, "2026-01-10", "backfill", "running", "backfill:h:1:x", now=0)
-        store.update_job("slot", mine["id"], status="interrupted")
-        launcher = FakeLauncher(store)
+        store.update_item("slot", mine["id"], status="interrupted")
+        launcher = FakeStarter(store)
         s, _ = _scheduler(store, tmp_path, clock, launcher)
         await s.tick()
         await settle(s)
@@ -361,13 +361,13 @@ def test_sensor_files_beyond_max_concurrent_wait_in_the_queue_never_dropped(tmp_
         (tmp_path / "in").mkdir()
         sensor = sensor_from("drop", {"glob": "in/*.csv", "stable_seconds": 0}, "f", str(tmp_path))
         clock = FakeClock(at("2026-01-10T00:00"))
-        launcher = FakeLauncher(store, hold=True)
+        launcher = FakeStarter(store, hold=True)
         s, events = _scheduler(store, tmp_path, clock, launcher, sensors=[sensor])
         for name in ("a.csv", "b.csv", "c.csv"):
             (tmp_path / "in" / name).write_text(name)
         await s.tick()
         await asyncio.sleep(0.01)
-        assert [(r["path"], r["status"]) for r in store.jobs("file", "drop")] == [
+        assert [(r["path"], r["status"]) for r in store.items("file", "drop")] == [
             ("in/a.csv", "running"), ("in/b.csv", "queued"), ("in/c.csv", "queued")]
         launcher.hold = False
         launcher.release()
@@ -375,7 +375,7 @@ def test_sensor_files_beyond_max_concurrent_wait_in_the_queue_never_dropped(tmp_
             await settle(s)
             await s.tick()
         await settle(s)
-        assert [r["status"] for r in store.jobs("file", "drop")] == ["succeeded"] * 3
+        assert [r["status"] for r in store.items("file", "drop")] == ["succeeded"] * 3
         assert [os.path.basename(r.parameters["input_path"]) for r in launcher.requests] == ["a.csv", "b.csv", "c.csv"]
         await s.shutdown(1)
 

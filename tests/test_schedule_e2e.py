@@ -48,7 +48,7 @@ def test_scheduler_fires_slots_senses_a_file_and_stops_cleanly(tmp_path):
     project = Project(tmp_path)
     try:
         def finished(trigger: str) -> list[dict]:
-            return [r for r in project.runs(limit=100) if r["trigger"] == trigger and r["status"] != "running"]
+            return [r for r in project.runs(limit=100) if r.trigger == trigger and r.status != "running"]
 
         wait_for(lambda: len(finished("schedule:tick")) >= 1, 60, "a first scheduled run")
         landing = tmp_path / "incoming" / "sales.csv"
@@ -64,20 +64,20 @@ def test_scheduler_fires_slots_senses_a_file_and_stops_cleanly(tmp_path):
     out = (tmp_path / "scheduler.log").read_text()
     assert "fired" in out and "is complete" in out and "stopped" in out and "Traceback" not in out
 
-    ticks = sorted(finished("schedule:tick"), key=lambda r: r["created_at"])
-    assert all(r["status"] == "succeeded" and r["schedule"] == "tick" for r in ticks)
-    statuses = [project.show(r["id"])["tasks"][0]["status"] for r in ticks]
+    ticks = sorted(finished("schedule:tick"), key=lambda r: r.created_at)
+    assert all(r.status == "succeeded" and r.schedule == "tick" for r in ticks)
+    statuses = [project.show(r.id).tasks[0].status for r in ticks]
     assert statuses[0] == "succeeded" and set(statuses[1:]) == {"skipped"}  # data-aware: nothing changed, nothing re-ran
     slots = project.slots("tick", limit=100)
-    assert {s["run_id"] for s in slots if s["run_id"]} >= {r["id"] for r in ticks}
-    assert all(s["run_date"] == r["logical_date"] for s in slots for r in ticks if s["run_id"] == r["id"])
+    assert {s["run_id"] for s in slots if s["run_id"]} >= {r.id for r in ticks}
+    assert all(s["run_date"] == r.logical_date for s in slots for r in ticks if s["run_id"] == r.id)
     assert len({s["slot"] for s in slots}) == len(slots)
 
     [sensed] = finished("sensor:incoming")
-    assert sensed["status"] == "succeeded" and sensed["parameters"]["csv_path"] == str(landing)
-    assert "2 rows in" in project.logs(sensed["id"], "ingest")["log"]
+    assert sensed.status == "succeeded" and sensed.parameters["csv_path"] == str(landing)
+    assert "2 rows in" in project.logs(sensed.id, "ingest").log
     [file_row] = project.sensors()[0]["files"]
-    assert (file_row["path"], file_row["status"], file_row["run_id"]) == ("incoming/sales.csv", "succeeded", sensed["id"])
+    assert (file_row["path"], file_row["status"], file_row["run_id"]) == ("incoming/sales.csv", "succeeded", sensed.id)
     assert project.scheduler_status() == {"running": False, "holder": None}  # the lease was given back
     project.close()
 
@@ -98,8 +98,8 @@ def test_backfill_runs_each_day_with_its_run_date_and_resumes(tmp_path):
     assert second.returncode == 0 and "2 already succeeded" in second.stdout
     with Project(tmp_path) as project:
         runs = project.runs()
-        assert sorted(r["logical_date"] for r in runs) == ["2026-01-01", "2026-01-02"]
-        assert {r["trigger"] for r in runs} == {"backfill"}
+        assert sorted(r.logical_date for r in runs) == ["2026-01-01", "2026-01-02"]
+        assert {r.trigger for r in runs} == {"backfill"}
 
 
 def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
@@ -128,7 +128,7 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
     project = Project(tmp_path)
     [slot] = project.slots("once")
     assert slot["status"] == "running" and slot["run_id"]  # what the killed scheduler left: claimed, run linked
-    assert project.show(slot["run_id"])["run"]["status"] == "crashed"
+    assert project.show(slot["run_id"]).run.status == "crashed"
 
     (tmp_path / "go.flag").write_text("go")
     second = start()
@@ -141,9 +141,9 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
             second.kill()
     [slot_after] = project.slots("once")
     assert (slot_after["run_id"], slot_after["tries"]) == (slot["run_id"], 2)
-    assert [r["id"] for r in project.runs()] == [slot["run_id"]]  # one run: resumed, not started again
+    assert [r.id for r in project.runs()] == [slot["run_id"]]  # one run: resumed, not started again
     detail = project.show(slot["run_id"])
-    assert detail["run"]["status"] == "succeeded"
-    assert [(a["number"], a["status"], a["error_kind"]) for a in detail["attempts"]] == [(1, "failed", "abandoned"), (2, "succeeded", None)]
+    assert detail.run.status == "succeeded"
+    assert [(a.number, a.status, a.error_kind) for a in detail.attempts] == [(1, "failed", "abandoned"), (2, "succeeded", None)]
     assert "resuming its run" in (tmp_path / "scheduler.log").read_text()
     project.close()

@@ -6,30 +6,32 @@ import threading
 
 from nbflow.store import Store, migrations
 
-RUN = {"project": "/p", "trigger": "manual", "logical_date": "2026-01-01", "parameters": {"n": 1}, "selection": {}}
+RUN = {"trigger": "manual", "logical_date": "2026-01-01", "parameters": {"n": 1}, "selection": {}}
 ROW = {"name": "nightly", "source": "config", "cron": "0 2 * * *", "timezone": "UTC", "parameters": {"a": 1}, "only_tasks": ["x"],
        "catchup": "latest", "max_concurrent": 1, "overlap": "queue", "jobs": None}
 
 
-def test_a_v1_store_migrates_in_place_to_v2(tmp_path, monkeypatch):
+def test_a_v1_store_migrates_in_place_to_the_current_schema(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     with monkeypatch.context() as m:
         m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
         with Store(path) as s:
             assert s.schema_version == 1
-            s.create_run("r1", tasks=["a"], **RUN)
     conn = sqlite3.connect(path)
     assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 'schedule_slots'").fetchall()
+    conn.execute("INSERT INTO runs (id, project, trigger, logical_date, parameters, selection, status, created_at) "
+                 "VALUES ('r1', '/p', 'manual', '2026-01-01', '{\"n\": 1}', '{}', 'succeeded', 1.0)")  # as v1 wrote it
+    conn.commit()
     conn.close()
-    with Store(path) as s:
-        assert s.schema_version == 2
-        assert s.get_run("r1")["parameters"] == {"n": 1}
+    with Store(path, project="p") as s:  # v1 recorded the project's folder: it becomes a project named after it
+        assert s.schema_version == len(migrations.MIGRATIONS)
+        assert s.get_run("r1").parameters == {"n": 1} and s.get_run("r1").project == "p"
         s.sync_config_schedules([ROW], 100.0)
         assert s.schedule_rows()[0]["only_tasks"] == ["x"]
     conn = sqlite3.connect(path)
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"idx_schedule_slots_schedule_slot", "idx_sensor_files_sensor_path"} <= indexes
-    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert {"idx_schedule_slots_project_schedule_slot", "idx_sensor_files_project_sensor_path"} <= indexes
+    assert conn.execute("PRAGMA user_version").fetchone() == (len(migrations.MIGRATIONS),)
 
 
 def test_a_slot_is_claimed_once_even_by_racing_threads_of_two_connections(tmp_path):
@@ -50,14 +52,14 @@ def test_a_slot_is_claimed_once_even_by_racing_threads_of_two_connections(tmp_pa
     for t in threads:
         t.join()
     assert len(won) == 1
-    assert len(stores[0].jobs("slot", "nightly")) == 1
+    assert len(stores[0].items("slot", "nightly")) == 1
     # a backfill may take a failed slot again, never a succeeded one
-    job = stores[0].jobs("slot", "nightly")[0]
-    stores[0].update_job("slot", job["id"], status="failed", reason="boom")
+    job = stores[0].items("slot", "nightly")[0]
+    stores[0].update_item("slot", job["id"], status="failed", reason="boom")
     again = stores[1].claim_slot("nightly", "2026-01-02T02:00:00Z", 1.0, "2026-01-02T02:00", "backfill", "running", "bf", now=2.0,
                                  retake=("failed",))
     assert again is not None and again["tries"] == 2 and again["trigger"] == "backfill" and again["reason"] is None
-    stores[1].update_job("slot", job["id"], status="succeeded")
+    stores[1].update_item("slot", job["id"], status="succeeded")
     assert stores[1].claim_slot("nightly", "2026-01-02T02:00:00Z", 1.0, "x", "backfill", "running", "bf", now=3.0,
                                 retake=("failed",)) is None
     kinds = [e["kind"] for e in stores[0].events_since(0)]
@@ -94,4 +96,4 @@ def test_config_sync_keeps_pause_and_history_and_drops_removed_schedules(tmp_pat
         s.set_schedule_paused("nightly", False, 130.0)
         assert s.schedule_row("nightly")["since"] == 130.0
         s.sync_config_schedules([], 140.0)
-        assert s.schedule_rows() == [] and len(s.jobs("slot", "nightly")) == 1
+        assert s.schedule_rows() == [] and len(s.items("slot", "nightly")) == 1

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,28 @@ class Api:
     def post(self, route: str, body: Any = None, **params: Any) -> requests.Response:
         return self.http.post(f"{self.url}/nbflow/api/{route}", params=params, data=json.dumps(body or {}), timeout=90)
 
+    def wait_until(self, project: str, done: Callable[[], Any], timeout: float = 90) -> Any:
+        """Wait for `done()` to be true, re-checking each time the store records something (the `changes` long-poll)."""
+        deadline = time.monotonic() + timeout
+        since = self.get("changes", project=project, since=0, timeout=0).json()["event_id"]
+        while True:
+            found = done()
+            left = deadline - time.monotonic()
+            if found or left <= 0:
+                return found
+            since = self.get("changes", project=project, since=since, timeout=max(1, min(int(left), 20))).json()["event_id"]
+
     def wait_run(self, project: str, run_id: str, until: tuple[str, ...] = ("succeeded", "failed", "cancelled", "crashed"),
                  timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.get(f"runs/{run_id}", project=project).json()
-            if run["status"] in until or time.monotonic() > deadline:
-                return run
-            time.sleep(0.2)
+        """The run once its status is one of `until` (or as it is after `timeout`)."""
+        seen: dict[str, Any] = {}
+
+        def reached() -> bool:
+            seen.update(self.get(f"runs/{run_id}", project=project).json())
+            return seen.get("status") in until
+
+        self.wait_until(project, reached, timeout)
+        return seen
 
 
 class ReadOnlyNbflow(Authorizer):
@@ -219,20 +233,18 @@ def test_second_trigger_is_409_and_cancel_stops_the_run(server: tuple[Api, Path]
     api.wait_run("sleepy", run_id, until=("running",))
     state = api.get("pipeline", project="sleepy").json()
     assert state["run"]["status"] == "running"
-    with Store(str(root / "sleepy" / ".nbflow" / "nbflow.db")) as store:
-        pid = store.get_run(run_id)["pid"]
-    deadline = time.monotonic() + 60  # cancel once the notebook is actually running
-    while api.get("pipeline", project="sleepy").json()["tasks"][0]["state"] != "running" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    with Store(str(root / "sleepy" / ".nbflow" / "nbflow.db"), "sleepy") as store:
+        pid = store.get_run(run_id).pid
+    assert api.wait_until("sleepy", lambda: api.get("pipeline", project="sleepy").json()["tasks"][0]["state"] == "running",
+                          60)  # cancel once the notebook is actually running
     r = api.post(f"runs/{run_id}/cancel", project="sleepy")
     assert r.status_code == 202 and r.json() == {"run_id": run_id}
     run = api.wait_run("sleepy", run_id, timeout=60)
     assert run["status"] == "cancelled", run
     assert api.get("pipeline", project="sleepy").json()["tasks"][0]["state"] == "cancelled"
     assert api.post(f"runs/{run_id}/cancel", project="sleepy").status_code == 409
-    deadline = time.monotonic() + 20  # the server reaps its runner: no zombie left behind
-    while psutil.pid_exists(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    with contextlib.suppress(psutil.NoSuchProcess):  # the server reaps its runner: no zombie left behind
+        psutil.Process(pid).wait(timeout=20)
     assert not psutil.pid_exists(pid), psutil.Process(pid).status()
 
 
@@ -260,7 +272,7 @@ def test_two_triggers_at_once_start_one_run(server: tuple[Api, Path]) -> None:
 
 def test_changes_long_poll_answers_within_a_second_of_a_state_change(server: tuple[Api, Path]) -> None:
     api, root = server
-    with Store(str(root / "live" / ".nbflow" / "nbflow.db")) as store:
+    with Store(str(root / "live" / ".nbflow" / "nbflow.db"), "live") as store:
         since = store.last_event_id()
         t0 = time.monotonic()
         quiet = api.get("changes", project="live", since=since, timeout=1).json()
@@ -273,10 +285,10 @@ def test_changes_long_poll_answers_within_a_second_of_a_state_change(server: tup
 
         poller = threading.Thread(target=poll)
         poller.start()
-        time.sleep(1.0)  # the poll is waiting on the server now
-        assert poller.is_alive()
+        poller.join(timeout=1.0)
+        assert poller.is_alive()  # nothing changed: the poll is still waiting on the server
         changed_at = time.monotonic()
-        store.create_run("live-1", project=str(root / "live"), trigger="test", logical_date="2026-01-01",
+        store.create_run("live-1", trigger="test", logical_date="2026-01-01",
                          parameters={}, selection={}, tasks=["t"])
         store.finish_run("live-1", "succeeded")
         poller.join(timeout=10)
@@ -288,9 +300,9 @@ def test_changes_long_poll_answers_within_a_second_of_a_state_change(server: tup
 
 def test_runs_are_paged_newest_first(server: tuple[Api, Path]) -> None:
     api, root = server
-    with Store(str(root / "live" / ".nbflow" / "nbflow.db")) as store:
+    with Store(str(root / "live" / ".nbflow" / "nbflow.db"), "live") as store:
         for i in range(5):
-            store.create_run(f"page-{i}", project=str(root / "live"), trigger="test", logical_date="2026-01-01",
+            store.create_run(f"page-{i}", trigger="test", logical_date="2026-01-01",
                              parameters={"i": i}, selection={}, tasks=["t"])
             store.finish_run(f"page-{i}", "succeeded")
     body = api.get("runs", project="live", limit=2, offset=1).json()
@@ -423,8 +435,8 @@ def test_posts_need_the_xsrf_token_when_authenticated_by_cookie(server: tuple[Ap
 def test_cancel_refuses_a_runner_that_is_not_the_nbflow_command(server: tuple[Api, Path]) -> None:
     """A run inside a notebook kernel (or this test process) is not stopped with SIGTERM: that would kill the kernel."""
     api, root = server
-    with Store(str(root / "live" / ".nbflow" / "nbflow.db")) as store:
-        store.create_run("in-kernel", project=str(root / "live"), trigger="manual", logical_date="2026-01-01",
+    with Store(str(root / "live" / ".nbflow" / "nbflow.db"), "live") as store:
+        store.create_run("in-kernel", trigger="manual", logical_date="2026-01-01",
                          parameters={}, selection={}, tasks=["t"])
         try:
             assert api.get("runs/in-kernel", project="live").json()["status"] == "running"
@@ -439,8 +451,8 @@ def test_cancel_refuses_a_runner_that_is_not_the_nbflow_command(server: tuple[Ap
 def test_a_deleted_store_is_let_go(server: tuple[Api, Path]) -> None:
     """`rm -rf .nbflow` (as `make clean` does) while the server holds the store open: the next answers start afresh."""
     api, root = server
-    with Store(str(root / "gone" / ".nbflow" / "nbflow.db")) as store:
-        store.create_run("old", project=str(root / "gone"), trigger="test", logical_date="2026-01-01", parameters={},
+    with Store(str(root / "gone" / ".nbflow" / "nbflow.db"), "gone") as store:
+        store.create_run("old", trigger="test", logical_date="2026-01-01", parameters={},
                          selection={}, tasks=["t"])
         store.finish_run("old", "failed")
     before = api.get("pipeline", project="gone").json()

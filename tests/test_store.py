@@ -18,7 +18,7 @@ from nbflow.store import Store, migrations
 from nbflow.store.db import wal_bug_warning
 
 RUN: dict[str, Any] = {
-    "project": "/proj", "trigger": "manual", "logical_date": "2026-01-02", "parameters": {"n": 1}, "selection": {},
+    "trigger": "manual", "logical_date": "2026-01-02", "parameters": {"n": 1}, "selection": {},
 }
 
 
@@ -47,12 +47,12 @@ def _count(path, table: str) -> int:
 def test_fresh_store_creates_folder_schema_and_version(tmp_path):
     path = tmp_path / "deep" / ".nbflow" / "nbflow.db"
     with Store(str(path)) as s:
-        assert s.schema_version == len(migrations.MIGRATIONS) == 2
+        assert s.schema_version == len(migrations.MIGRATIONS) == 3
         assert s.path == str(path)
     tables = {r[0] for r in _sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "run_tasks", "attempts", "events", "datasets", "dataset_versions", "lineage"} <= tables
-    assert {"schedules", "schedule_slots", "sensor_files", "scheduler_lease"} <= tables
-    assert _sql(path, "PRAGMA user_version") == [(2,)]
+    assert {"schedules", "schedule_slots", "sensor_files", "scheduler_lease", "projects", "run_claims"} <= tables
+    assert _sql(path, "PRAGMA user_version") == [(3,)]
     assert _sql(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -61,17 +61,17 @@ def test_reopen_keeps_data(tmp_path):
     with Store(path) as s:
         s.create_run("r1", tasks=["a"], **RUN)
     with Store(path) as s:
-        assert s.get_run("r1")["parameters"] == {"n": 1}
-        assert [t["task"] for t in s.run_tasks("r1")] == ["a"]
-        assert s.schema_version == 2
+        assert s.get_run("r1").parameters == {"n": 1}
+        assert [t.task for t in s.run_tasks("r1")] == ["a"]
+        assert s.schema_version == 3
 
 
-def _fake_next(db) -> None:
+def _fake_next(db, ctx) -> None:
     migrations.create_table(db, "widgets", {"name": str, "cron": str}, pk="name")
     migrations.create_index(db, "widgets", ["cron"])
 
 
-def _failing_next(db) -> None:
+def _failing_next(db, ctx) -> None:
     migrations.create_table(db, "half_done", {"x": int})
     raise RuntimeError("migration bug")
 
@@ -82,12 +82,12 @@ def test_pending_migration_runs_once_and_keeps_data(tmp_path, monkeypatch):
         s.create_run("r1", tasks=["a"], **RUN)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _fake_next])
     with Store(path) as s:
-        assert s.schema_version == 3
+        assert s.schema_version == 4
         assert s.count_runs() == 1
-    assert _sql(path, "PRAGMA user_version") == [(3,)]
+    assert _sql(path, "PRAGMA user_version") == [(4,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'widgets'") == [("widgets",)]
     with Store(path) as s:  # nothing pending now: opening again is a no-op
-        assert s.schema_version == 3
+        assert s.schema_version == 4
 
 
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
@@ -96,7 +96,7 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_next])
     with pytest.raises(RuntimeError, match="migration bug"):
         Store(path)
-    assert _sql(path, "PRAGMA user_version") == [(2,)]
+    assert _sql(path, "PRAGMA user_version") == [(3,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
 
 
@@ -107,7 +107,7 @@ def test_newer_schema_is_refused_with_a_fix(tmp_path):
     with pytest.raises(StoreVersionError) as info:
         Store(str(path))
     msg = str(info.value)
-    assert str(path) in msg and "newer nbflow" in msg and "schema 7" in msg and "knows 2" in msg
+    assert str(path) in msg and "newer nbflow" in msg and "schema 7" in msg and "knows 3" in msg
     assert "pip install -U nbflow" in msg and "nbflow.toml" in msg
     assert isinstance(pickle.loads(pickle.dumps(info.value)), StoreVersionError)
 
@@ -142,27 +142,27 @@ def test_wal_bug_warning_by_version():
 def test_run_task_attempt_round_trip(store):
     store.create_run("r1", tasks=["ingest", "clean"], schedule="nightly", **RUN)
     run = store.get_run("r1")
-    assert run["status"] == "running" and run["pid"] == os.getpid() and run["schedule"] == "nightly"
-    assert run["parameters"] == {"n": 1} and run["selection"] == {} and run["resumed_from"] is None
-    assert [(t["task"], t["status"], t["attempts"]) for t in store.run_tasks("r1")] == [
+    assert run.status == "running" and run.pid == os.getpid() and run.schedule == "nightly"
+    assert run.parameters == {"n": 1} and run.selection == {} and run.resumed_from is None
+    assert [(t.task, t.status, t.attempts) for t in store.run_tasks("r1")] == [
         ("ingest", "pending", 0), ("clean", "pending", 0)]
 
     attempt = store.start_attempt("r1", "ingest", 1, "key1", "art/r1/ingest.ipynb", pid=4242)
     task = store.run_tasks("r1")[0]
-    assert (task["status"], task["attempts"], task["cache_key"]) == ("running", 1, "key1")
-    assert task["started_at"] is not None
+    assert (task.status, task.attempts, task.cache_key) == ("running", 1, "key1")
+    assert task.started_at is not None
     store.finish_attempt(attempt, "failed", error_kind="exception", error="ZeroDivisionError", error_cell=3, log="x")
     got = store.get_attempt(attempt)
-    assert (got["status"], got["error_kind"], got["error_cell"], got["pid"], got["log"]) == (
+    assert (got.status, got.error_kind, got.error_cell, got.pid, got.log) == (
         "failed", "exception", 3, 4242, "x")
     store.set_task_state("r1", "ingest", "failed", error="ZeroDivisionError", error_cell=3, ended_at=time.time())
-    assert store.run_tasks("r1")[0]["error_cell"] == 3
+    assert store.run_tasks("r1")[0].error_cell == 3
 
     store.heartbeat("r1")
     store.finish_run("r1", "failed")
     run = store.get_run("r1")
-    assert run["status"] == "failed" and run["ended_at"] >= run["started_at"]
-    assert [a["id"] for a in store.attempts("r1")] == [attempt] == [a["id"] for a in store.attempts("r1", "ingest")]
+    assert run.status == "failed" and run.ended_at >= run.started_at
+    assert [a.id for a in store.attempts("r1")] == [attempt] == [a.id for a in store.attempts("r1", "ingest")]
     assert store.attempts("r1", "clean") == []
 
     with pytest.raises(ConflictError):
@@ -185,10 +185,10 @@ def test_list_and_count_runs(store):
     for i in range(5):
         store.create_run(f"r{i}", tasks=[], **RUN)
     store.finish_run("r3", "succeeded")
-    assert [r["id"] for r in store.list_runs()] == ["r4", "r3", "r2", "r1", "r0"]
-    assert [r["id"] for r in store.list_runs(limit=2, offset=1)] == ["r3", "r2"]
-    assert [r["id"] for r in store.list_runs(status="succeeded")] == ["r3"]
-    assert store.list_runs()[0]["parameters"] == {"n": 1}
+    assert [r.id for r in store.list_runs()] == ["r4", "r3", "r2", "r1", "r0"]
+    assert [r.id for r in store.list_runs(limit=2, offset=1)] == ["r3", "r2"]
+    assert [r.id for r in store.list_runs(status="succeeded")] == ["r3"]
+    assert store.list_runs()[0].parameters == {"n": 1}
     assert store.count_runs() == 5 and store.count_runs("running") == 4
     assert store.latest_run_id() == "r4"
 
@@ -202,8 +202,8 @@ def test_empty_store_answers(store):
 def test_get_run_by_prefix_and_not_found(store):
     store.create_run("20260102-aaaa", tasks=[], **RUN)
     store.create_run("20260102-abbb", tasks=[], **RUN)
-    assert store.get_run("20260102-aa")["id"] == "20260102-aaaa"
-    assert store.get_run("20260102-abbb")["id"] == "20260102-abbb"
+    assert store.get_run("20260102-aa").id == "20260102-aaaa"
+    assert store.get_run("20260102-abbb").id == "20260102-abbb"
     with pytest.raises(NotFoundError, match="several runs"):
         store.get_run("20260102-a")
     with pytest.raises(NotFoundError) as info:
@@ -221,11 +221,11 @@ def test_reset_tasks_for_resume(store):
     store.finish_run("r1", "failed")
     store.reset_tasks("r1", ["b", "c"])
     run = store.get_run("r1")
-    assert run["status"] == "running" and run["ended_at"] is None and run["pid"] == os.getpid()
-    tasks = {t["task"]: t for t in store.run_tasks("r1")}
-    assert tasks["b"]["status"] == "pending" and tasks["b"]["error"] is None and tasks["b"]["error_cell"] is None
-    assert tasks["b"]["attempts"] == 1  # the next attempt is number 2
-    assert tasks["c"]["status"] == "pending" and tasks["a"]["status"] == "pending"
+    assert run.status == "running" and run.ended_at is None and run.pid == os.getpid()
+    tasks = {t.task: t for t in store.run_tasks("r1")}
+    assert tasks["b"].status == "pending" and tasks["b"].error is None and tasks["b"].error_cell is None
+    assert tasks["b"].attempts == 1  # the next attempt is number 2
+    assert tasks["c"].status == "pending" and tasks["a"].status == "pending"
     assert store.events_since()[-1]["kind"] == "run_resumed"
 
 
@@ -238,11 +238,11 @@ def test_mark_abandoned(store):
     store.set_task_state("r1", "c", "queued")
     assert store.mark_abandoned("r1") == 1
     got = store.get_attempt(hung)
-    assert (got["status"], got["error_kind"], got["error"]) == (
+    assert (got.status, got.error_kind, got.error) == (
         "failed", "abandoned", "the runner stopped while this attempt ran")
-    assert got["ended_at"] is not None
-    assert store.get_attempt(done)["status"] == "succeeded"
-    assert {t["task"]: t["status"] for t in store.run_tasks("r1")} == {
+    assert got.ended_at is not None
+    assert store.get_attempt(done).status == "succeeded"
+    assert {t.task: t.status for t in store.run_tasks("r1")} == {
         "a": "succeeded", "b": "pending", "c": "pending", "d": "pending"}
     assert store.mark_abandoned("r1") == 0
 
@@ -301,7 +301,7 @@ def test_lineage_of_a_two_step_pipeline(store):
     assert [v["path"] for v in io["writes"]] == ["data/clean.csv"]
 
     tl = store.task_lineage("ingest")
-    assert tl["task"] == "ingest" and tl["attempt"]["id"] == a
+    assert tl["task"] == "ingest" and tl["attempt"].id == a
     assert [r["path"] for r in tl["reads"]] == ["raw/in.csv"]
     assert [(w["path"], [c["task"] for c in w["consumers"]]) for w in tl["writes"]] == [("data/raw.csv", ["clean"])]
     with pytest.raises(NotFoundError):
@@ -342,8 +342,8 @@ def test_last_success_with_writes(store):
     _run_task(store, "r2", "t", key="k1", status="failed", writes=[("out/a.csv", "hx", 3)])
     _run_task(store, "r2", "t", key="k2", writes=[("out/a.csv", "hy", 3)])
     hit = store.last_success("t", "k1")
-    assert hit is not None and hit["run_id"] == "r1" and hit["cache_key"] == "k1"
-    assert hit["writes"] == [("out/a.csv", "ha", 3), ("out/b.csv", "hb", 4)]
+    assert hit is not None and hit.run_id == "r1" and hit.cache_key == "k1"
+    assert store.attempt_writes(hit.id) == [("out/a.csv", "ha", 3), ("out/b.csv", "hb", 4)]
     assert store.last_success("t", "k3") is None
     assert store.last_success("other", "k1") is None
 
@@ -489,7 +489,7 @@ def test_writer_processes_and_a_reader_on_one_file(tmp_path):
         assert s.count_runs() == runs == s.count_runs("succeeded")
         assert s.last_event_id() == expected_events == _count(path, "events")
         run_id = "w2-r007"
-        assert [(t["task"], t["status"]) for t in s.run_tasks(run_id)] == [("a", "succeeded"), ("b", "succeeded")]
+        assert [(t.task, t.status) for t in s.run_tasks(run_id)] == [("a", "succeeded"), ("b", "succeeded")]
         tree = s.lineage(f"data/{run_id}/b.csv")
         assert tree is not None and tree["producer"]["run_id"] == run_id
         [a_out] = tree["inputs"]

@@ -2,28 +2,31 @@
 from __future__ import annotations
 
 import re
-import time
+import threading
 from pathlib import Path
 
 import pytest
 
+import nbflow
 from nbflow import Project
-from nbflow.widget import STATE_FILL, PipelineWidget, svg
+from nbflow.widgets import STATE_FILL, PipelineWidget, svg
 
-from .conftest import write_notebook
+from .conftest import wait_for, write_notebook
 
 
 def states_in(value: str) -> dict[str, str]:
     return dict(re.findall(r'data-task="([^"]+)" data-state="([^"]+)"', value))
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
+def redrawn_until(w: PipelineWidget, predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    """Wait on the widget's own redraws (ipywidgets' observe) until `predicate()` holds."""
+    changed = threading.Event()
+    w.graph.observe(lambda change: changed.set(), names="value")
+    while not predicate():
+        if not changed.wait(timeout):
+            return bool(predicate())
+        changed.clear()
+    return True
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def test_svg_colours_nodes_by_state_and_lays_out_by_depth(small: Path) -> None:
 @pytest.mark.kernel
 def test_widget_follows_a_run_live_and_close_stops_it(small: Path) -> None:
     project = Project(small)
-    w = project.widget(interval=0.2)
+    w = nbflow.widget(project, interval=0.2)
     try:
         assert isinstance(w, PipelineWidget) and w.following
         assert set(states_in(w.graph.value).values()) == {"pending"} and "no run yet" in w.header.value
@@ -59,19 +62,17 @@ def test_widget_follows_a_run_live_and_close_stops_it(small: Path) -> None:
         w.graph.observe(lambda change: seen.append(states_in(change["new"])), names="value")
         summary = project.run()
         assert not summary.ok  # c fails
-        assert wait_for(lambda: states_in(w.graph.value) == {"a": "succeeded", "b": "succeeded", "c": "failed"}), w.graph.value
+        assert redrawn_until(w, lambda: states_in(w.graph.value) == {"a": "succeeded", "b": "succeeded", "c": "failed"}), w.graph.value
         assert any(s.get("a") == "running" for s in seen), seen  # the running state was shown while a ran
-        run_id = project.store.latest_run_id()
-        assert run_id and run_id in w.header.value and 'data-status="failed"' in w.header.value
+        run_id = summary.run_id
+        assert run_id in w.header.value and 'data-status="failed"' in w.header.value
         assert [v for _, v in w.picker.options] == ["latest", run_id]
     finally:
         w.close()
-    assert not w.following
+    assert not w.following  # its thread has ended: nothing redraws it any more
     frozen = w.graph.value
-    project.store.create_run("later", project=str(small), trigger="test", logical_date="2026-01-01", parameters={},
-                             selection={}, tasks=["a"])
-    time.sleep(0.6)
-    assert w.graph.value == frozen  # a closed widget no longer follows the store
+    project.store.create_run("later", trigger="test", logical_date="2026-01-01", parameters={}, selection={}, tasks=["a"])
+    assert w.graph.value == frozen
     project.close()
 
 
@@ -80,15 +81,16 @@ def test_run_picker_shows_an_older_run(small: Path) -> None:
     project = Project(small)
     project.run(only=["a"])
     first = project.store.latest_run_id()
-    project.store.create_run("second", project=str(small), trigger="test", logical_date="2026-01-01", parameters={},
-                             selection={}, tasks=["a", "b", "c"])
-    w = project.widget(interval=0.1)
+    project.store.create_run("second", trigger="test", logical_date="2026-01-01", parameters={}, selection={},
+                             tasks=["a", "b", "c"])
+    w = nbflow.widget(project, interval=0.1)
     try:
         assert set(states_in(w.graph.value).values()) == {"pending"}  # the latest run: all its tasks pending
         w.picker.value = first
         assert states_in(w.graph.value)["a"] == "succeeded" and first in w.header.value
         project.store.set_task_state("second", "b", "running")  # a change in another run: the choice stays
-        time.sleep(0.5)
+        changed = project.last_event_id()
+        wait_for(lambda: w.seen_event_id >= changed, 10, "the widget to look at the new event")
         assert w.picker.value == first and states_in(w.graph.value)["a"] == "succeeded"
         w.picker.value = "latest"
         assert states_in(w.graph.value) == {"a": "pending", "b": "running", "c": "pending"}
@@ -96,4 +98,4 @@ def test_run_picker_shows_an_older_run(small: Path) -> None:
         w.close()
         project.close()
     with pytest.raises(Exception, match="no run"):
-        Project(small).widget(run_id="nope")
+        nbflow.widget(small, run_id="nope")

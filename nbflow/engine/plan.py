@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import NbflowError
 from ..model import Pipeline, Task
+from ..records import AttemptRecord, FileRecord
 from ..tags import placeholders
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, st
                        reads={p: h for p, h, _ in reads}, upstream={u: upstream_keys[u] for u in task.upstream if u in upstream_keys})
 
 
-def outputs_intact(writes: list[tuple[str, str, int]] | list[list[Any]], root: str) -> str | None:
+def outputs_intact(writes: list[FileRecord], root: str) -> str | None:
     """None when every recorded output still exists with its recorded hash, else why not."""
     for path, digest, size in writes:
         full = _abs(root, path)
@@ -153,7 +154,7 @@ class Decision:
     reason: str
     fingerprint: Fingerprint
     reads: list[tuple[str, str, int]]
-    last: dict[str, Any] | None  # the successful attempt being reused, when skipping
+    last: AttemptRecord | None  # the successful attempt being reused, when skipping
 
 
 def decide(store: Store, task: Task, params: Mapping[str, Any], upstream_keys: Mapping[str, str], root: str,
@@ -164,9 +165,9 @@ def decide(store: Store, task: Task, params: Mapping[str, Any], upstream_keys: M
     if force:
         return Decision(False, "--force", fp, reads, None)
     last = store.last_success(task.name, fp.key)
-    broken = outputs_intact(last["writes"], root) if last else None
+    broken = outputs_intact(store.attempt_writes(last.id), root) if last else None
     if last and not broken:
-        return Decision(True, f"up to date (same code, parameters and inputs as run {last['run_id']})", fp, reads, last)
+        return Decision(True, f"up to date (same code, parameters and inputs as run {last.run_id})", fp, reads, last)
     return Decision(False, broken or why_changed(store.last_fingerprint(task.name), fp), fp, reads, None)
 
 
@@ -176,5 +177,5 @@ def outside_keys(store: Store, pipeline: Pipeline, selected: set[str], keys: dic
         for up in pipeline.tasks[name].upstream:
             if up not in selected and up not in keys:
                 last = store.last_success_any(up)
-                if last:
-                    keys[up] = last["cache_key"]
+                if last and last.cache_key:
+                    keys[up] = last.cache_key

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
+import logging
 import os
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..execute import AttemptResult, AttemptSpec, KernelLaunch
-from ..executors.base import Executor
-from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, FINAL, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
+from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
+from ..model import Config, Pipeline
+from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
 from . import plan
 from .retry import backoff
 
@@ -20,13 +23,32 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
-BAD = (FAILED, CHECK_FAILED, UPSTREAM_FAILED, CANCELLED)
+T = TypeVar("T")
+log = logging.getLogger("nbflow.engine")
+
+
+class StoreCalls:
+    """The engine's store calls, one at a time, in order, in a thread of their own.
+
+    A store held locked by another process (or a slow disk) then delays only the task whose record waits, never
+    the event loop that relays every running notebook's output. Each caller still awaits its write, so a task's
+    success is committed before anything downstream of it starts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nbflow-store")
+
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
 
 
 @dataclass
 class TaskOutcome:
     task: str
-    status: str
+    status: TaskState
     reason: str = ""
     attempts: int = 0
     seconds: float = 0.0
@@ -38,14 +60,14 @@ class TaskOutcome:
 @dataclass
 class RunSummary:
     run_id: str
-    status: str
+    status: RunState
     tasks: list[TaskOutcome]
     artifacts: str
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.status == SUCCEEDED
+        return self.status == RunState.SUCCEEDED
 
 
 @dataclass(frozen=True)
@@ -65,33 +87,42 @@ class Engine:
     """Runs one plan against the store through an executor. Async; the Project wraps it for sync callers."""
 
     def __init__(self, config: Config, pipeline: Pipeline, store: Store, executor: Executor,
-                 on_event: EventSink | None = None, rng: random.Random | None = None) -> None:
+                 on_event: EventSink | None = None, rng: random.Random | None = None,
+                 project_env: Mapping[str, str] | None = None) -> None:
+        """`project_env`: set in every task's kernel besides NBFLOW_RUN_ID and NBFLOW_TASK (the project's folder)."""
         self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
+        self.project_env = dict(project_env or {})
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
+        self.db = StoreCalls(store)
         self._pending: list[str] = []  # the current run's view, for looking ahead
-        self._state: dict[str, str] = {}
+        self._state: dict[str, TaskState] = {}
         self._selected: set[str] = set()
         self._will_run: set[str] = set()  # decided to run, not finished
 
     async def execute(self, p: RunPlan) -> RunSummary:
+        try:
+            return await self._execute(p)
+        finally:
+            self.db.close()
+
+    async def _execute(self, p: RunPlan) -> RunSummary:
         selected = set(p.tasks) | set(p.done)
-        state: dict[str, str] = {}
-        for row in self.store.run_tasks(p.run_id) if p.done else []:
-            if row["task"] in p.done:  # kept from before a resume: show them as they were recorded
-                state[row["task"]] = row["status"]
-                self.outcomes[row["task"]] = TaskOutcome(row["task"], row["status"], row["reason"] or "", row["attempts"] or 0,
-                                                         artifact=row["artifact"])
+        state: dict[str, TaskState] = {}
+        for row in await self.db(self.store.run_tasks, p.run_id) if p.done else []:
+            if row.task in p.done:  # kept from before a resume: show them as they were recorded
+                state[row.task] = row.status
+                self.outcomes[row.task] = TaskOutcome(row.task, row.status, row.reason or "", row.attempts, artifact=row.artifact)
         keys: dict[str, str] = dict(p.done)
-        plan.outside_keys(self.store, self.pipeline, selected, keys)
+        await self.db(plan.outside_keys, self.store, self.pipeline, selected, keys)
         slots = asyncio.Semaphore(p.jobs)
         pools = {name: asyncio.Semaphore(size) for name, size in self.config.pools.items()}
         pending = list(p.tasks)
         running: dict[str, asyncio.Task[None]] = {}
         self._pending, self._state, self._selected, self._will_run = pending, state, selected, set()
         beat = asyncio.create_task(self._heartbeat(p.run_id))
-        status = FAILED
+        status = RunState.FAILED
         try:
             while pending or running:
                 for name in list(pending):
@@ -99,8 +130,8 @@ class Engine:
                     bad = [u for u in ups if state.get(u) in BAD]
                     if bad:
                         pending.remove(name)
-                        state[name] = UPSTREAM_FAILED
-                        self._set(p.run_id, name, UPSTREAM_FAILED, reason=f"upstream {bad[0]} {state[bad[0]]}")
+                        state[name] = TaskState.UPSTREAM_FAILED
+                        await self._set(p.run_id, name, TaskState.UPSTREAM_FAILED, reason=f"upstream {bad[0]} {state[bad[0]]}")
                     elif all(state.get(u) in DONE_OK for u in ups):
                         pending.remove(name)
                         running[name] = asyncio.create_task(self._task(p, name, keys, state, slots, pools))
@@ -111,26 +142,26 @@ class Engine:
                 finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
                 for name in [n for n, t in running.items() if t in finished]:
                     running.pop(name).result()
-            status = SUCCEEDED if all(state.get(t) in DONE_OK for t in selected) else FAILED
+            status = RunState.SUCCEEDED if all(state.get(t) in DONE_OK for t in selected) else RunState.FAILED
         except BaseException:
-            status = CANCELLED
+            status = RunState.CANCELLED
             for t in running.values():
                 t.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)  # their attempts record the cancel
             for name in list(running) + pending:
-                self._set(p.run_id, name, CANCELLED, reason="the run was interrupted")
+                await self._set(p.run_id, name, TaskState.CANCELLED, reason="the run was interrupted")
             raise
         finally:
             beat.cancel()
-            self.store.finish_run(p.run_id, status)
+            await self.db(self.store.finish_run, p.run_id, status)
             self.on_event("run_finished", {"run_id": p.run_id, "status": status})
-        return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, "pending"))
+        return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, TaskState.PENDING))
                                              for t in self.pipeline.order if t in selected],
                           os.path.join(self.config.artifacts, p.run_id))
 
     def _launch(self, run_id: str, name: str) -> KernelLaunch:
         task = self.pipeline.tasks[name]
-        env = {"NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
+        env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
         return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
 
     def _look_ahead(self, p: RunPlan) -> None:
@@ -147,12 +178,12 @@ class Engine:
                 expected.add(name)
                 self.executor.want(self._launch(p.run_id, name))
 
-    def _set(self, run_id: str, task: str, status: str, **fields: Any) -> None:
-        if status in (SKIPPED, UPSTREAM_FAILED, CANCELLED):
+    async def _set(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
+        if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED):  # its kernel is not needed
             self.executor.unwant(self._launch(run_id, task))
         if status in FINAL:
             self._will_run.discard(task)
-        self.store.set_task_state(run_id, task, status, **fields)
+        await self.db(self.store.set_task_state, run_id, task, status, **fields)
         out = self.outcomes.setdefault(task, TaskOutcome(task, status))
         out.status = status
         for k in ("reason", "attempts", "error", "error_cell", "artifact"):
@@ -163,29 +194,31 @@ class Engine:
     async def _heartbeat(self, run_id: str) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            self.store.heartbeat(run_id)
+            await self.db(self.store.heartbeat, run_id)
 
-    async def _task(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
+    async def _task(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, TaskState],
                     slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         """Decide, run and record one task; a failure of nbflow itself fails this task, not the whole run."""
         try:
             await self._decide_and_run(p, name, keys, state, slots, pools)
         except Exception as e:  # noqa: BLE001 - recorded on the task, the other branches go on
-            state[name] = FAILED
-            self._set(p.run_id, name, FAILED, error=f"nbflow could not run this task: {type(e).__name__}: {e}", ended_at=time.time())
+            log.exception("task %s of run %s failed inside nbflow", name, p.run_id)
+            state[name] = TaskState.FAILED
+            await self._set(p.run_id, name, TaskState.FAILED, error=f"nbflow could not run this task: {type(e).__name__}: {e}",
+                            ended_at=time.time())
 
-    async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
+    async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, TaskState],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
-        d = await asyncio.to_thread(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
+        d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
             assert d.last is not None
             keys[name] = key
-            state[name] = SKIPPED
-            self._set(p.run_id, name, SKIPPED, cache_key=key, artifact=d.last["artifact"], reason=d.reason)
+            state[name] = TaskState.SKIPPED
+            await self._set(p.run_id, name, TaskState.SKIPPED, cache_key=key, artifact=d.last.artifact, reason=d.reason)
             return
-        self._set(p.run_id, name, QUEUED, reason=d.reason, cache_key=key)
+        await self._set(p.run_id, name, TaskState.QUEUED, reason=d.reason, cache_key=key)
         self.executor.want(self._launch(p.run_id, name))
         self._will_run.add(name)
         self._look_ahead(p)
@@ -193,18 +226,19 @@ class Engine:
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
             result, artifact = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
-            if result.status == SUCCEEDED:
+            if result.status == AttemptState.SUCCEEDED:
                 keys[name] = key
-                state[name] = SUCCEEDED
-                self._set(p.run_id, name, SUCCEEDED, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                          error=None, error_cell=None)
+                state[name] = TaskState.SUCCEEDED
+                await self._set(p.run_id, name, TaskState.SUCCEEDED, attempts=number, artifact=artifact, ended_at=result.ended_at,
+                                error=None, error_cell=None)
                 self.outcomes[name].seconds = result.ended_at - result.started_at
                 return
             last_try = number >= p.first_attempt.get(name, 1) + task.policy.retries
             if not result.retriable or last_try:
-                state[name] = result.status
-                self._set(p.run_id, name, result.status, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                          error=result.error, error_cell=result.error_cell)
+                final = TaskState(result.status)
+                state[name] = final
+                await self._set(p.run_id, name, final, attempts=number, artifact=artifact, ended_at=result.ended_at,
+                                error=result.error, error_cell=result.error_cell)
                 self.outcomes[name].seconds = result.ended_at - result.started_at
                 return
             delay = backoff(task.policy, number, self.rng)
@@ -221,8 +255,8 @@ class Engine:
             if pool:
                 await pool.acquire()
             try:
-                attempt_id = self.store.start_attempt(p.run_id, name, number, key, artifact)
-                self.on_event("task", {"run_id": p.run_id, "task": name, "status": "running", "attempt": number})
+                attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact)
+                self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number})
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
                                    cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
@@ -231,25 +265,27 @@ class Engine:
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:
-                    self.store.finish_attempt(attempt_id, CANCELLED, error_kind="cancelled", error="the run was interrupted")
+                    await self.db(self.store.finish_attempt, attempt_id, AttemptState.CANCELLED, error_kind=ErrorKind.CANCELLED,
+                                  error="the run was interrupted")
                     raise
                 except Exception as e:  # noqa: BLE001 - the executor itself failed: record it on the attempt
+                    log.exception("the executor failed on %s of run %s", name, p.run_id)
                     now = time.time()
-                    result = AttemptResult(status=FAILED, started_at=now, ended_at=now, error_kind="internal",
+                    result = AttemptResult(status=AttemptState.FAILED, started_at=now, ended_at=now, error_kind=ErrorKind.INTERNAL,
                                            error=f"the executor failed: {type(e).__name__}: {e}", retriable=True)
             finally:
                 if pool:
                     pool.release()
         writes: list[tuple[str, str, int]] = []
-        if result.status == SUCCEEDED:
+        if result.status == AttemptState.SUCCEEDED:
             writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root)
             if missing:
-                result = AttemptResult(status=FAILED, started_at=result.started_at, ended_at=result.ended_at,
-                                       error_kind="missing_output", log=result.log, pid=result.pid,
+                result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
+                                       error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
                                        error=f"the notebook declares writes:{missing[0]} but did not write it. "
                                              f"Fix: write that file, or correct the writes: tag")
-        self.store.finish_attempt(attempt_id, result.status, error_kind=result.error_kind, error=result.error,
-                                  error_cell=result.error_cell, log=result.log,
-                                  reads=[r for r in reads if r[1] != "missing"], writes=writes,
-                                  fingerprint=fingerprint if result.status == SUCCEEDED else None)
+        await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
+                      error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
+                      reads=[r for r in reads if r[1] != "missing"], writes=writes,
+                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None)
         return result, artifact

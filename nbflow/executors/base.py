@@ -1,9 +1,61 @@
-"""The one interface between the engine and the places attempts run (local kernels, later Dask)."""
+"""The one interface between the engine and the places attempts run, and the plain values that cross it.
+
+`AttemptSpec` in, `AttemptResult` out: plain, picklable values, so an attempt can run in this process's event
+loop (the local executor) or on another machine (a Dask worker) alike.
+"""
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from ..execute import AttemptResult, AttemptSpec, KernelLaunch
+from ..states import AttemptState, ErrorKind
+
+
+@dataclass(frozen=True)
+class KernelLaunch:
+    """What a kernel starts with. A pre-started kernel serves only an attempt with an equal launch, so it gets
+    exactly what a cold one would: the same kernel spec, working directory and environment."""
+
+    kernel: str
+    cwd: str
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    """Everything needed to run one attempt; plain values, so it pickles."""
+
+    run_id: str
+    task: str
+    number: int
+    source: str  # absolute path of the source notebook (never written)
+    output: str  # absolute path of the executed notebook to keep
+    cwd: str
+    kernel: str
+    parameters: dict[str, Any]
+    timeout: float | None = None  # the whole notebook, kernel start included
+    cell_timeout: float | None = None
+    check_cells: tuple[int, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def launch(self) -> KernelLaunch:
+        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(self.env.items())))
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status: AttemptState  # succeeded | failed | check_failed
+    started_at: float
+    ended_at: float
+    error_kind: ErrorKind | None = None
+    error: str | None = None  # one line for people: what failed and where
+    error_cell: int | None = None  # index in the source notebook, 0-based over all cells
+    ename: str | None = None  # the exception's class name, when a cell raised
+    evalue: str | None = None  # and its message
+    log: str = ""
+    retriable: bool = False
+    pid: int = 0
 
 
 class Executor(Protocol):

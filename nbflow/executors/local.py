@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ..execute import AttemptResult, AttemptSpec, KernelLaunch, execute_attempt_async, preload
+from .attempt import execute_attempt_async, preload
+from .base import AttemptResult, AttemptSpec, KernelLaunch
 
 if TYPE_CHECKING:
-    from ..kernels import KernelPool
+    from .kernels import KernelPool
 
 AHEAD = 2  # kernels started beyond the parallelism, for the tasks that will be ready next
 
@@ -29,7 +30,7 @@ class LocalExecutor:
     def _kernels(self) -> KernelPool:
         """Created on first use, so a run with nothing to do never imports jupyter_client."""
         if self._pool is None:
-            from ..kernels import KernelPool  # jupyter_client, in this thread, before the preload thread starts
+            from .kernels import KernelPool  # jupyter_client, in this thread, before the preload thread starts
 
             self._pool = KernelPool(self.capacity)
             self._preloaded = asyncio.ensure_future(asyncio.to_thread(preload))

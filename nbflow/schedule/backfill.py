@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ScheduleError
+from ..liveness import new_owner
+from ..states import RunState, WorkState
 from . import cron
 from .clock import Clock, SystemClock
-from .jobs import INTERRUPTED, Launcher, RunRequest, abandoned, new_owner
 from .spec import ScheduleSpec
+from .work import RunRequest, RunStarter, abandoned, run_item
 
 if TYPE_CHECKING:
     from ..store import Store
 
 DAILY = ScheduleSpec(name="@daily", cron="0 0 * * *", timezone="UTC", source="backfill")
-RETAKE = ("failed", "skipped", "interrupted")
+RETAKE = (WorkState.FAILED, WorkState.SKIPPED, WorkState.INTERRUPTED)
 MAX_SLOTS = 10_000
 EventSink = Callable[[str, Mapping[str, Any]], None]
 
@@ -42,7 +44,7 @@ class BackfillSummary:
 
     @property
     def ok(self) -> bool:
-        return all(s.status in ("succeeded", "already_succeeded") for s in self.slots)
+        return all(s.status in (WorkState.SUCCEEDED, "already_succeeded") for s in self.slots)
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.slots if s.status == status)
@@ -74,7 +76,7 @@ def backfill_slots(spec: ScheduleSpec, start: str, end: str, now: dt.datetime) -
     return found
 
 
-async def backfill(store: Store, launcher: Launcher, spec: ScheduleSpec, slots: list[dt.datetime], *, clock: Clock | None = None,
+async def backfill(store: Store, starter: RunStarter, spec: ScheduleSpec, slots: list[dt.datetime], *, clock: Clock | None = None,
                    concurrency: int = 2, parameters: Mapping[str, Any] | None = None, only: tuple[str, ...] = (),
                    jobs: int | None = None, on_event: EventSink | None = None) -> BackfillSummary:
     """Run each slot once, at most `concurrency` at a time; Ctrl-C leaves the slots running then as interrupted."""
@@ -90,18 +92,18 @@ async def backfill(store: Store, launcher: Launcher, spec: ScheduleSpec, slots: 
     def claim(slot: dt.datetime) -> dict[str, Any] | SlotResult:
         key, run_date = cron.slot_key(slot), cron.run_date(slot, cron.has_seconds(spec.cron))
         for _ in range(2):
-            row = store.claim_slot(spec.name, key, slot.timestamp(), run_date, "backfill", "running", owner,
+            row = store.claim_slot(spec.name, key, slot.timestamp(), run_date, "backfill", WorkState.RUNNING, owner,
                                    now=clock.now().timestamp(), retake=RETAKE)
             if row is not None:
                 return row
             existing = store.slot_row(spec.name, key)
             assert existing is not None
             lease = store.lease()
-            if existing["status"] != "running" or not abandoned(existing, owner, lease["owner"] if lease else None):
+            if existing["status"] != WorkState.RUNNING or not abandoned(existing, owner, lease["owner"] if lease else None):
                 return SlotResult(run_date, key, f"already_{existing['status']}", existing["run_id"], existing["reason"])
-            if existing["run_id"] and launcher.liveness(existing["run_id"]) == "running":
+            if existing["run_id"] and starter.liveness(existing["run_id"]) == RunState.RUNNING:
                 return SlotResult(run_date, key, "already_running", existing["run_id"])
-            store.update_job("slot", existing["id"], status="interrupted", reason="its runner is gone")
+            store.update_item("slot", existing["id"], status=WorkState.INTERRUPTED, reason="its runner is gone")
         return SlotResult(run_date, key, "already_running")
 
     async def one(slot: dt.datetime) -> SlotResult:
@@ -110,25 +112,17 @@ async def backfill(store: Store, launcher: Launcher, spec: ScheduleSpec, slots: 
             if isinstance(claimed, SlotResult):
                 emit("slot_done", {"schedule": spec.name, **claimed.__dict__})
                 return claimed
-            run_date, job_id = claimed["run_date"], int(claimed["id"])
+            run_date = claimed["run_date"]
             result = SlotResult(run_date, claimed["slot"], "running")
 
             def started(run_id: str) -> None:
                 result.run_id = run_id
-                store.update_job("slot", job_id, run_id=run_id)
                 emit("slot_started", {"schedule": spec.name, "run_date": run_date, "run_id": run_id})
 
             request = RunRequest(parameters=params, only=request_only, trigger="backfill", logical_date=run_date,
                                  schedule=spec.name, jobs=jobs)
-            try:
-                status = await launcher.run(request, started)
-            except asyncio.CancelledError:
-                store.update_job("slot", job_id, status="interrupted", reason=INTERRUPTED, ended_at=clock.now().timestamp())
-                raise
-            except Exception as e:  # noqa: BLE001 - recorded on the slot; other slots go on
-                status, result.reason = "failed", str(e)
-            result.status = "interrupted" if status == "cancelled" else status
-            store.update_job("slot", job_id, status=result.status, reason=result.reason, ended_at=clock.now().timestamp())
+            outcome = await run_item(store, starter, "slot", int(claimed["id"]), request, clock, started=started)
+            result.status, result.reason = str(outcome.status), outcome.reason
             emit("slot_done", {"schedule": spec.name, **result.__dict__})
             return result
 

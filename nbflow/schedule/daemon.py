@@ -11,21 +11,21 @@ import datetime as dt
 import math
 import os
 import signal
-import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LeaseLostError, NbflowError, StandbyError
+from ..liveness import HOST, LEASE_TTL_SECONDS, Holder, gone, new_owner
+from ..states import RunState, WorkState
 from . import cron, sensor
 from .clock import Clock, SystemClock
-from .jobs import INTERRUPTED, Launcher, RunRequest, abandoned, new_owner, process_gone
 from .spec import ScheduleSpec, SensorSpec, schedule_from_row, schedule_row
+from .work import RunRequest, RunStarter, abandoned, run_item
 
 if TYPE_CHECKING:
     from ..store import Store
 
 HEARTBEAT_SECONDS = 2.0  # lease heartbeat
-LEASE_TTL_SECONDS = 15.0  # a lease without heartbeat for this long is free
 STANDBY_POLL_SECONDS = 2.0
 POLL_SECONDS = 0.25  # sensors and queued work
 RECOVER_SECONDS = 5.0  # look for abandoned slots and files this often
@@ -57,10 +57,10 @@ def catchup_plan(due: list[dt.datetime], policy: str, now: dt.datetime, grace: f
 class Scheduler:
     """Fires schedules and sensors of one project store. Not thread-safe; runs in one event loop."""
 
-    def __init__(self, store: Store, root: str, launcher: Launcher, *, clock: Clock | None = None,
+    def __init__(self, store: Store, root: str, starter: RunStarter, *, clock: Clock | None = None,
                  specs: SpecSource | None = None, on_event: EventSink | None = None, standby: bool = True,
                  grace_seconds: float = MISFIRE_GRACE_SECONDS) -> None:
-        self.store, self.root, self.launcher = store, root, launcher
+        self.store, self.root, self.starter = store, root, starter
         self.clock = clock or SystemClock()
         self.specs = specs or (lambda: ([], []))
         self.emit = on_event or _ignore
@@ -77,11 +77,13 @@ class Scheduler:
 
     # the lease
 
-    def _holder_dead(self, holder: Mapping[str, Any]) -> bool:
-        return holder["host"] == socket.gethostname() and process_gone(holder["owner"])
+    @staticmethod
+    def _holder_dead(holder: Mapping[str, Any]) -> bool:
+        """Its process is gone on this host (the store checks the heartbeat's age by this scheduler's clock)."""
+        return gone(Holder(holder["host"], holder["pid"]), ttl=math.inf)
 
     def _take_lease(self, now: float) -> bool:
-        got, holder = self.store.acquire_lease(self.owner, socket.gethostname(), os.getpid(), now, LEASE_TTL_SECONDS, self._holder_dead)
+        got, holder = self.store.acquire_lease(self.owner, HOST, os.getpid(), now, LEASE_TTL_SECONDS, self._holder_dead)
         if got:
             self.leader, self._beat, self._recovered, self._loaded = True, now, -math.inf, -math.inf
             self.emit("leader", {"owner": self.owner})
@@ -165,25 +167,25 @@ class Scheduler:
         due = cron.slots(spec.cron, spec.tz, after, now)
         seconds = cron.has_seconds(spec.cron)
         for slot, skip in catchup_plan(due, spec.catchup, now, self.grace):
-            status, reason = ("skipped", skip) if skip else self._capacity("slot", spec.name, spec.max_concurrent, spec.overlap)
+            status, reason = (WorkState.SKIPPED, skip) if skip else self._capacity("slot", spec.name, spec.max_concurrent, spec.overlap)
             claimed = self.store.claim_slot(spec.name, cron.slot_key(slot), slot.timestamp(), cron.run_date(slot, seconds), "schedule",
                                             status, self.owner, now=now.timestamp(), reason=reason, lease_owner=self.owner)
             if claimed is None:
                 continue
             late = (now - slot).total_seconds()
-            self.emit(f"slot_{status}" if status != "running" else "slot_fired",
+            self.emit(f"slot_{status}" if status != WorkState.RUNNING else "slot_fired",
                       {"schedule": spec.name, "slot": claimed["slot"], "run_date": claimed["run_date"], "reason": reason, "late": late})
-            if status == "running":
+            if status == WorkState.RUNNING:
                 self._launch("slot", claimed, self._slot_request(spec, claimed))
 
-    def _capacity(self, kind: str, key: str, limit: int, overlap: str) -> tuple[str, str | None]:
+    def _capacity(self, kind: str, key: str, limit: int, overlap: str) -> tuple[WorkState, str | None]:
         """running if a run may start now; else queued or skipped by the overlap policy, with the reason."""
-        running = self.store.count_jobs(kind, key, ("running",))
-        waiting = self.store.count_jobs(kind, key, ("queued",))
+        running = self.store.count_items(kind, key, (WorkState.RUNNING,))
+        waiting = self.store.count_items(kind, key, (WorkState.QUEUED,))
         if running < limit and not waiting:
-            return "running", None
+            return WorkState.RUNNING, None
         reason = f"{running} run(s) already active (max_concurrent = {limit})" + (f", {waiting} queued" if waiting else "")
-        return ("queued", reason) if overlap == "queue" else ("skipped", f"overlap = \"skip\": {reason}")
+        return (WorkState.QUEUED, reason) if overlap == "queue" else (WorkState.SKIPPED, f"overlap = \"skip\": {reason}")
 
     def _slot_request(self, spec: ScheduleSpec, row: Mapping[str, Any]) -> RunRequest:
         return RunRequest(parameters=dict(spec.parameters), only=spec.only, trigger=spec.trigger, logical_date=row["run_date"],
@@ -206,17 +208,17 @@ class Scheduler:
         limits = [("slot", r["name"], r["max_concurrent"]) for r in rows if not r["paused"]]
         limits += [("file", s.name, s.max_concurrent) for s in self.sensors]
         for kind, key, limit in limits:
-            free = limit - self.store.count_jobs(kind, key, ("running",))
-            for row in self.store.jobs(kind, key, ("queued",), limit=max(free, 0)):
-                if self.store.take_job(kind, row["id"], self.owner, now=ts, from_states=("queued",), lease_owner=self.owner):
+            free = limit - self.store.count_items(kind, key, (WorkState.RUNNING,))
+            for row in self.store.items(kind, key, (WorkState.QUEUED,), limit=max(free, 0)):
+                if self.store.take_item(kind, row["id"], self.owner, now=ts, from_states=(WorkState.QUEUED,), lease_owner=self.owner):
                     self._start(kind, row, "started from the queue")
 
     def _start(self, kind: str, row: Mapping[str, Any], why: str) -> None:
         request = self._request(kind, row)
         if request is None:
             what = "schedule" if kind == "slot" else "sensor"
-            self.store.update_job(kind, row["id"], status="failed", ended_at=self.clock.now().timestamp(),
-                                  reason=f"its {what} no longer exists")
+            self.store.update_item(kind, row["id"], status=WorkState.FAILED, ended_at=self.clock.now().timestamp(),
+                                   reason=f"its {what} no longer exists")
             return
         self.emit("dequeued", {"kind": kind, **_label(kind, row), "reason": why})
         self._launch(kind, row, request)
@@ -238,79 +240,66 @@ class Scheduler:
             if claimed is None:
                 continue
             late = now.timestamp() - mtime_ns / 1e9
-            self.emit("file_sensed" if status == "running" else "file_queued",
+            self.emit("file_sensed" if status == WorkState.RUNNING else "file_queued",
                       {"sensor": spec.name, "path": path, "reason": reason, "late": late})
-            if status == "running":
+            if status == WorkState.RUNNING:
                 self._launch("file", claimed, self._file_request(spec, claimed))
 
     # running
 
     def _launch(self, kind: str, row: Mapping[str, Any], request: RunRequest, resume: str | None = None) -> None:
         key = (kind, int(row["id"]))
-        self.active[key] = asyncio.create_task(self._run_job(kind, dict(row), request, resume))
+        self.active[key] = asyncio.create_task(self._run_item(kind, dict(row), request, resume))
 
-    async def _run_job(self, kind: str, row: dict[str, Any], request: RunRequest, resume: str | None) -> None:
-        job_id = int(row["id"])
+    async def _run_item(self, kind: str, row: dict[str, Any], request: RunRequest, resume: str | None) -> None:
+        item_id = int(row["id"])
         label = _label(kind, row)
 
         def started(run_id: str) -> None:
-            self.store.update_job(kind, job_id, run_id=run_id)
             self.emit("run_started", {**label, "run_id": run_id, "trigger": request.trigger})
 
         try:
+            if resume:
+                self.emit("run_resumed", {**label, "run_id": resume})
             try:
-                if resume:
-                    self.emit("run_resumed", {**label, "run_id": resume})
-                    status = await self.launcher.resume(resume)
-                else:
-                    status = await self.launcher.run(request, started)
-                reason = None
+                outcome = await run_item(self.store, self.starter, kind, item_id, request, self.clock, resume=resume, started=started)
             except asyncio.CancelledError:
-                self.store.update_job(kind, job_id, status="interrupted", reason=INTERRUPTED, ended_at=self.clock.now().timestamp())
                 self.emit("run_interrupted", label)
                 raise
-            except NbflowError as e:
-                status, reason = "failed", str(e)
-            except Exception as e:  # noqa: BLE001 - recorded on the slot; the scheduler goes on
-                status, reason = "failed", f"nbflow could not run it: {type(e).__name__}: {e}"
-            if status == "cancelled":
-                status, reason = "interrupted", INTERRUPTED
-            self.store.update_job(kind, job_id, status=status, reason=reason, ended_at=self.clock.now().timestamp())
-            run_id = self.store.get_job(kind, job_id)["run_id"]
-            self.emit("run_finished", {**label, "run_id": run_id, "status": status, "reason": reason})
+            self.emit("run_finished", {**label, "run_id": outcome.run_id, "status": outcome.status, "reason": outcome.reason})
         finally:
-            self.active.pop((kind, job_id), None)
+            self.active.pop((kind, item_id), None)
             self.wake.set()
 
     def _recover(self, ts: float) -> None:
         """Take over slots and files whose scheduler is gone: finish their record, resume their run, or start it."""
         holder = self.owner if self.leader else None
         for kind in ("slot", "file"):
-            for row in self.store.jobs(kind, statuses=("running", "interrupted")):
+            for row in self.store.items(kind, statuses=(WorkState.RUNNING, WorkState.INTERRUPTED)):
                 if (kind, row["id"]) in self.active or (kind == "slot" and row["trigger"] != "schedule"):
                     continue  # a backfill's slots are the backfill's: running it again retakes them
-                if row["status"] == "running" and not abandoned(row, self.owner, holder):
+                if row["status"] == WorkState.RUNNING and not abandoned(row, self.owner, holder):
                     continue
                 run_id = row["run_id"] or self._find_run(kind, row)
-                state = self.launcher.liveness(run_id) if run_id else None
-                if state == "running":
+                state = self.starter.liveness(run_id) if run_id else None
+                if state == RunState.RUNNING:
                     continue  # its runner is still alive somewhere: look again later
                 label = _label(kind, row)
-                if state in ("succeeded", "failed"):
-                    self.store.update_job(kind, row["id"], status=state, run_id=run_id, ended_at=ts,
-                                          reason="finished while no scheduler watched it")
+                if state in (RunState.SUCCEEDED, RunState.FAILED):
+                    self.store.update_item(kind, row["id"], status=WorkState(str(state)), run_id=run_id, ended_at=ts,
+                                           reason="finished while no scheduler watched it")
                     self.emit("recovered", {**label, "run_id": run_id, "action": f"recorded as {state}"})
                     continue
                 request = self._request(kind, row)
                 if request is None:  # its schedule or sensor is gone: close the record instead of looking again forever
-                    self.store.update_job(kind, row["id"], status="failed", ended_at=ts,
-                                          reason="abandoned by a stopped runner, and its schedule or sensor no longer exists")
+                    self.store.update_item(kind, row["id"], status=WorkState.FAILED, ended_at=ts,
+                                           reason="abandoned by a stopped runner, and its schedule or sensor no longer exists")
                     continue
-                if not self.store.take_job(kind, row["id"], self.owner, now=ts, from_states=(row["status"],),
-                                                              lease_owner=self.owner):
+                if not self.store.take_item(kind, row["id"], self.owner, now=ts, from_states=(WorkState(row["status"]),),
+                                            lease_owner=self.owner):
                     continue
                 if run_id:
-                    self.store.update_job(kind, row["id"], run_id=run_id)
+                    self.store.update_item(kind, row["id"], run_id=run_id)
                     self.emit("recovered", {**label, "run_id": run_id, "action": "resuming its run"})
                     self._launch(kind, row, request, resume=run_id)
                 else:

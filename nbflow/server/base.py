@@ -36,7 +36,7 @@ def route(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[Non
             await method(self, *args, **kwargs)
         except NbflowError as err:  # an expected problem: its message (never a traceback) and a 4xx status
             self.log.info("nbflow %s %s: %s", self.request.method, self.request.path, err.message)
-            self.reply({"message": err.message}, status_of(err))
+            self.reply({"message": paths.server_relative(self.nbflow.root_dir, err.message)}, status_of(err))
 
     return web.authenticated(authorized(mapped))  # type: ignore[return-value]
 
@@ -48,6 +48,18 @@ class NbflowHandler(APIHandler):
     def nbflow(self) -> ServerState:
         state: ServerState = self.settings["nbflow"]
         return state
+
+    def json_body(self) -> Any:
+        """The request's JSON body (None when empty); a body that is not UTF-8 JSON is a 400 that says so."""
+        raw = self.request.body.strip()
+        if not raw:
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise NbflowError(f"the request body is not UTF-8 text (byte {e.start}). Fix: send JSON encoded as UTF-8") from None
+        except ValueError as e:
+            raise NbflowError(f"the request body is not JSON ({e}). Fix: send a JSON object like {{\"parameters\": {{}}}}") from None
 
     def project_arg(self) -> str:
         return self.get_argument("project", "").strip()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 
-from ..config import load_config
 from .base import NbflowHandler, route
 
 POLL_S = 0.2
@@ -21,12 +20,12 @@ class ChangesHandler(NbflowHandler):
     async def get(self) -> None:
         since = self.int_arg("since", 0, 0, 2**62)
         timeout = self.int_arg("timeout", DEFAULT_TIMEOUT_S, 0, 3600)
-        config = await self.blocking(load_config, self.folder())
+        folder = self.folder()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(timeout, MAX_TIMEOUT_S)
         while True:
             # One `SELECT max(id)` in a worker thread per poll: the loop never blocks, no thread is held between polls.
-            event_id = await self.blocking(self.nbflow.last_event_id, config)
+            event_id = await self.blocking(self.nbflow.last_event_id, folder)
             if event_id != since or loop.time() >= deadline or self.closed:
                 break
             await asyncio.sleep(POLL_S)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from typing import IO, Any
 
 from ..errors import ConflictError, NbflowError
 from ..project import Project, new_run_id
+from ..records import RunRecord
 
 
 @dataclass
@@ -20,14 +20,17 @@ class Child:
     run_id: str
     proc: subprocess.Popen[bytes]
     log_path: str
+    error_path: str  # where the runner writes why it stopped before recording its run
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
 
-def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool) -> list[str]:
+def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
+                   error_file: str) -> list[str]:
     """The `nbflow run` command line for a triggered run; every value passed as JSON so its type survives."""
-    cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter"]
+    cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter",
+           "--error-file", error_file]
     for key, value in parameters.items():
         cmd += ["-p", f"{key}={json.dumps(value)}"]
     for name in only:
@@ -35,8 +38,9 @@ def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any],
     return cmd + (["--force"] if force else [])
 
 
-class Launcher:
-    """At most one runner process per project from this server; runs started elsewhere are found in the store."""
+class RunnerProcesses:
+    """Starts `nbflow run` processes: at most one per project from this server; runs started elsewhere are found in
+    the store."""
 
     def __init__(self) -> None:
         self._children: dict[str, Child] = {}
@@ -46,7 +50,7 @@ class Launcher:
         return found if found is not None and found.alive() else None
 
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              active: list[dict[str, Any]], settled: Iterable[str] = ()) -> Child:
+              active: list[RunRecord], settled: Iterable[str] = ()) -> Child:
         """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
 
         `active`: the project's live running runs from the store (a run started with the CLI counts too).
@@ -58,22 +62,23 @@ class Launcher:
                                 f"{mine.proc.pid}). Fix: wait for it to finish, or cancel it")
         if active:
             run = active[0]
-            raise ConflictError(f"a run of this project is already running: {run['id']} (trigger {run['trigger']}, "
-                                f"pid {run['pid']} on {run['host']}). Fix: wait for it to finish, or cancel it")
+            raise ConflictError(f"a run of this project is already running: {run.id} (trigger {run.trigger}, "
+                                f"pid {run.pid} on {run.host}). Fix: wait for it to finish, or cancel it")
         run_id = new_run_id()
         logs = os.path.join(project.root, ".nbflow", "logs")
         os.makedirs(logs, exist_ok=True)
         log_path = os.path.join(logs, f"{run_id}.log")
+        error_path = os.path.join(logs, f"{run_id}.error.json")
         log = open(log_path, "ab")  # noqa: SIM115 - closed by the reaper thread
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
         try:
-            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force), cwd=project.root,
+            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path), cwd=project.root,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         except OSError as err:
             log.close()
             raise NbflowError(f"cannot start the runner process ({err}). Fix: check that {sys.executable} still exists") from err
-        child = self._children[project.root] = Child(run_id, proc, log_path)
+        child = self._children[project.root] = Child(run_id, proc, log_path, error_path)
         threading.Thread(target=_reap, args=(proc, log), name=f"nbflow-reap-{run_id}", daemon=True).start()
         return child
 
@@ -84,18 +89,12 @@ def _reap(proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     log.close()
 
 
-_ERROR_LINE = re.compile(r"^error: (.*)$", re.MULTILINE)
-
-
-def startup_error(log_path: str) -> str:
-    """Why a runner ended before recording its run: its `error:` message, else the tail of its log."""
+def startup_error(child: Child) -> str:
+    """Why a runner ended before recording its run: the error it wrote to its error file, else where its output is."""
     try:
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        text = ""
-    found = _ERROR_LINE.findall(text)
-    if found:
-        return found[-1]
-    tail = text.strip()[-800:]
-    return f"the runner process ended before recording the run (its output, in {log_path}: {tail or 'empty'})"
+        with open(child.error_path, encoding="utf-8") as f:
+            return str(json.load(f)["message"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return (f"the runner process ended (exit code {child.proc.returncode}) before recording the run. "
+            f"Fix: see its output in .nbflow/logs/{os.path.basename(child.log_path)} in the project folder")

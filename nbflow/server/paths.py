@@ -55,3 +55,13 @@ def to_server_path(root_dir: str, path: str | None) -> str | None:
 def is_hidden(relative: str) -> bool:
     """Whether a server-root-relative path goes through a dot-folder (JupyterLab refuses those without allow_hidden)."""
     return any(part.startswith(".") for part in relative.split("/"))
+
+
+def server_relative(root_dir: str, message: str) -> str:
+    """A message for a REST client: absolute paths under the server's root folder become relative to it, and the
+    root folder itself and the home folder are not shown (a client must not learn the server's file layout)."""
+    root = str(Path(root_dir).resolve())
+    for base in dict.fromkeys((root, os.path.abspath(root_dir))):
+        message = message.replace(base + os.sep, "").replace(base, ".")
+    home = os.path.expanduser("~")
+    return message.replace(home + os.sep, "~" + os.sep) if home not in ("/", "") else message

@@ -5,13 +5,12 @@ import asyncio
 from typing import Any
 
 from ..errors import NbflowError, NotFoundError
-from ..model import Config
 from ..project import Project
-from ..store import Store
+from ..records import RunRecord
+from ..states import RunState
 from . import views
 from .base import NbflowHandler, route
 from .launcher import startup_error
-from .routes import existing
 
 RECORD_WAIT_S = 60.0  # how long POST runs waits for the runner to record the run (it imports papermill first)
 BODY_FIELDS = {"parameters", "only", "force"}
@@ -50,62 +49,51 @@ class RunsHandler(NbflowHandler):
         self.reply(await self.blocking(self.history, self.folder(), limit, offset))
 
     def history(self, folder: str, limit: int, offset: int) -> dict[str, Any]:
-        project = self.nbflow.project(folder)
-        if self.nbflow.store(project.config) is None:
-            return {"runs": [], "total": 0}
-        return {"runs": [views.run_summary(r) for r in project.runs(limit, offset)], "total": project.store.count_runs()}
+        with self.nbflow.project(folder) as project:
+            return {"runs": [views.run_summary(r) for r in project.runs(limit, offset)], "total": project.count_runs()}
 
     @route
     async def post(self) -> None:
-        parameters, only, force = parse_body(self.get_json_body())
-        project = await self.blocking(self.nbflow.project, self.folder())
+        parameters, only, force = parse_body(self.json_body())
+        folder = self.folder()
+        project = await self.blocking(self.nbflow.project, folder)
         _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
         active, settled = await self.blocking(self.active, project)
-        child = self.nbflow.launcher.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
+        child = self.nbflow.runners.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT_S
         while loop.time() < deadline:
             exited = not child.alive()
-            if await self.blocking(self.recorded, project.config, child.run_id):
+            if await self.blocking(self.status_of, folder, child.run_id) is not None:
                 break
             if exited:
-                self.reply({"message": startup_error(child.log_path)}, 400 if child.proc.returncode == 2 else 500)
+                self.reply({"message": startup_error(child)}, 400 if child.proc.returncode == 2 else 500)
                 return
             await asyncio.sleep(0.1)
         self.reply({"run_id": child.run_id, "warnings": warnings}, 202)
 
-    def active(self, project: Project) -> tuple[list[dict[str, Any]], list[str]]:
+    def active(self, project: Project) -> tuple[list[RunRecord], list[str]]:
         """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
-        store = self.nbflow.store(project.config)
-        if store is None:
-            return [], []
-        mine = self.nbflow.launcher.child(project.root)
-        settled = [mine.run_id] if mine is not None and self.finished(store, mine.run_id) else []
+        mine = self.nbflow.runners.child(project.root)
+        status = self.status_of(project.root, mine.run_id) if mine is not None else None
+        settled = [mine.run_id] if mine is not None and status not in (None, RunState.RUNNING) else []
         return project.active_runs(), settled
 
-    @staticmethod
-    def finished(store: Store, run_id: str) -> bool:
-        try:
-            return store.get_run(run_id)["status"] != "running"
-        except NotFoundError:
-            return False
-
-    def recorded(self, config: Config, run_id: str) -> bool:
-        store = self.nbflow.store(config)
-        if store is None:
-            return False
-        try:
-            store.get_run(run_id)
-        except NotFoundError:
-            return False
-        return True
+    def status_of(self, folder: str, run_id: str) -> RunState | None:
+        """The run's status, None while the store has no such run."""
+        with self.nbflow.project(folder) as project:
+            try:
+                return project.show(run_id).run.status
+            except NotFoundError:
+                return None
 
 
 class CancelHandler(NbflowHandler):
     @route
     async def post(self, run_id: str) -> None:
         run = await self.blocking(self.cancel, self.folder(), run_id)
-        self.reply({"run_id": run["id"]}, 202)
+        self.reply({"run_id": run.id}, 202)
 
-    def cancel(self, folder: str, run_id: str) -> dict[str, Any]:
-        return existing(self.nbflow, self.nbflow.project(folder)).cancel(run_id)
+    def cancel(self, folder: str, run_id: str) -> RunRecord:
+        with self.nbflow.project(folder) as project:
+            return project.cancel(run_id)

@@ -1,4 +1,4 @@
-"""What the extension keeps between requests: the root folder, one open Store per project, the run launcher."""
+"""What the extension keeps between requests: the root folder, one open Store per project, the runner processes."""
 from __future__ import annotations
 
 import os
@@ -9,26 +9,31 @@ from ..config import load_config
 from ..model import Config
 from ..project import Project
 from ..store import Store
-from .launcher import Launcher
+from .launcher import RunnerProcesses
 
 
 @dataclass
 class ServerState:
     root_dir: str
     allow_hidden: bool = False
-    launcher: Launcher = field(default_factory=Launcher)
-    _stores: dict[str, tuple[Store, int]] = field(default_factory=dict)  # store path -> (open store, file inode)
+    runners: RunnerProcesses = field(default_factory=RunnerProcesses)
+    _stores: dict[tuple[str, str], tuple[Store, int]] = field(default_factory=dict)  # (store path, project) -> (store, inode)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def project(self, folder: str) -> Project:
-        """The project at `folder` with fresh settings; its store is shared between requests once the file exists."""
+        """The project at `folder` with fresh settings; its store is opened once and shared between requests (once
+        the file exists: browsing a project creates nothing). Handlers reach the store only through this Project."""
         config = load_config(folder)
-        return Project(folder, config=config, store=self.store(config))
+        return Project(folder, config=config, store=self._store(config))
 
-    def store(self, config: Config) -> Store | None:
-        """The project's open store, or None while it has no store file (no run yet): browsing creates nothing."""
+    def last_event_id(self, folder: str) -> int:
+        with self.project(folder) as project:
+            return project.last_event_id()
+
+    def _store(self, config: Config) -> Store | None:
+        key = (config.store, config.name)
         with self._lock:
-            cached = self._stores.get(config.store)
+            cached = self._stores.get(key)
             try:
                 inode = os.stat(config.store).st_ino
             except OSError:
@@ -36,17 +41,13 @@ class ServerState:
             if cached is not None and cached[1] == inode:
                 return cached[0]
             if cached is not None:  # the file was deleted (`make clean`) or replaced: let go of the old one
-                del self._stores[config.store]
+                del self._stores[key]
                 cached[0].close()
             if inode is None:
                 return None
-            store = Store(config.store)
-            self._stores[config.store] = (store, inode)
+            store = Store(config.store, config.name, config.root)
+            self._stores[key] = (store, inode)
             return store
-
-    def last_event_id(self, config: Config) -> int:
-        store = self.store(config)
-        return store.last_event_id() if store else 0
 
     def close(self) -> None:
         with self._lock:

@@ -137,6 +137,17 @@ class Db:
             names = [d[0] for d in cursor.description or ()]
             return [dict(zip(names, row)) for row in cursor]
 
+    def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of a query, as tuples in the order selected (for building records)."""
+        with self.lock:
+            return list(self.conn.execute(sql, list(params)))
+
+    def tuple_row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query as a tuple, or None."""
+        with self.lock:
+            found: tuple[Any, ...] | None = self.conn.execute(sql, list(params)).fetchone()
+        return found
+
     def row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         """The first row of a query, or None."""
         found = self.rows(sql, params)

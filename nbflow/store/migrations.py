@@ -10,7 +10,10 @@ commit the migration's transaction half way.)
 """
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, StoreVersionError
@@ -137,8 +140,131 @@ def _v2_scheduling(db: Database) -> None:
     )
 
 
-Migration = Callable[["Database"], None]
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_scheduling]
+def _v3_projects(db: Database, ctx: MigrationContext) -> None:
+    """Several projects in one store (a team's central history): a `projects` registry, and a project on every run,
+    dataset, event, schedule, slot, sensor file and lease; attempts keep their exception's name and message; runs
+    claim the datasets they read and write while they run.
+
+    A v2 store recorded each run's project folder: each folder becomes a project named after it (`-2`, `-3` when
+    two folders share a name). Schedules, slots, sensor files and the lease, which v2 did not tie to a project,
+    go to the project that opens the store first. Paths inside a project are kept per project; a relative path
+    that two projects shared in v2 stays with the project that recorded it first."""
+    conn = db.conn
+    create_table(db, "projects", {"name": str, "root": str, "created_at": float}, pk="name", not_null=["root", "created_at"])
+    roots = [r for (r,) in conn.execute("SELECT project FROM runs GROUP BY project ORDER BY min(created_at)")]
+    names: dict[str, str] = {}
+    for root in roots:
+        base = ctx.name if os.path.normpath(root) == os.path.normpath(ctx.root) else (os.path.basename(root.rstrip("/")) or "project")
+        name, n = base, 1
+        while name in names.values():
+            n += 1
+            name = f"{base}-{n}"
+        names[root] = name
+    for root, name in names.items():
+        conn.execute("INSERT INTO projects (name, root, created_at) VALUES (?, ?, ?)", (name, root, time.time()))
+        conn.execute("UPDATE runs SET project = ? WHERE project = ?", (name, root))
+    create_index(db, "runs", ["project", "created_at"])
+
+    for column in ("ename", "evalue"):
+        conn.execute(f"ALTER TABLE attempts ADD COLUMN {column} TEXT")
+
+    conn.execute("ALTER TABLE datasets ADD COLUMN project TEXT NOT NULL DEFAULT ''")  # '' = an absolute path, shared
+    conn.execute('DROP INDEX "idx_datasets_path"')
+    _split_datasets_by_project(conn, ctx.name)
+    create_index(db, "datasets", ["project", "path"], unique=True)
+
+    conn.execute("ALTER TABLE events ADD COLUMN project TEXT")
+    conn.execute("UPDATE events SET project = coalesce((SELECT project FROM runs WHERE runs.id = events.run_id), ?)", (ctx.name,))
+    create_index(db, "events", ["project", "id"])
+
+    conn.execute("ALTER TABLE schedules RENAME TO schedules_v2")
+    create_table(
+        db, "schedules",
+        {
+            "project": str, "name": str, "source": str, "cron": str, "timezone": str, "parameters": str, "only_tasks": str,
+            "catchup": str, "max_concurrent": int, "overlap": str, "jobs": int, "paused": int, "since": float,
+            "created_at": float, "updated_at": float,
+        },
+        pk=("project", "name"),
+        not_null=["source", "cron", "timezone", "catchup", "max_concurrent", "overlap", "paused", "since"],
+        defaults={"paused": 0},
+    )
+    conn.execute("INSERT INTO schedules SELECT ?, * FROM schedules_v2", (ctx.name,))
+    conn.execute("DROP TABLE schedules_v2")
+    for table, key, item in (("schedule_slots", "schedule", "slot"), ("sensor_files", "sensor", "path")):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN project TEXT NOT NULL DEFAULT ''")
+        conn.execute(f"UPDATE {table} SET project = ?", (ctx.name,))
+        conn.execute(f'DROP INDEX "idx_{table}_{key}_{item}"')
+        create_index(db, table, ["project", key, item], unique=True)
+    conn.execute("DROP TABLE scheduler_lease")
+    conn.execute(
+        "CREATE TABLE scheduler_lease (project TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT, pid INTEGER, "
+        "acquired_at REAL NOT NULL, heartbeat_at REAL NOT NULL)"
+    )
+    if not names and conn.execute("SELECT count(*) FROM schedules").fetchone()[0]:
+        conn.execute("INSERT INTO projects (name, root, created_at) VALUES (?, ?, ?)", (ctx.name, ctx.root, time.time()))
+
+    create_table(
+        db, "run_claims",
+        {"run_id": str, "project": str, "path": str, "mode": str},
+        pk=("run_id", "project", "path", "mode"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    create_index(db, "run_claims", ["path"])
+
+
+def _split_datasets_by_project(conn: Any, default: str) -> None:
+    """v2 kept one dataset per relative path, whichever project wrote or read it. Give each project its own: a
+    version moves to the project whose attempt wrote it; an external version read by several projects is copied,
+    one per project, and each project's reads point at its own copy."""
+    linked = conn.execute(
+        "SELECT v.dataset_id, v.id, v.attempt_id, r.project, l.attempt_id FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id "
+        "JOIN lineage l ON l.version_id = v.id JOIN attempts a ON a.id = l.attempt_id JOIN runs r ON r.id = a.run_id "
+        "WHERE substr(d.path, 1, 1) != '/' ORDER BY v.dataset_id, v.id, l.attempt_id").fetchall()
+    writer = {vid: project for _, vid, wrote_by, project, attempt in linked if wrote_by == attempt}
+    first: dict[int, str] = {}
+    for did, _, _, project, _ in linked:
+        first.setdefault(did, project)
+    new_ids: dict[tuple[int, str], int] = {}
+
+    def dataset_of(did: int, project: str) -> int:
+        if project == first[did]:
+            return did
+        if (did, project) not in new_ids:
+            path = conn.execute("SELECT path FROM datasets WHERE id = ?", (did,)).fetchone()[0]
+            new_ids[(did, project)] = conn.execute("INSERT INTO datasets (path, project) VALUES (?, ?)", (path, project)).lastrowid
+        return new_ids[(did, project)]
+
+    copies: dict[tuple[int, str], int] = {}
+    for did, vid, wrote_by, project, attempt in linked:
+        owner = writer.get(vid)
+        if owner is not None:  # a version belongs to its writer's project
+            if attempt == wrote_by and owner != first[did]:
+                conn.execute("UPDATE dataset_versions SET dataset_id = ? WHERE id = ?", (dataset_of(did, owner), vid))
+            continue
+        if project == first[did]:
+            continue
+        if (vid, project) not in copies:  # an external version read by another project: that project's own copy
+            copies[(vid, project)] = conn.execute(
+                "INSERT INTO dataset_versions (dataset_id, hash, size, attempt_id, created_at) "
+                "SELECT ?, hash, size, NULL, created_at FROM dataset_versions WHERE id = ?", (dataset_of(did, project), vid)).lastrowid
+        conn.execute("UPDATE lineage SET version_id = ? WHERE attempt_id = ? AND version_id = ? AND direction = 'read'",
+                     (copies[(vid, project)], attempt, vid))
+    for did, project in first.items():
+        conn.execute("UPDATE datasets SET project = ? WHERE id = ?", (project, did))
+    conn.execute("UPDATE datasets SET project = ? WHERE project = '' AND substr(path, 1, 1) != '/'", (default,))
+
+
+@dataclass(frozen=True)
+class MigrationContext:
+    """Who is opening the store: a migration that must name a project uses this one."""
+
+    name: str = "default"
+    root: str = ""
+
+
+Migration = Callable[["Database", MigrationContext], None]
+MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects]
 
 
 def user_version(db: Db) -> int:
@@ -165,7 +291,7 @@ def _check_is_ours(db: Db) -> None:
         )
 
 
-def migrate(db: Db) -> int:
+def migrate(db: Db, ctx: MigrationContext | None = None) -> int:
     """Apply pending migrations, one transaction each; return the schema version reached."""
     migrations = MIGRATIONS
     known = len(migrations)
@@ -179,7 +305,7 @@ def migrate(db: Db) -> int:
                 break
             if version == 0:
                 _check_is_ours(db)
-            migrations[version](db.db)
+            migrations[version](db.db, ctx or MigrationContext())
             if not conn.in_transaction:
                 raise StoreError(f"migration {version + 1} of {db.path} committed on its own; it must not end "
                                  "the transaction (use create_table/create_index from nbflow.store.migrations)")

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
-from ..model import PENDING, QUEUED, RUNNING, SUCCEEDED, TASK_STATES
+from ..liveness import HOST
+from ..records import AttemptRecord, FileRecord, RunRecord, TaskRecord, record_fields
+from ..states import AttemptState, ErrorKind, RunState, TaskState
 from . import migrations
 from .db import Db, wal_bug_warning
 from .schedules import ScheduleStore
@@ -18,10 +19,12 @@ from .schedules import ScheduleStore
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-RUN_STATES = ("running", "succeeded", "failed", "cancelled", "crashed")
 TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact")
 ABANDONED = "the runner stopped while this attempt ran"
-FileRecord = tuple[str, str, int]  # (project-relative posix path, sha256 hex, size in bytes)
+DEFAULT_PROJECT = "default"
+_RUN_COLUMNS = ", ".join(record_fields(RunRecord))
+_TASK_COLUMNS = ", ".join(record_fields(TaskRecord))
+_ATTEMPT_COLUMNS = ", ".join(f"a.{c}" for c in record_fields(AttemptRecord))
 
 _VERSION_SQL = """
 SELECT v.id AS version_id, d.path, v.hash, v.size, v.created_at, v.attempt_id,
@@ -41,10 +44,26 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _run(row: dict[str, Any]) -> dict[str, Any]:
-    row["parameters"] = _loads(row["parameters"])
-    row["selection"] = _loads(row["selection"])
-    return row
+def _run(row: Sequence[Any]) -> RunRecord:
+    values = dict(zip(record_fields(RunRecord), row))
+    values["parameters"] = _loads(values["parameters"]) or {}
+    values["selection"] = _loads(values["selection"]) or {}
+    values["status"] = RunState(values["status"])
+    return RunRecord(**values)
+
+
+def _task(row: Sequence[Any]) -> TaskRecord:
+    values = dict(zip(record_fields(TaskRecord), row))
+    values["status"] = TaskState(values["status"])
+    values["attempts"] = values["attempts"] or 0
+    return TaskRecord(**values)
+
+
+def _attempt(row: Sequence[Any]) -> AttemptRecord:
+    values = dict(zip(record_fields(AttemptRecord), row))
+    values["status"] = AttemptState(values["status"])
+    values["error_kind"] = ErrorKind(values["error_kind"]) if values["error_kind"] else None
+    return AttemptRecord(**values)
 
 
 def _version(row: dict[str, Any]) -> dict[str, Any]:
@@ -58,28 +77,40 @@ def _version(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_state(status: str, allowed: Iterable[str], what: str) -> None:
-    allowed = tuple(allowed)
-    if status not in allowed:
-        raise ValueError(f"unknown {what} status {status!r}; expected one of {', '.join(allowed)}")
-
-
 class Store(ScheduleStore):
-    """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage."""
+    """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage, of one project.
+
+    Several projects may share one store file (`store = "/shared/nbflow.db"`): every query here is limited to
+    `project`, and a project's name belongs to one folder (`root`), registered by its first write.
+    """
 
     sqlite_version: str = sqlite3.sqlite_version
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, project: str = DEFAULT_PROJECT, root: str | None = None) -> None:
         """Open (creating the file and its folder if needed) and migrate to the current schema."""
         self.path = path
+        self.project = project
+        self.root = root
         self._db = Db(path)
         try:
-            self.schema_version = migrations.migrate(self._db)
+            self.schema_version = migrations.migrate(self._db, migrations.MigrationContext(project, root or ""))
         except BaseException:
             self._db.close()
             raise
         self._write = self._db.write
-        self._host = socket.gethostname()
+        self._host = HOST
+        self._registered = False
+        if root is not None:
+            self._check_owner()
+
+    def _check_owner(self) -> None:
+        """Refuse to show or change another folder's project that has the same name."""
+        found = self._db.scalar("SELECT root FROM projects WHERE name = ?", [self.project])
+        if found is not None and os.path.normpath(found) != os.path.normpath(self.root or "") and os.path.isdir(found):
+            self._db.close()
+            raise ConflictError(
+                f"the store {self.path} already holds a project named '{self.project}' in {found}; this one is "
+                f"{self.root}. Fix: give this project its own name (`name = \"...\"` in its nbflow.toml), or its own store")
 
     @staticmethod
     def wal_bug_warning() -> str | None:
@@ -102,29 +133,52 @@ class Store(ScheduleStore):
     def _event(self, conn: sqlite3.Connection, kind: str, run_id: str | None, task: str | None,
                data: dict[str, Any]) -> None:
         conn.execute(
-            "INSERT INTO events (ts, run_id, task, kind, data) VALUES (?, ?, ?, ?, ?)",
-            (time.time(), run_id, task, kind, _dumps(data)),
+            "INSERT INTO events (ts, run_id, task, kind, data, project) VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time(), run_id, task, kind, _dumps(data), self.project),
         )
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        """Inside a write: this project's name is ours (first write), or was registered by this same folder.
+
+        A folder that no longer exists gives its name up (the project moved)."""
+        if self._registered or self.root is None:
+            return
+        found = conn.execute("SELECT root FROM projects WHERE name = ?", (self.project,)).fetchone()
+        if found is None:
+            conn.execute("INSERT INTO projects (name, root, created_at) VALUES (?, ?, ?)", (self.project, self.root, time.time()))
+        elif os.path.normpath(found[0]) != os.path.normpath(self.root):
+            if os.path.isdir(found[0]):
+                raise ConflictError(
+                    f"the store {self.path} already holds a project named '{self.project}' in {found[0]}; this one is "
+                    f"{self.root}. Fix: give this project its own name (`name = \"...\"` in its nbflow.toml), or its own store")
+            conn.execute("UPDATE projects SET root = ? WHERE name = ?", (self.root, self.project))
+        self._registered = True
+
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project recorded in this store file: name, folder, and how many runs."""
+        return self._db.rows("SELECT p.name, p.root, p.created_at, (SELECT count(*) FROM runs r WHERE r.project = p.name) AS runs "
+                             "FROM projects p ORDER BY p.name")
 
     # runs
 
-    def create_run(self, run_id: str, *, project: str, trigger: str, logical_date: str, parameters: dict[str, Any],
+    def create_run(self, run_id: str, *, trigger: str, logical_date: str, parameters: dict[str, Any],
                    selection: dict[str, Any], tasks: list[str], schedule: str | None = None,
                    resumed_from: str | None = None) -> None:
         """Record a new run (status 'running') and its tasks (all 'pending') in one transaction."""
         now = time.time()
         try:
             with self._write() as conn:
+                self._register(conn)
                 conn.execute(
                     "INSERT INTO runs (id, project, trigger, logical_date, parameters, selection, status, "
                     "created_at, started_at, ended_at, host, pid, heartbeat_at, schedule, resumed_from) "
                     "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, ?)",
-                    (run_id, project, trigger, logical_date, _dumps(parameters), _dumps(selection), now, now,
+                    (run_id, self.project, trigger, logical_date, _dumps(parameters), _dumps(selection), now, now,
                      self._host, os.getpid(), now, schedule, resumed_from),
                 )
                 conn.executemany(
                     "INSERT INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
-                    [(run_id, task, PENDING) for task in tasks],
+                    [(run_id, task, TaskState.PENDING) for task in tasks],
                 )
                 self._event(conn, "run_started", run_id, None,
                             {"trigger": trigger, "logical_date": logical_date, "tasks": list(tasks)})
@@ -134,9 +188,9 @@ class Store(ScheduleStore):
                 "Fix: start the run with a new id"
             ) from err
 
-    def finish_run(self, run_id: str, status: str) -> None:
+    def finish_run(self, run_id: str, status: RunState) -> None:
         """Set the run's final status and end time."""
-        _check_state(status, RUN_STATES, "run")
+        status = RunState(status)
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
@@ -161,16 +215,15 @@ class Store(ScheduleStore):
             f"run {run_id!r} has no task {task!r} in {self.path}. Fix: run `nbflow show {run_id}` to list its tasks"
         )
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """One run by id or by a unique prefix of its id."""
-        row = self._db.row("SELECT * FROM runs WHERE id = ?", [run_id])
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run of this project by id, or by a unique prefix of its id."""
+        row = self._db.tuple_row(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? AND project = ?", [run_id, self.project])
         if row is None and run_id:
-            found = self._db.rows(
-                "SELECT * FROM runs WHERE substr(id, 1, length(?)) = ? ORDER BY created_at DESC LIMIT 6",
-                [run_id, run_id],
-            )
+            found = self._db.tuples(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? AND substr(id, 1, length(?)) = ? "
+                "ORDER BY created_at DESC LIMIT 6", [self.project, run_id, run_id])
             if len(found) > 1:
-                ids = ", ".join(r["id"] for r in found[:5])
+                ids = ", ".join(r[0] for r in found[:5])
                 raise NotFoundError(
                     f"run id prefix {run_id!r} matches several runs ({ids}{', ...' if len(found) > 5 else ''}). "
                     "Fix: give more characters of the id (`nbflow runs` lists them)"
@@ -181,33 +234,43 @@ class Store(ScheduleStore):
         assert row is not None
         return _run(row)
 
-    def list_runs(self, limit: int = 20, offset: int = 0, status: str | None = None) -> list[dict[str, Any]]:
-        """Runs, newest first, with parameters and selection decoded."""
-        where, params = ("WHERE status = ?", [status]) if status else ("", [])
-        rows = self._db.rows(
-            f"SELECT * FROM runs {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+    def list_runs(self, limit: int = 20, offset: int = 0, status: RunState | None = None,
+                  all_projects: bool = False) -> list[RunRecord]:
+        """Runs, newest first (of this project, or of every project in the store)."""
+        where, params = (["project = ?"], [self.project]) if not all_projects else ([], [])
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._db.tuples(
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
         return [_run(r) for r in rows]
 
-    def count_runs(self, status: str | None = None) -> int:
-        """How many runs the store holds (of one status, if given)."""
+    def count_runs(self, status: RunState | None = None, all_projects: bool = False) -> int:
+        """How many runs this project has (of one status, if given)."""
+        where, params = (["project = ?"], [self.project]) if not all_projects else ([], [])
         if status:
-            return int(self._db.scalar("SELECT count(*) FROM runs WHERE status = ?", [status]))
-        return int(self._db.scalar("SELECT count(*) FROM runs"))
+            where.append("status = ?")
+            params.append(status)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return int(self._db.scalar(f"SELECT count(*) FROM runs {clause}", params))
 
     def latest_run_id(self) -> str | None:
-        """The id of the newest run, or None when there is none."""
-        found: str | None = self._db.scalar("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1")
+        """The id of this project's newest run, or None when there is none."""
+        found: str | None = self._db.scalar("SELECT id FROM runs WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                                            [self.project])
         return found
 
-    def run_tasks(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's task rows, in the order the run listed them."""
-        return self._db.rows("SELECT * FROM run_tasks WHERE run_id = ? ORDER BY rowid", [run_id])
+    def run_tasks(self, run_id: str) -> list[TaskRecord]:
+        """The run's tasks, in the order the run listed them."""
+        return [_task(r) for r in self._db.tuples(f"SELECT {_TASK_COLUMNS} FROM run_tasks WHERE run_id = ? ORDER BY rowid",
+                                                  [run_id])]
 
-    def set_task_state(self, run_id: str, task: str, status: str, **fields: Any) -> None:
+    def set_task_state(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
         """Update one task of a run (status plus any of TASK_FIELDS) and record a 'task_state' event."""
-        _check_state(status, TASK_STATES, "task")
+        status = TaskState(status)
         unknown = set(fields) - set(TASK_FIELDS)
         if unknown:
             raise TypeError(f"set_task_state got unknown fields {sorted(unknown)}; allowed: {TASK_FIELDS}")
@@ -221,9 +284,9 @@ class Store(ScheduleStore):
             self._need(cur.rowcount, run_id, task)
             self._event(conn, "task_state", run_id, task, {"status": status, **fields})
 
-    def reset_tasks(self, run_id: str, tasks: list[str], status: str = "running") -> None:
+    def reset_tasks(self, run_id: str, tasks: list[str], status: RunState = RunState.RUNNING) -> None:
         """For resume: the run is this process's again (status, pid, host, heartbeat) and `tasks` pending."""
-        _check_state(status, RUN_STATES, "run")
+        status = RunState(status)
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
@@ -234,11 +297,11 @@ class Store(ScheduleStore):
             conn.executemany(
                 "UPDATE run_tasks SET status = ?, reason = NULL, started_at = NULL, ended_at = NULL, error = NULL, "
                 "error_cell = NULL WHERE run_id = ? AND task = ?",
-                [(PENDING, run_id, task) for task in tasks],
+                [(TaskState.PENDING, run_id, task) for task in tasks],
             )
             conn.executemany(  # tasks the run did not list before (the pipeline changed since)
                 "INSERT OR IGNORE INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
-                [(run_id, task, PENDING) for task in tasks],
+                [(run_id, task, TaskState.PENDING) for task in tasks],
             )
             self._event(conn, "run_resumed", run_id, None, {"status": status, "tasks": list(tasks)})
 
@@ -252,21 +315,22 @@ class Store(ScheduleStore):
             cur = conn.execute(
                 "UPDATE run_tasks SET status = ?, attempts = ?, started_at = coalesce(started_at, ?), "
                 "ended_at = NULL, cache_key = coalesce(?, cache_key), artifact = ? WHERE run_id = ? AND task = ?",
-                (RUNNING, number, now, cache_key, artifact, run_id, task),
+                (TaskState.RUNNING, number, now, cache_key, artifact, run_id, task),
             )
             self._need(cur.rowcount, run_id, task)
             cur = conn.execute(
                 "INSERT INTO attempts (run_id, task, number, status, started_at, cache_key, artifact, host, pid) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, task, number, RUNNING, now, cache_key, artifact, self._host, pid),
+                (run_id, task, number, AttemptState.RUNNING, now, cache_key, artifact, self._host, pid),
             )
             attempt_id = cur.lastrowid
             assert attempt_id is not None
             self._event(conn, "attempt_started", run_id, task, {"attempt": attempt_id, "number": number})
         return attempt_id
 
-    def finish_attempt(self, attempt_id: int, status: str, *, error_kind: str | None = None,
-                       error: str | None = None, error_cell: int | None = None, log: str | None = None,
+    def finish_attempt(self, attempt_id: int, status: AttemptState, *, error_kind: ErrorKind | None = None,
+                       error: str | None = None, error_cell: int | None = None, ename: str | None = None,
+                       evalue: str | None = None, log: str | None = None,
                        reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
                        fingerprint: str | None = None) -> None:
         """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
@@ -279,9 +343,9 @@ class Store(ScheduleStore):
                 raise NotFoundError(f"no attempt {attempt_id} in {self.path}")
             run_id, task, number = found
             conn.execute(
-                "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, log = ?, "
-                "fingerprint = ? WHERE id = ?",
-                (status, time.time(), error_kind, error, error_cell, log, fingerprint, attempt_id),
+                "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, ename = ?, "
+                "evalue = ?, log = ?, fingerprint = ? WHERE id = ?",
+                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, attempt_id),
             )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
@@ -298,9 +362,14 @@ class Store(ScheduleStore):
             self._event(conn, "attempt_finished", run_id, task,
                         {"attempt": attempt_id, "number": number, "status": status, "error_kind": error_kind})
 
+    def _dataset_key(self, path: str) -> tuple[str, str]:
+        """A dataset's (project, path): paths inside a project are the project's; an absolute path is shared."""
+        return ("" if os.path.isabs(path) else self.project), path
+
     def _dataset_id(self, conn: sqlite3.Connection, path: str) -> int:
-        conn.execute("INSERT OR IGNORE INTO datasets (path) VALUES (?)", (path,))
-        return int(conn.execute("SELECT id FROM datasets WHERE path = ?", (path,)).fetchone()[0])
+        key = self._dataset_key(path)
+        conn.execute("INSERT OR IGNORE INTO datasets (project, path) VALUES (?, ?)", key)
+        return int(conn.execute("SELECT id FROM datasets WHERE project = ? AND path = ?", key).fetchone()[0])
 
     def _read_version(self, conn: sqlite3.Connection, path: str, digest: str, size: int) -> int:
         """The newest recorded version of `path` with this hash, or a new external one."""
@@ -325,56 +394,60 @@ class Store(ScheduleStore):
             (attempt_id, version_id, direction),
         )
 
-    def attempts(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+    def _attempts(self, where: str, params: Sequence[Any], order: str = "a.id", limit: int | None = None) -> list[AttemptRecord]:
+        """Attempts of this project's runs matching `where` (over `a`, the attempts table)."""
+        sql = (f"SELECT {_ATTEMPT_COLUMNS} FROM attempts a JOIN runs r ON r.id = a.run_id WHERE r.project = ? AND {where} "
+               f"ORDER BY {order}" + (f" LIMIT {int(limit)}" if limit else ""))
+        return [_attempt(r) for r in self._db.tuples(sql, [self.project, *params])]
+
+    def attempts(self, run_id: str, task: str | None = None) -> list[AttemptRecord]:
         """Attempts of a run (of one task, if given), oldest first."""
         if task is None:
-            return self._db.rows("SELECT * FROM attempts WHERE run_id = ? ORDER BY id", [run_id])
-        return self._db.rows("SELECT * FROM attempts WHERE run_id = ? AND task = ? ORDER BY id", [run_id, task])
+            return self._attempts("a.run_id = ?", [run_id])
+        return self._attempts("a.run_id = ? AND a.task = ?", [run_id, task])
 
-    def get_attempt(self, attempt_id: int) -> dict[str, Any]:
+    def get_attempt(self, attempt_id: int) -> AttemptRecord:
         """One attempt by id."""
-        row = self._db.row("SELECT * FROM attempts WHERE id = ?", [attempt_id])
-        if row is None:
+        found = self._attempts("a.id = ?", [attempt_id])
+        if not found:
             raise NotFoundError(f"no attempt {attempt_id} in {self.path}. Fix: run `nbflow show RUN` to list attempts")
-        return row
+        return found[0]
 
-    def last_success(self, task: str, cache_key: str) -> dict[str, Any] | None:
-        """The newest succeeded attempt of `task` with this cache key, with 'writes': [(path, hash, size)]."""
-        row = self._db.row(
-            "SELECT * FROM attempts WHERE task = ? AND status = ? AND cache_key = ? ORDER BY id DESC LIMIT 1",
-            [task, SUCCEEDED, cache_key],
-        )
-        if row is None:
-            return None
-        row["writes"] = [(v["path"], v["hash"], v["size"]) for v in self._io(row["id"], "write")]
-        return row
+    def last_success(self, task: str, cache_key: str) -> AttemptRecord | None:
+        """The newest succeeded attempt of `task` with this cache key."""
+        found = self._attempts("a.task = ? AND a.status = ? AND a.cache_key = ?", [task, AttemptState.SUCCEEDED, cache_key],
+                               order="a.id DESC", limit=1)
+        return found[0] if found else None
 
-    def last_success_any(self, task: str) -> dict[str, Any] | None:
+    def attempt_writes(self, attempt_id: int) -> list[FileRecord]:
+        """What an attempt wrote: (path, sha256, size) of each file."""
+        return [(v["path"], v["hash"], v["size"]) for v in self._io(attempt_id, "write")]
+
+    def last_success_any(self, task: str) -> AttemptRecord | None:
         """The newest succeeded attempt of `task`, whatever its cache key."""
-        return self._db.row("SELECT * FROM attempts WHERE task = ? AND status = ? ORDER BY id DESC LIMIT 1",
-                            [task, SUCCEEDED])
+        found = self._attempts("a.task = ? AND a.status = ?", [task, AttemptState.SUCCEEDED], order="a.id DESC", limit=1)
+        return found[0] if found else None
 
     def last_fingerprint(self, task: str) -> dict[str, Any] | None:
         """The decoded fingerprint of the newest succeeded attempt of `task`, to say why a cache key changed."""
-        row = self._db.row("SELECT fingerprint FROM attempts WHERE task = ? AND status = ? AND fingerprint IS NOT NULL "
-                           "ORDER BY id DESC LIMIT 1", [task, SUCCEEDED])
-        return _loads(row["fingerprint"]) if row else None
+        found = self._attempts("a.task = ? AND a.status = ? AND a.fingerprint IS NOT NULL", [task, AttemptState.SUCCEEDED],
+                               order="a.id DESC", limit=1)
+        return _loads(found[0].fingerprint) if found else None
 
     def mark_abandoned(self, run_id: str) -> int:
         """Crash recovery: fail the run's attempts still 'running', set running/queued tasks back to pending."""
         now = time.time()
         with self._write() as conn:
             abandoned = conn.execute(
-                "SELECT id, task FROM attempts WHERE run_id = ? AND status = ?", (run_id, RUNNING)
+                "SELECT id, task FROM attempts WHERE run_id = ? AND status = ?", (run_id, AttemptState.RUNNING)
             ).fetchall()
             conn.execute(
-                "UPDATE attempts SET status = 'failed', error_kind = 'abandoned', error = ?, ended_at = ? "
-                "WHERE run_id = ? AND status = ?",
-                (ABANDONED, now, run_id, RUNNING),
+                "UPDATE attempts SET status = ?, error_kind = ?, error = ?, ended_at = ? WHERE run_id = ? AND status = ?",
+                (AttemptState.FAILED, ErrorKind.ABANDONED, ABANDONED, now, run_id, AttemptState.RUNNING),
             )
             conn.execute(
                 "UPDATE run_tasks SET status = ? WHERE run_id = ? AND status IN (?, ?)",
-                (PENDING, run_id, RUNNING, QUEUED),
+                (TaskState.PENDING, run_id, TaskState.RUNNING, TaskState.QUEUED),
             )
             if abandoned:
                 self._event(conn, "attempts_abandoned", run_id, None,
@@ -384,26 +457,26 @@ class Store(ScheduleStore):
     # events
 
     def events_since(self, last_id: int = 0, run_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Events with id > last_id, oldest first, data decoded."""
+        """This project's events with id > last_id, oldest first, data decoded."""
         if run_id is None:
-            rows = self._db.rows("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", [last_id, limit])
+            rows = self._db.rows("SELECT id, ts, run_id, task, kind, data FROM events WHERE project = ? AND id > ? ORDER BY id LIMIT ?",
+                                 [self.project, last_id, limit])
         else:
-            rows = self._db.rows(
-                "SELECT * FROM events WHERE id > ? AND run_id = ? ORDER BY id LIMIT ?", [last_id, run_id, limit]
-            )
+            rows = self._db.rows("SELECT id, ts, run_id, task, kind, data FROM events WHERE project = ? AND id > ? AND run_id = ? "
+                                 "ORDER BY id LIMIT ?", [self.project, last_id, run_id, limit])
         for row in rows:
             row["data"] = _loads(row["data"])
         return rows
 
     def last_event_id(self) -> int:
-        """The id of the newest event (0 when none), to follow events from now on."""
-        return int(self._db.scalar("SELECT coalesce(max(id), 0) FROM events"))
+        """The id of this project's newest event (0 when none), to follow events from now on."""
+        return int(self._db.scalar("SELECT coalesce(max(id), 0) FROM events WHERE project = ?", [self.project]))
 
     # lineage
 
     def dataset_versions(self, path: str) -> list[dict[str, Any]]:
         """Versions of one file, newest first, each with its producer (None for external input)."""
-        rows = self._db.rows(f"{_VERSION_SQL} WHERE d.path = ? ORDER BY v.id DESC", [path])
+        rows = self._db.rows(f"{_VERSION_SQL} WHERE d.project = ? AND d.path = ? ORDER BY v.id DESC", list(self._dataset_key(path)))
         return [_version(r) for r in rows]
 
     def _get_version(self, version_id: int) -> dict[str, Any]:
@@ -457,22 +530,21 @@ class Store(ScheduleStore):
 
     def lineage(self, path: str, depth: int = 20) -> dict[str, Any] | None:
         """The newest version of `path` as a tree of what it was made from; None if never recorded."""
-        versions = self._db.rows(f"{_VERSION_SQL} WHERE d.path = ? ORDER BY v.id DESC LIMIT 1", [path])
+        versions = self._db.rows(f"{_VERSION_SQL} WHERE d.project = ? AND d.path = ? ORDER BY v.id DESC LIMIT 1",
+                                 list(self._dataset_key(path)))
         if not versions:
             return None
         return self._tree(_version(versions[0]), depth, set())
 
     def task_lineage(self, task: str) -> dict[str, Any]:
         """The task's last succeeded attempt: lineage trees of what it read, and consumers of what it wrote."""
-        attempt = self._db.row(
-            "SELECT * FROM attempts WHERE task = ? AND status = ? ORDER BY id DESC LIMIT 1", [task, SUCCEEDED]
-        )
+        attempt = self.last_success_any(task)
         if attempt is None:
             raise NotFoundError(
                 f"task {task!r} has no succeeded attempt in {self.path}. Fix: run it (`nbflow run --only {task}`) "
                 "or check the name with `nbflow runs`"
             )
         seen: set[int] = set()
-        reads = [self._tree(v, 20, seen) for v in self._io(attempt["id"], "read")]
-        writes = [{**v, "consumers": self.version_consumers(v["version_id"])} for v in self._io(attempt["id"], "write")]
+        reads = [self._tree(v, 20, seen) for v in self._io(attempt.id, "read")]
+        writes = [{**v, "consumers": self.version_consumers(v["version_id"])} for v in self._io(attempt.id, "write")]
         return {"task": task, "attempt": attempt, "reads": reads, "writes": writes}

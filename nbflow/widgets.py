@@ -1,4 +1,4 @@
-"""The pipeline inside a notebook (classic Notebook, VS Code, JupyterLab): `Project('.').widget()`.
+"""The pipeline inside a notebook (classic Notebook, VS Code, JupyterLab): `nbflow.widget(".")`.
 
 The same graph as the JupyterLab panel, coloured by task state and kept live by a background thread that
 polls the store's newest event id (one `SELECT max(id)`) and redraws when it moves. The drawing is a
@@ -12,15 +12,13 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 
 from .model import Pipeline
-
-if TYPE_CHECKING:
-    from .project import Project
-    from .store import Store
+from .project import PipelineState, Project
+from .records import RunRecord
 
 # The panel's palette (labextension/style/base.css), so both views read the same.
 STATE_FILL = {
@@ -112,17 +110,17 @@ def legend() -> str:
     return f'<div class="legend">{"".join(spans)}</div>'
 
 
-def run_line(run: Mapping[str, Any] | None, states: Mapping[str, str]) -> str:
+def run_line(run: RunRecord | None, states: Mapping[str, str]) -> str:
     """One line above the graph: which run, its status, and how many tasks are in each state."""
     if run is None:
         return "<b>no run yet</b>: all tasks pending"
     counts: dict[str, int] = {}
     for s in states.values():
         counts[s] = counts.get(s, 0) + 1
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"])) if run["started_at"] else "-"
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at)) if run.started_at else "-"
     summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
-    return (f'run <b>{html.escape(run["id"])}</b> <span data-status="{html.escape(run["status"])}">{html.escape(run["status"])}'
-            f'</span> · {html.escape(run["trigger"])} · started {started} · {html.escape(summary)}')
+    return (f'run <b>{html.escape(run.id)}</b> <span data-status="{html.escape(run.status)}">{html.escape(run.status)}'
+            f'</span> · {html.escape(run.trigger)} · started {started} · {html.escape(summary)}')
 
 
 class PipelineWidget(widgets.VBox):
@@ -142,57 +140,46 @@ class PipelineWidget(widgets.VBox):
         self._seen = -1
         self.refresh()
         if run_id is not None:
-            self.picker.value = self._store_or_fail().get_run(run_id)["id"]
+            self.picker.value = self.project.show(run_id).run.id
         self.picker.observe(self._picked, names="value")
         self._thread = threading.Thread(target=self._follow, name="nbflow-widget", daemon=True)
         self._thread.start()
-
-    def _store(self) -> Store | None:
-        """The project's store once it exists: looking at a project creates nothing."""
-        return self.project.store if os.path.exists(self.project.config.store) else None
-
-    def _store_or_fail(self) -> Store:
-        from .errors import NotFoundError
-
-        store = self._store()
-        if store is None:
-            raise NotFoundError(f"the project {self.project.root} has no runs yet. Fix: start one with `nbflow run`")
-        return store
 
     @property
     def following(self) -> bool:
         """Whether the background thread still polls the store."""
         return self._thread.is_alive()
 
+    @property
+    def seen_event_id(self) -> int:
+        """The newest store event the drawing reflects (-1 until the background thread first looked)."""
+        return self._seen
+
     def refresh(self) -> None:
         """Redraw from the store now: the run list, the chosen run's states, the graph."""
         with self._lock:
+            runs = self.project.runs(limit=50)
+            options = [(f"{LATEST} run", LATEST)] + [(f"{r.id} · {r.status}", r.id) for r in runs]
+            if self.picker.options != tuple(options):
+                chosen = self.picker.value
+                self._updating = True
+                try:
+                    self.picker.options = options
+                    self.picker.value = chosen if any(v == chosen for _, v in options) else LATEST
+                finally:
+                    self._updating = False
             try:
-                pipeline = self.project.compile()
+                state = self.project.pipeline_state(None if self.picker.value == LATEST else self.picker.value)
             except Exception as e:  # noqa: BLE001 - a notebook being edited may not compile: say so, keep following
                 self.graph.value = f'<div class="nbflow-w"><pre>{html.escape(str(e))}</pre></div>'
                 return
-            store = self._store()
-            run, states = None, {}
-            if store is not None:
-                from .project import with_liveness
+            self.show(state)
 
-                runs = store.list_runs(limit=50)
-                options = [(f"{LATEST} run", LATEST)] + [(f"{r['id']} · {r['status']}", r["id"]) for r in runs]
-                if self.picker.options != tuple(options):
-                    chosen = self.picker.value
-                    self._updating = True
-                    try:
-                        self.picker.options = options
-                        self.picker.value = chosen if any(v == chosen for _, v in options) else LATEST
-                    finally:
-                        self._updating = False
-                run_id = store.latest_run_id() if self.picker.value == LATEST else self.picker.value
-                if run_id:
-                    run = with_liveness(store.get_run(run_id))
-                    states = {r["task"]: r["status"] for r in store.run_tasks(run["id"])}
-            self.header.value = run_line(run, {n: states.get(n, "pending") for n in pipeline.tasks})
-            self.graph.value = f'<div class="nbflow-w" style="overflow:auto">{_STYLE}{legend()}{svg(pipeline, states)}</div>'
+    def show(self, state: PipelineState) -> None:
+        """Draw one pipeline state: the header line and the graph."""
+        states = {name: state.state(name) for name in state.pipeline.tasks}
+        self.header.value = run_line(state.run, states)
+        self.graph.value = f'<div class="nbflow-w" style="overflow:auto">{_STYLE}{legend()}{svg(state.pipeline, states)}</div>'
 
     def _picked(self, change: Any) -> None:
         if not self._updating:
@@ -201,8 +188,7 @@ class PipelineWidget(widgets.VBox):
     def _follow(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                store = self._store()
-                event_id = store.last_event_id() if store is not None else 0
+                event_id = self.project.last_event_id()
                 if event_id != self._seen:
                     self._seen = event_id
                     self.refresh()
@@ -215,3 +201,8 @@ class PipelineWidget(widgets.VBox):
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         super().close()
+
+
+def widget(project: Project | str | os.PathLike[str] = ".", run_id: str | None = None, interval: float = 0.5) -> PipelineWidget:
+    """An ipywidgets view of a project's DAG with live task states (the latest run, or `run_id`); `close()` stops it."""
+    return PipelineWidget(project if isinstance(project, Project) else Project(project), run_id=run_id, interval=interval)

@@ -3,22 +3,26 @@
 This is the only module that imports papermill, and it does so inside the function, so compiling,
 planning and a no-op run never pay for the import. The attempt is async: the local executor runs many at
 once in the runner's event loop, each notebook in its own kernel, handed over already started and connected
-(see kernels.py). `execute_attempt` is the sync form for executors that run one attempt per call.
+(see executors/kernels.py). `execute_attempt` is the sync form for executors that run one attempt per call.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import json
+import logging
 import os
 import re
 import sys
 import threading
 import time
-import warnings
+import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from ..states import AttemptState, ErrorKind
+from .base import AttemptResult, AttemptSpec, KernelLaunch
 
 if TYPE_CHECKING:
     from .kernels import Kernel
@@ -27,51 +31,7 @@ LOG_LIMIT = 1_000_000  # characters of stdout/stderr kept in the store per attem
 SAVE_EVERY = 2.0  # seconds between saves of a running notebook's executed copy
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MARKER_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
-
-
-@dataclass(frozen=True)
-class KernelLaunch:
-    """What a kernel starts with. A pre-started kernel serves only an attempt with an equal launch, so it gets
-    exactly what a cold one would: the same kernel spec, working directory and environment."""
-
-    kernel: str
-    cwd: str
-    env: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class AttemptSpec:
-    """Everything needed to run one attempt; plain values, so it pickles."""
-
-    run_id: str
-    task: str
-    number: int
-    source: str  # absolute path of the source notebook (never written)
-    output: str  # absolute path of the executed notebook to keep
-    cwd: str
-    kernel: str
-    parameters: dict[str, Any]
-    timeout: float | None = None  # the whole notebook, kernel start included
-    cell_timeout: float | None = None
-    check_cells: tuple[int, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def launch(self) -> KernelLaunch:
-        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(self.env.items())))
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    status: str  # succeeded | failed | check_failed
-    started_at: float
-    ended_at: float
-    error_kind: str | None = None  # exception | exit | check | timeout | dead_kernel | no_kernel | internal
-    error: str | None = None
-    error_cell: int | None = None  # index in the source notebook, 0-based over all cells
-    log: str = ""
-    retriable: bool = False
-    pid: int = 0
+log = logging.getLogger("nbflow.attempt")
 
 
 KernelSource = Callable[["KernelLaunch"], Awaitable["Kernel"]]
@@ -110,17 +70,11 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
 
     `take` hands over a started kernel for the spec's launch (default: start one now) and `release` gets it
     back when the notebook is written (default: shut it down now)."""
-    import logging
-
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     from . import kernels
-
-    # papermill's logger (nbclient logs through it too) repeats what the exceptions below report, and warns
-    # "Passed unknown parameter" because every task gets every parameter: the attempt record says it all.
-    logging.getLogger("papermill").setLevel(logging.CRITICAL)
 
     started = time.time()
     os.makedirs(os.path.dirname(spec.output), exist_ok=True)
@@ -128,6 +82,7 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     kernel: Kernel | None = None
     timer: asyncio.TimerHandle | None = None
     timed_out = False
+    trace = ""
 
     def time_is_up() -> None:
         nonlocal timed_out
@@ -140,32 +95,34 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
         if spec.timeout:
             timer = asyncio.get_running_loop().call_later(max(0.0, started + spec.timeout - time.time()), time_is_up)
         await _cancellable(_papermill(spec, kernel))
-        outcome: dict[str, Any] = {"status": "succeeded"}
+        outcome: dict[str, Any] = {"status": AttemptState.SUCCEEDED}
     except PapermillExecutionError as e:
         cell = executed.failed_cell()
         if e.ename == "SystemExit":
-            outcome = _failure("exit", f"the notebook called sys.exit({e.evalue})", cell)
+            outcome = _failure(ErrorKind.EXIT, f"the notebook called sys.exit({e.evalue})", cell, e.ename, e.evalue)
         elif cell is not None and cell in spec.check_cells:
-            outcome = {**_failure("check", f"check cell {cell} failed: {e.ename}: {e.evalue}", cell),
-                       "status": "check_failed", "retriable": False}
+            outcome = {**_failure(ErrorKind.CHECK, f"check failed: {e.ename}: {e.evalue}", cell, e.ename, e.evalue),
+                       "status": AttemptState.CHECK_FAILED, "retriable": False}
         else:
-            outcome = _failure("exception", f"{e.ename}: {e.evalue}", cell)
+            outcome = _failure(ErrorKind.EXCEPTION, f"{e.ename}: {e.evalue}", cell, e.ename, e.evalue)
     except CellTimeoutError:
         cell = executed.failed_cell()
-        outcome = _failure("timeout", f"cell {cell} ran longer than the {spec.cell_timeout:g} s cell_timeout", cell)
+        outcome = _failure(ErrorKind.TIMEOUT, f"the cell ran longer than the {spec.cell_timeout:g} s cell_timeout", cell)
     except (asyncio.TimeoutError, TimeoutError) as e:
-        outcome = _failure("timeout", f"the kernel did not start within the task's {spec.timeout:g} s timeout"
+        outcome = _failure(ErrorKind.TIMEOUT, f"the kernel did not start within the task's {spec.timeout:g} s timeout"
                            if kernel is None else f"timed out waiting for the kernel: {e}", executed.failed_cell())
     except DeadKernelError:
         cell = executed.failed_cell()
         if timed_out:
-            outcome = _failure("timeout", f"the notebook ran longer than its {spec.timeout:g} s timeout (stopped in cell {cell})", cell)
+            outcome = _failure(ErrorKind.TIMEOUT, f"the notebook ran longer than its {spec.timeout:g} s timeout", cell)
         else:
-            outcome = _failure("dead_kernel", f"the kernel died while running cell {cell}", cell)
+            outcome = _failure(ErrorKind.DEAD_KERNEL, "the kernel died while running this cell", cell)
     except NoSuchKernel:
-        outcome = {**_failure("no_kernel", f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
-    except Exception as e:  # noqa: BLE001 - any other failure is recorded, never lost
-        outcome = _failure("internal", f"{type(e).__name__}: {e}", executed.failed_cell())
+        outcome = {**_failure(ErrorKind.NO_KERNEL, f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
+    except Exception as e:  # noqa: BLE001 - a failure of nbflow itself: recorded with its traceback, never lost
+        log.exception("attempt %s of %s in run %s failed inside nbflow", spec.number, spec.task, spec.run_id)
+        trace = traceback.format_exc()
+        outcome = _failure(ErrorKind.INTERNAL, f"nbflow failed: {type(e).__name__}: {e}", executed.failed_cell())
     finally:
         if timer is not None:
             timer.cancel()
@@ -175,8 +132,10 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
                 release(kernel)
             else:
                 await kernel.stop()
-    log = executed.log() + (f"\n--- kernel process output ---\n{kernel_output}" if kernel_output.strip() else "")
-    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(log), pid=os.getpid(), **outcome)
+    text = executed.log() + (f"\n--- kernel process output ---\n{kernel_output}" if kernel_output.strip() else "")
+    if trace:
+        text += f"\n--- nbflow internal error ---\n{trace}"
+    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), **outcome)
 
 
 async def _cancellable(work: Awaitable[None]) -> None:
@@ -188,6 +147,8 @@ async def _cancellable(work: Awaitable[None]) -> None:
     except asyncio.CancelledError:
         inner.cancel()
         await asyncio.wait([inner])  # nbclient stops the cell and papermill saves the notebook as it stands
+        if not inner.cancelled():
+            inner.exception()  # collected: the DeadKernelError it ends with is expected, not "never retrieved"
         raise
 
 
@@ -198,24 +159,20 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     papermill.execute_notebook itself cannot be handed a started kernel and client, and it changes the process's
     working directory, which many notebooks running at once in one process cannot share."""
     from nbclient.exceptions import CellExecutionError
-    from nbformat.warnings import MissingIDFieldWarning
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
-    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
-    from papermill.utils import logger
 
-    # Notebooks saved by older tools lack cell ids; nbformat adds them and warns on every read and write.
-    warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
-    nb = load_notebook_node(spec.source)
+    nb = _load(spec.source)
     nb = parameterize_notebook(nb, dict(spec.parameters), kernel_name=spec.kernel)
     nb = remove_error_markers(prepare_notebook_metadata(nb, spec.source, spec.output))
     nb_man = _manager_class()(nb, output_path=spec.output, progress_bar=False, log_output=False)
     client = PapermillNotebookClient(nb_man, km=kernel.km, kernel_name=spec.kernel, timeout=spec.cell_timeout,
-                                     startup_timeout=60, log=logger, log_output=False)
+                                     startup_timeout=60, log=log.getChild("nbclient"), log_output=False)
     client.kc = kernel.kc
     client.reset_execution_trackers()
     nb_man.notebook_start()
+    saver = asyncio.ensure_future(_save_periodically(nb_man))
     try:
         for index, cell in enumerate(client.nb.cells):
             try:
@@ -231,9 +188,44 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
             client.nb.metadata["language_info"] = info["content"]["language_info"]
         client.set_widgets_metadata()
     finally:
+        saver.cancel()
         nb_man.cleanup_pbar()
         nb_man.notebook_complete()
     raise_for_execution_errors(nb_man.nb, spec.output)  # notebook_complete wrote it; on error this adds the marker
+
+
+async def _save_periodically(nb_man: Any) -> None:
+    """Write the running notebook every SAVE_EVERY seconds, also in the middle of a long cell: it can be watched as
+    it runs, and a runner killed mid-cell leaves its last save behind (shown as partial)."""
+    while True:
+        await asyncio.sleep(SAVE_EVERY)
+        nb_man.save()
+
+
+def _load(path: str) -> Any:
+    """The source notebook as papermill's load_notebook_node gives it, without the warnings it would print.
+
+    Cells of an nbformat 4.5 notebook saved by older tools lack ids: nbformat warns about it on every read,
+    and silencing that would change the process's warning filters; so missing ids are added here first.
+    A notebook without a parameters cell gets an empty `injected-parameters` cell on top, which papermill
+    replaces with the parameters: the same place it would inject them, without its warning on the terminal."""
+    import nbformat
+    from papermill import __version__
+
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    if raw.get("nbformat") == 4 and raw.get("nbformat_minor", 0) >= 5:
+        for cell in raw.get("cells", []):
+            cell.setdefault("id", uuid.uuid4().hex[:8])
+    nb = nbformat.v4.upgrade(nbformat.reads(json.dumps(raw), as_version=4))
+    nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {},
+                                         "version": __version__})
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})
+    if not any({"parameters", "injected-parameters"} & set(c.metadata["tags"]) for c in nb.cells):
+        nb.cells.insert(0, nbformat.v4.new_code_cell(source="", metadata={"tags": ["injected-parameters"]}))
+    return nb
 
 
 @functools.cache
@@ -265,8 +257,10 @@ def _clip(log: str) -> str:
     return log if len(log) <= LOG_LIMIT else log[: LOG_LIMIT // 2] + "\n... (truncated) ...\n" + log[-LOG_LIMIT // 2:]
 
 
-def _failure(kind: str, message: str, cell: int | None) -> dict[str, Any]:
-    return {"status": "failed", "error_kind": kind, "error": message, "error_cell": cell, "retriable": True}
+def _failure(kind: ErrorKind, message: str, cell: int | None, ename: str | None = None,
+             evalue: str | None = None) -> dict[str, Any]:
+    return {"status": AttemptState.FAILED, "error_kind": kind, "error": message, "error_cell": cell, "ename": ename,
+            "evalue": evalue, "retriable": True}
 
 
 class _Executed:

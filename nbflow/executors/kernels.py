@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
-from .execute import KernelLaunch
+from .base import KernelLaunch
 
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_WAIT = 1.0  # graceful shutdown gets this long before the kernel is killed (jupyter_client waits 5 s)
