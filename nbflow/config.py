@@ -38,7 +38,7 @@ def find_settings(root: str) -> tuple[str | None, dict[str, Any]]:
 def _read(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            return dict(tomllib.load(f))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "-", f"not valid TOML ({e})", "fix the syntax at that line") from None
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape  # re-exported: the CLI escapes its messages with it
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.tree import Tree

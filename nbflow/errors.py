@@ -4,6 +4,8 @@ All are picklable (plain args), so they survive crossing a process or a Dask wor
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class NbflowError(Exception):
     """Base of every error nbflow raises on purpose; the CLI prints its message and exits 2."""
@@ -17,11 +19,11 @@ class NbflowError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self):  # keep subclasses with extra fields picklable
+    def __reduce__(self) -> tuple[Any, ...]:  # keep subclasses with extra fields picklable
         return (_rebuild, (type(self), self.__dict__))
 
 
-def _rebuild(cls, state):
+def _rebuild(cls: type[NbflowError], state: dict[str, Any]) -> NbflowError:
     err = cls.__new__(cls)
     Exception.__init__(err, state.get("message", ""))
     err.__dict__.update(state)

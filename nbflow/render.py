@@ -28,7 +28,7 @@ def to_dot(pipeline: Pipeline, states: Mapping[str, str] | None = None) -> str:
         g.node(name, label=label, **attrs)
     for e in pipeline.edges:
         g.edge(e.upstream, e.downstream, **({"style": "dashed"} if e.reason == "upstream tag" else {}))
-    return g.source
+    return str(g.source)
 
 
 def to_svg(dot: str) -> bytes:
@@ -36,7 +36,7 @@ def to_svg(dot: str) -> bytes:
     import graphviz
 
     try:
-        return graphviz.Source(dot).pipe(format="svg")
+        return bytes(graphviz.Source(dot).pipe(format="svg"))
     except graphviz.ExecutableNotFound:
         raise NbflowError(
             "the Graphviz `dot` program is not installed, so SVG cannot be drawn. Fix: install Graphviz "

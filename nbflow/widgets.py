@@ -123,7 +123,7 @@ def run_line(run: RunRecord | None, states: Mapping[str, str]) -> str:
             f'</span> · {html.escape(run.trigger)} · started {started} · {html.escape(summary)}')
 
 
-class PipelineWidget(widgets.VBox):
+class PipelineWidget(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type hints
     """The project's DAG with live task states and a run picker. Stop following the store with `close()`."""
 
     def __init__(self, project: Project, run_id: str | None = None, interval: float = 0.5) -> None:

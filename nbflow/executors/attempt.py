@@ -217,14 +217,14 @@ def _load(path: str) -> Any:
     if raw.get("nbformat") == 4 and raw.get("nbformat_minor", 0) >= 5:
         for cell in raw.get("cells", []):
             cell.setdefault("id", uuid.uuid4().hex[:8])
-    nb = nbformat.v4.upgrade(nbformat.reads(json.dumps(raw), as_version=4))
+    nb = nbformat.v4.upgrade(nbformat.reads(json.dumps(raw), as_version=4))  # type: ignore[no-untyped-call]
     nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {},
                                          "version": __version__})
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
     if not any({"parameters", "injected-parameters"} & set(c.metadata["tags"]) for c in nb.cells):
-        nb.cells.insert(0, nbformat.v4.new_code_cell(source="", metadata={"tags": ["injected-parameters"]}))
+        nb.cells.insert(0, nbformat.v4.new_code_cell(source="", metadata={"tags": ["injected-parameters"]}))  # type: ignore[no-untyped-call]
     return nb
 
 
@@ -273,9 +273,10 @@ class _Executed:
     def nb(self) -> dict[str, Any]:
         try:
             with open(self.path, encoding="utf-8") as f:
-                return json.load(f)
+                found = json.load(f)
         except (OSError, ValueError):
             return {}
+        return found if isinstance(found, dict) else {}
 
     def _source_cells(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Cells with their index in the source notebook: papermill's injected and marker cells skipped."""

@@ -56,7 +56,7 @@ class IPCKernelManager(AsyncKernelManager):
             kw.setdefault("stderr", out)
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
-    _launch_kernel = _async_launch_kernel  # type: ignore[assignment]
+    _launch_kernel = _async_launch_kernel
 
 
 @dataclass(eq=False)

@@ -74,4 +74,5 @@ class LineageHandler(NbflowHandler):
                 return views.task_lineage(project.lineage(task), self.to_path)
             assert path is not None
             full = paths.inside(project.root, path)  # a path is read as relative to the project, never the server's cwd
-            return views.as_plain(project.lineage(str(full)))
+            found: dict[str, Any] = views.as_plain(project.lineage(str(full)))
+            return found
