@@ -341,6 +341,22 @@ class Project:
         (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
         return await self._execute(pipeline, p, on_event)
 
+    def check_resume(self, run_id: str) -> str:
+        """What `resume` checks before it changes anything, for the panel's Resume / Retry failed: the run's full id,
+        or the error resume would give (still running, nothing left to do, tasks that no longer exist)."""
+        run = with_liveness(self._existing().get_run(run_id))
+        if run.status == RunState.RUNNING:
+            raise ConflictError(f"run {run.id} is still in progress (pid {run.pid}). Fix: wait for it, or cancel it first")
+        pipeline = self.compile()
+        rows = self._existing().run_tasks(run.id)
+        gone = sorted(r.task for r in rows if r.task not in pipeline.tasks)
+        if gone:
+            raise NbflowError(f"run {run.id} had tasks that no longer exist: {', '.join(gone)}. "
+                              f"Fix: start a new run instead of resuming")
+        if all(r.status in DONE_OK for r in rows):
+            raise ConflictError(f"run {run.id} has nothing left to do: every task succeeded or was up to date")
+        return run.id
+
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
                 end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:
         """What a run would do and why, without executing or recording anything."""
@@ -371,6 +387,119 @@ class Project:
                 will_run.add(name)
             out.append(PlannedTask(name, action, reason))
         return out
+
+    # what the JupyterLab panel asks (issue 14): the run form, history grid, timeline, previews, autocomplete
+    def parameter_fields(self, pipeline: Pipeline | None = None) -> list[dict[str, Any]]:
+        """Each parameter a run starts with: the value the run will use (run_date = today, not the notebook's
+        default), its JSON type, and the notebooks that declare it (source: notebook, config or run)."""
+        pipeline = pipeline or self.compile()
+        declared: dict[str, list[str]] = {}
+        for task in pipeline.tasks.values():
+            for name in task.parameters:
+                declared.setdefault(name, []).append(task.relpath)
+        defaults = self.parameter_defaults(pipeline)
+        values = self.run_parameters(defaults, "(new)", None)
+        values["run_date"] = self.run_parameters(self.config.parameters, "(new)", None)["run_date"]
+        out = []
+        for name, value in values.items():
+            source = "config" if name in self.config.parameters else "notebook" if name in declared else "run"
+            out.append({"name": name, "value": value, "type": _json_type(value), "declared_in": declared.get(name, []),
+                        "source": source, "default": defaults.get(name), "editable": name != "run_id"})
+        return out
+
+    def source_fingerprint(self) -> str:
+        """A short hash of nbflow.toml and the notebooks' paths, sizes and mtimes: it changes when the pipeline may
+        have (a notebook added, edited or excluded), so a viewer knows to compile again. Reads no notebook."""
+        import hashlib
+
+        from .config import find_settings
+        from .notebook import discover
+
+        config = load_config(self.root)
+        parts = []
+        for path in [find_settings(self.root)[0] or "", *discover(config)]:
+            try:
+                st = os.stat(path)
+                parts.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}")
+            except OSError:
+                parts.append(f"{path}\0-")
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+    def history(self, limit: int = 20, offset: int = 0, *, statuses: Iterable[str] = (), trigger: str = "",
+                ran_only: bool = False) -> tuple[list[tuple[RunRecord, list[TaskRecord]]], int]:
+        """Runs newest first, each with its tasks' states (the History grid), and the total matching the filters."""
+        store = self._reader()
+        if store is None:
+            return [], 0
+        runs, total = store.find_runs(limit, offset, statuses=list(statuses), trigger=trigger, ran_only=ran_only)
+        out = []
+        for run in runs:
+            run = with_liveness(run)
+            crashed = run.status == RunState.CRASHED
+            tasks = [dataclasses.replace(t, status=TaskState.CRASHED) if crashed and t.status in UNFINISHED else t
+                     for t in store.run_tasks(run.id)]
+            out.append((run, tasks))
+        return out, total
+
+    def task_history(self, task: str, limit: int = 30) -> list[AttemptRecord]:
+        """A task's newest attempts across runs, newest first (its duration trend)."""
+        store = self._reader()
+        return store.task_attempts(task, limit) if store else []
+
+    def dataset_paths(self, prefix: str = "", limit: int = 50) -> list[str]:
+        """Paths known to lineage that start with `prefix` (for autocompletion)."""
+        store = self._reader()
+        return store.dataset_paths(prefix, limit) if store else []
+
+    def timeline(self, run_id: str) -> dict[str, Any]:
+        """Each attempt of a run as phases for a Gantt chart: queued (decided to run, waiting for a slot), kernel
+        start (attempt recorded until its first cell began, from the executed notebook's papermill times) and
+        running; retries are further attempts. Times are UNIX seconds."""
+        detail = self._detail(self._existing(), run_id)
+        queued: dict[str, float] = {}
+        for e in self._existing().run_events(detail.run.id):
+            if e["task"] and (e["data"] or {}).get("status") == TaskState.QUEUED:
+                queued.setdefault(e["task"], e["ts"])
+        rows = []
+        for a in detail.attempts:
+            first_cell = _first_cell_start(a.artifact) if a.artifact else None
+            rows.append({"task": a.task, "attempt": a.number, "status": a.status, "queued": queued.get(a.task) if a.number == 1 else None,
+                         "started": a.started_at, "cells_started": first_cell, "ended": a.ended_at, "error": a.error})
+        return {"run": detail.run, "attempts": rows,
+                "tasks": [{"task": t.task, "status": t.status, "started": t.started_at, "ended": t.ended_at} for t in detail.tasks]}
+
+    def artifact_notebook(self, path: str) -> dict[str, Any]:
+        """The JSON of an executed notebook under this project's artifacts folder (nothing else is served): for a
+        read-only preview. A notebook being written (saved every 2 s while it runs) is read as it stands."""
+        import json
+        from pathlib import Path
+
+        root = Path(self.config.artifacts).resolve()
+        full = Path(path if os.path.isabs(path) else os.path.join(self.root, path)).resolve()
+        if not full.is_relative_to(root) or full.suffix != ".ipynb":
+            raise NotFoundError(f"'{path}' is not an executed notebook of this project. Fix: give a path under "
+                                f"{os.path.relpath(root, self.root)}/ as the panel lists it")
+        for _ in range(3):  # a save may be in progress: read again
+            try:
+                with open(full, encoding="utf-8") as f:
+                    found: dict[str, Any] = json.load(f)
+                return found
+            except FileNotFoundError:
+                raise NotFoundError(f"no executed notebook '{path}' (yet). Fix: wait for the task to start") from None
+            except ValueError:
+                time.sleep(0.1)
+        raise NbflowError(f"the executed notebook '{path}' is being written; try again")
+
+    @staticmethod
+    def cron_preview(expr: str, timezone: str = "UTC", count: int = 5, now: dt.datetime | None = None) -> dict[str, Any]:
+        """A cron expression in words (cron-descriptor, when installed) and its next `count` fire times in `timezone`."""
+        from .schedule.cron import check_cron, check_timezone, next_fires
+
+        text = check_cron(expr, "the schedule form")
+        tz = check_timezone(timezone, "the schedule form")
+        found = next_fires(text, tz, (now or dt.datetime.now(dt.timezone.utc)).astimezone(tz), count)
+        return {"cron": text, "timezone": timezone, "description": describe_cron(text),
+                "next": [t.astimezone(tz).isoformat() for t in found]}
 
     def diagnostics(self) -> dict[str, Any]:
         """What a bug report needs: versions, paths, installed kernels, known problems of this environment."""
@@ -459,6 +588,11 @@ class Project:
         if chosen is None:
             raise NotFoundError(f"task '{task}' in run {run.id} has attempts {[a.number for a in attempts]}, not {attempt}")
         return chosen
+
+    def attempt_io(self, run_id: str, task: str, attempt: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """What one attempt read and wrote: dataset versions (path, sha256, size, producer)."""
+        found = self.logs(run_id, task, attempt)
+        return self._existing().attempt_io(found.id)
 
     def lineage(self, target: str) -> dict[str, Any]:
         """Provenance of a file (by path) or of a task's last successful outputs (by task name)."""
@@ -560,6 +694,26 @@ class Project:
         self.schedule_config()  # a broken nbflow.toml is an error before the daemon starts
         run_forever(self.scheduler(standby=standby, on_event=on_event), stop_timeout)
 
+    def backfill_size(self, start: str, end: str, schedule: str | None = None) -> int:
+        """How many slots a backfill from start to end would cover; raises as `backfill` would for bad dates or names.
+        Writes nothing."""
+        from .schedule import backfill as bf
+        from .schedule.clock import SystemClock
+
+        spec = bf.DAILY
+        if schedule is not None:
+            found = {s.name: s for s in self.schedule_config()[0]}
+            if schedule not in found:
+                from .schedule.spec import schedule_from_row
+
+                store = self._reader()
+                row = store.schedule_row(schedule) if store else None
+                if row is None:
+                    raise NotFoundError(f"no schedule '{schedule}'. Fix: pick one from the Schedules tab")
+                found[schedule] = schedule_from_row(row)
+            spec = found[schedule]
+        return len(bf.backfill_slots(spec, start, end, SystemClock().now()))
+
     def backfill(self, start: str, end: str, *, schedule: str | None = None, concurrency: int = 2, jobs: int | None = None,
                  parameters: Mapping[str, Any] | None = None, only: Iterable[str] = (), clock: Clock | None = None,
                  on_event: Any = None) -> BackfillSummary:
@@ -581,6 +735,53 @@ class Project:
         slots = bf.backfill_slots(spec, start, end, clock.now())
         return run_sync(bf.backfill(self.store, _ProjectRuns(self), spec, slots, clock=clock, concurrency=concurrency,
                                     parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))
+
+
+
+def _json_type(value: Any) -> str:
+    """A parameter value's type as the run form shows it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if value is None:
+        return "null"
+    return "list" if isinstance(value, (list, tuple)) else "dict" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _first_cell_start(artifact: str) -> float | None:
+    """When the first cell of an executed notebook began (papermill's cell metadata), as UNIX seconds."""
+    import json
+
+    try:
+        with open(artifact, encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        start = ((cell.get("metadata") or {}).get("papermill") or {}).get("start_time")
+        if start:
+            try:
+                return dt.datetime.fromisoformat(str(start).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return None
+    return None
+
+
+def describe_cron(expr: str) -> str | None:
+    """The cron expression in plain words ("At 02:30 AM"), or None without cron-descriptor."""
+    try:
+        from cron_descriptor import get_description
+    except ImportError:
+        return None
+    try:
+        return str(get_description(expr))
+    except Exception:  # noqa: BLE001 - a description is a nicety: the expression itself was validated by croniter
+        return None
 
 
 class _ProjectRuns:

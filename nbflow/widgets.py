@@ -25,6 +25,11 @@ STATE_FILL = {
     "pending": "#9e9e9e", "queued": "#b0bec5", "running": "#1e88e5", "succeeded": "#43a047", "failed": "#e53935",
     "check_failed": "#fb8c00", "upstream_failed": "#ec407a", "skipped": "#ffffff", "cancelled": "#546e7a",
 }
+# The words the panel uses for each state (labextension/src/graph.ts STATE_LABELS): one vocabulary everywhere.
+STATE_LABELS = {
+    "pending": "pending", "queued": "queued", "running": "running", "succeeded": "succeeded", "failed": "failed",
+    "check_failed": "check failed", "upstream_failed": "upstream failed", "skipped": "up to date", "cancelled": "cancelled",
+}
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 34, 56, 24, 8
 PAD_TOP = 28  # room for edges that arc over a column
 LATEST = "latest"
@@ -73,7 +78,8 @@ def svg(pipeline: Pipeline, states: Mapping[str, str]) -> str:
     reasons: dict[tuple[str, str], list[str]] = {}
     for e in pipeline.edges:
         reasons.setdefault((e.upstream, e.downstream), []).append(e.reason)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+    # Scales down to the output area's width (never up): a wide DAG stays whole in a narrow notebook.
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" style="max-width:{width:.0f}px;height:auto" '
              f'viewBox="0 0 {width:.0f} {height:.0f}">',
              '<defs><marker id="nbflow-w-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#90a4ae"/></marker></defs>']
@@ -94,7 +100,7 @@ def svg(pipeline: Pipeline, states: Mapping[str, str]) -> str:
     for name, (x, y) in pos.items():
         state = states.get(name, "pending")
         fill = STATE_FILL.get(state, STATE_FILL["pending"])
-        tip = html.escape(f"{pipeline.tasks[name].relpath}: {state}")
+        tip = html.escape(f"{pipeline.tasks[name].relpath}: {STATE_LABELS.get(state, state)}")
         parts.append(f'<g class="node" data-task="{html.escape(name)}" data-state="{state}"><title>{tip}</title>'
                      f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}"/>'
                      f'<text x="{x + 10:.0f}" y="{y + NODE_H / 2 + 4:.0f}">{html.escape(_label(name))}</text></g>')
@@ -106,7 +112,7 @@ def legend() -> str:
     spans = []
     for state, fill in STATE_FILL.items():
         style = f"background:{fill}" + (";color:#1b5e20;border:1px solid #43a047" if state == "skipped" else "")
-        spans.append(f'<span style="{style}">{state.replace("_", " ")}</span>')
+        spans.append(f'<span style="{style}">{STATE_LABELS.get(state, state)}</span>')
     return f'<div class="legend">{"".join(spans)}</div>'
 
 
@@ -118,7 +124,7 @@ def run_line(run: RunRecord | None, states: Mapping[str, str]) -> str:
     for s in states.values():
         counts[s] = counts.get(s, 0) + 1
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at)) if run.started_at else "-"
-    summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
+    summary = ", ".join(f"{n} {STATE_LABELS.get(s, s)}" for s, n in sorted(counts.items()))
     return (f'run <b>{html.escape(run.id)}</b> <span data-status="{html.escape(run.status)}">{html.escape(run.status)}'
             f'</span> · {html.escape(run.trigger)} · started {started} · {html.escape(summary)}')
 

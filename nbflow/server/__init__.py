@@ -11,8 +11,10 @@ from jupyter_server.utils import url_path_join
 
 from .base import NbflowHandler
 from .changes import ChangesHandler
-from .routes import LineageHandler, LogHandler, PipelineHandler, RunHandler
-from .runs import CancelHandler, RunsHandler
+from .review import CompareHandler, DatasetsHandler, NotebookHandler, ParametersHandler, TaskHistoryHandler, TimelineHandler
+from .routes import AttemptIOHandler, LineageHandler, LogHandler, PipelineHandler, RunHandler
+from .runs import CancelHandler, DryRunHandler, ResumeHandler, RunsHandler
+from .schedules import BackfillHandler, CronHandler, ScheduleActionHandler, SchedulesHandler, SlotsHandler
 from .state import ServerState
 
 API = "nbflow/api"
@@ -23,10 +25,24 @@ ROUTES: list[tuple[str, type[NbflowHandler]]] = [
     ("pipeline", PipelineHandler),
     ("changes", ChangesHandler),
     ("runs", RunsHandler),
+    ("runs/compare", CompareHandler),  # before runs/<id>, which would take "compare" for a run id
     (f"runs/{_RUN}", RunHandler),
     (f"runs/{_RUN}/cancel", CancelHandler),
+    (f"runs/{_RUN}/resume", ResumeHandler),
+    (f"runs/{_RUN}/timeline", TimelineHandler),
     (f"runs/{_RUN}/tasks/(?P<task>.+)/attempts/(?P<attempt>[0-9]+)/log", LogHandler),
+    (f"runs/{_RUN}/tasks/(?P<task>.+)/attempts/(?P<attempt>[0-9]+)/io", AttemptIOHandler),
+    ("dry-run", DryRunHandler),
+    ("parameters", ParametersHandler),
+    ("notebook", NotebookHandler),
+    ("datasets", DatasetsHandler),
+    ("tasks/(?P<task>.+)/history", TaskHistoryHandler),
     ("lineage", LineageHandler),
+    ("schedules", SchedulesHandler),
+    ("schedules/(?P<name>[^/]+)/slots", SlotsHandler),
+    ("schedules/(?P<name>[^/]+)/(?P<action>pause|resume|remove)", ScheduleActionHandler),
+    ("cron", CronHandler),
+    ("backfill", BackfillHandler),
 ]
 
 
@@ -46,6 +62,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app.settings["nbflow"] = ServerState(root_dir=serverapp.root_dir,
                                              allow_hidden=bool(getattr(contents, "allow_hidden", False)))
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+
     serverapp.log.info("nbflow: REST API at %s", url_path_join(web_app.settings["base_url"], API))
 
 

@@ -32,11 +32,16 @@ def route(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[Non
 
     @functools.wraps(method)
     async def mapped(self: NbflowHandler, *args: Any, **kwargs: Any) -> None:
+        self.nbflow.watch_queues()
         try:
             await method(self, *args, **kwargs)
         except NbflowError as err:  # an expected problem: its message (never a traceback) and a 4xx status
             self.log.info("nbflow %s %s: %s", self.request.method, self.request.path, err.message)
-            self.reply({"message": paths.server_relative(self.nbflow.root_dir, err.message)}, status_of(err))
+            body = {"message": paths.server_relative(self.nbflow.root_dir, err.message)}
+            field = getattr(err, "field", None)
+            if isinstance(field, str):  # a form can highlight the field it names
+                body["field"] = field
+            self.reply(body, status_of(err))
 
     return web.authenticated(authorized(mapped))  # type: ignore[return-value]
 

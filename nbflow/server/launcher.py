@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -50,21 +50,38 @@ class RunnerProcesses:
         return found if found is not None and found.alive() else None
 
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              active: list[RunRecord], settled: Iterable[str] = ()) -> Child:
+              active: list[RunRecord], settled: Iterable[str] = (), run_id: str | None = None) -> Child:
         """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
 
         `active`: the project's live running runs from the store (a run started with the CLI counts too).
         `settled`: run ids the store already shows finished; their runner may still be exiting, which is no conflict.
+        `run_id`: the id to give the run (a queued run keeps the id it was queued under).
         """
+        run_id = run_id or new_run_id()
+        return self.spawn(project, run_id, lambda error_path: runner_command(project, run_id, parameters, only, force, error_path),
+                          active, settled)
+
+    def resume(self, project: Project, run_id: str, active: list[RunRecord], settled: Iterable[str] = ()) -> Child:
+        """Start `nbflow resume RUN` in its own process (the checks of `start` first)."""
+        return self.spawn(project, run_id, lambda error_path: [sys.executable, "-m", "nbflow", "resume", run_id, "-C", project.root],
+                          active, settled)
+
+    def busy(self, project: Project, active: list[RunRecord], settled: Iterable[str] = ()) -> str | None:
+        """Why a new run cannot start now (a run of the project is going), or None."""
         mine = self.child(project.root)
         if mine is not None and mine.run_id not in set(settled):
-            raise ConflictError(f"a run of this project is already running: {mine.run_id} (started from Jupyter, pid "
-                                f"{mine.proc.pid}). Fix: wait for it to finish, or cancel it")
+            return f"a run of this project is already running: {mine.run_id} (started from Jupyter, pid {mine.proc.pid})"
         if active:
             run = active[0]
-            raise ConflictError(f"a run of this project is already running: {run.id} (trigger {run.trigger}, "
-                                f"pid {run.pid} on {run.host}). Fix: wait for it to finish, or cancel it")
-        run_id = new_run_id()
+            return f"a run of this project is already running: {run.id} (trigger {run.trigger}, pid {run.pid} on {run.host})"
+        return None
+
+    def spawn(self, project: Project, run_id: str, command: Callable[[str], list[str]], active: list[RunRecord],
+              settled: Iterable[str] = ()) -> Child:
+        """Refuse while a run of the project goes (409), else start `command(error_path)` as the runner of `run_id`."""
+        why = self.busy(project, active, settled)
+        if why:
+            raise ConflictError(f"{why}. Fix: wait for it to finish, cancel it, or queue this run")
         logs = os.path.join(project.root, ".nbflow", "logs")
         os.makedirs(logs, exist_ok=True)
         log_path = os.path.join(logs, f"{run_id}.log")
@@ -72,7 +89,7 @@ class RunnerProcesses:
         log = open(log_path, "ab")  # noqa: SIM115 - closed by the reaper thread
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
         try:
-            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path), cwd=project.root,
+            proc = subprocess.Popen(command(error_path), cwd=project.root,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         except OSError as err:

@@ -20,7 +20,9 @@ class PipelineHandler(NbflowHandler):
             state = project.pipeline_state(run_arg if run_arg not in ("", "none") else None)
         if run_arg == "none":
             state = dataclasses.replace(state, run=None, tasks={}, attempts=())
-        return views.pipeline(self.project_label(folder), state, self.to_path, self.openable)
+        found = views.pipeline(self.project_label(folder), state, self.to_path, self.openable)
+        found["folder"] = os.path.basename(folder)  # a project at the server root is titled by its folder's name
+        return found
 
     def project_label(self, folder: str) -> str:
         return self.to_path(folder) or ""
@@ -55,6 +57,26 @@ class LogHandler(NbflowHandler):
     def log_of(self, folder: str, run_id: str, task: str, attempt: int) -> dict[str, Any]:
         with self.nbflow.project(folder) as project:
             return views.log(project.logs(run_id, task, attempt), self.to_path)
+
+
+class AttemptIOHandler(NbflowHandler):
+    """GET runs/<id>/tasks/<task>/attempts/<n>/io: the files this attempt read and wrote (path, hash, size)."""
+
+    @route
+    async def get(self, run_id: str, task: str, attempt: str) -> None:
+        self.reply(await self.blocking(self.io, self.folder(), run_id, task, int(attempt)))
+
+    def io(self, folder: str, run_id: str, task: str, attempt: int) -> dict[str, Any]:
+        with self.nbflow.project(folder) as project:
+            found = project.attempt_io(run_id, task, attempt)
+            root = project.root
+
+        def described(v: dict[str, Any]) -> dict[str, Any]:
+            full = v["path"] if os.path.isabs(v["path"]) else os.path.join(root, v["path"])
+            return {"path": v["path"], "hash": v["hash"], "size": v["size"], "open": self.to_path(full),
+                    "producer": v["producer"]}
+
+        return {"reads": [described(v) for v in found["reads"]], "writes": [described(v) for v in found["writes"]]}
 
 
 class LineageHandler(NbflowHandler):

@@ -1,23 +1,29 @@
-"""Run history, starting a run (in its own process) and cancelling one."""
+"""Run history, starting (or queueing) a run in its own process, resuming one, cancelling one."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NbflowError, NotFoundError
-from ..project import Project
+from ..project import Project, new_run_id
 from ..records import RunRecord
 from ..states import RunState
-from . import views
+from . import queue, views
 from .base import NbflowHandler, route
-from .launcher import startup_error
+from .launcher import Child, startup_error
 
+if TYPE_CHECKING:
+    from .state import ServerState
+
+log = logging.getLogger("nbflow.server")
 RECORD_WAIT_S = 60.0  # how long POST runs waits for the runner to record the run (it imports papermill first)
-BODY_FIELDS = {"parameters", "only", "force"}
+BODY_FIELDS = {"parameters", "only", "force", "queue"}
+STATUSES = {s.value for s in RunState} | {"queued"}
 
 
 def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool]:
-    """The trigger body {"parameters": {...}, "only": [...], "force": bool}, checked field by field."""
+    """The trigger body {"parameters": {...}, "only": [...], "force": bool, "queue": bool}, checked field by field."""
     body = {} if body is None else body
     if not isinstance(body, dict):
         raise NbflowError('the request body must be a JSON object like {"parameters": {"sample_size": 500}, "only": [], "force": false}')
@@ -35,10 +41,14 @@ def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool]:
         only = [only]
     if not isinstance(only, list) or not all(isinstance(n, str) for n in only):
         raise NbflowError("field 'only' must be a list of task names")
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise NbflowError(f"field 'force' must be true or false, not {force!r}")
-    return parameters, only, force
+    for flag in ("force", "queue"):
+        if not isinstance(body.get(flag, False), bool):
+            raise NbflowError(f"field '{flag}' must be true or false, not {body[flag]!r}")
+    return parameters, only, bool(body.get("force", False))
+
+
+def wants_queue(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("queue") is True
 
 
 class RunsHandler(NbflowHandler):
@@ -46,20 +56,53 @@ class RunsHandler(NbflowHandler):
     async def get(self) -> None:
         limit = self.int_arg("limit", 20, 1, 200)
         offset = self.int_arg("offset", 0, 0, 10**9)
-        self.reply(await self.blocking(self.history, self.folder(), limit, offset))
+        statuses = [s for s in self.get_argument("status", "").split(",") if s]
+        unknown = sorted(set(statuses) - STATUSES)
+        if unknown:
+            raise NbflowError(f"unknown run status '{unknown[0]}'. Fix: use {', '.join(sorted(STATUSES))}")
+        trigger = self.get_argument("trigger", "")
+        ran_only = self.get_argument("ran", "") in ("1", "true")
+        grid = self.get_argument("tasks", "") in ("1", "true")
+        self.reply(await self.blocking(self.history, self.folder(), limit, offset, statuses, trigger, ran_only, grid))
 
-    def history(self, folder: str, limit: int, offset: int) -> dict[str, Any]:
+    def history(self, folder: str, limit: int, offset: int, statuses: list[str], trigger: str, ran_only: bool,
+                grid: bool) -> dict[str, Any]:
         with self.nbflow.project(folder) as project:
-            return {"runs": [views.run_summary(r) for r in project.runs(limit, offset)], "total": project.count_runs()}
+            queued = [q.as_json() for q in queue.entries(project.root)
+                      if (not statuses or "queued" in statuses) and "jupyter".startswith(trigger)]
+            stored = [s for s in statuses if s != "queued"]
+            if statuses and not stored:
+                return {"runs": [], "total": 0, "queued": queued}
+            found, total = project.history(limit, offset, statuses=stored, trigger=trigger, ran_only=ran_only)
+            runs = []
+            for run, tasks in found:
+                row = views.run_summary(run)
+                if grid:
+                    row["tasks"] = {t.task: t.status for t in tasks}
+                    row["durations"] = {t.task: t.duration for t in tasks}
+                row["ran"] = sum(1 for t in tasks if t.attempts)
+                runs.append(row)
+            return {"runs": runs, "total": total, "queued": queued if offset == 0 else []}
 
     @route
     async def post(self) -> None:
-        parameters, only, force = parse_body(self.json_body())
+        body = self.json_body()
+        parameters, only, force = parse_body(body)
         folder = self.folder()
         project = await self.blocking(self.nbflow.project, folder)
         _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
         active, settled = await self.blocking(self.active, project)
+        waiting = queue.entries(project.root)
+        if wants_queue(body) and (waiting or self.nbflow.runners.busy(project, active, settled)):
+            entry = queue.add(project.root, new_run_id(), parameters, only, force)
+            self.reply({"run_id": entry.run_id, "queued": True, "position": len(waiting) + 1, "warnings": warnings}, 202)
+            return
         child = self.nbflow.runners.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
+        await self.wait_recorded(folder, child, warnings)
+
+    async def wait_recorded(self, folder: str, child: Child, warnings: list[str] | None = None) -> None:
+        """Answer 202 once the runner has recorded its run (or the runner's own error if it ended first)."""
+        warnings = warnings or []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT_S
         while loop.time() < deadline:
@@ -73,27 +116,122 @@ class RunsHandler(NbflowHandler):
         self.reply({"run_id": child.run_id, "warnings": warnings}, 202)
 
     def active(self, project: Project) -> tuple[list[RunRecord], list[str]]:
-        """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
-        mine = self.nbflow.runners.child(project.root)
-        status = self.status_of(project.root, mine.run_id) if mine is not None else None
-        settled = [mine.run_id] if mine is not None and status not in (None, RunState.RUNNING) else []
-        return project.active_runs(), settled
+        return active_runs(self.nbflow, project)
 
     def status_of(self, folder: str, run_id: str) -> RunState | None:
-        """The run's status, None while the store has no such run."""
-        with self.nbflow.project(folder) as project:
-            try:
-                return project.show(run_id).run.status
-            except NotFoundError:
-                return None
+        return status_of(self.nbflow, folder, run_id)
+
+
+def active_runs(state: ServerState, project: Project) -> tuple[list[RunRecord], list[str]]:
+    """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
+    mine = state.runners.child(project.root)
+    status = status_of(state, project.root, mine.run_id) if mine is not None else None
+    settled = [mine.run_id] if mine is not None and status not in (None, RunState.RUNNING) else []
+    return project.active_runs(), settled
+
+
+def status_of(state: ServerState, folder: str, run_id: str) -> RunState | None:
+    """The run's status, None while the store has no such run."""
+    with state.project(folder) as project:
+        try:
+            return project.show(run_id).run.status
+        except NotFoundError:
+            return None
 
 
 class CancelHandler(NbflowHandler):
     @route
     async def post(self, run_id: str) -> None:
-        run = await self.blocking(self.cancel, self.folder(), run_id)
-        self.reply({"run_id": run.id}, 202)
+        folder = self.folder()
+        try:
+            entry = queue.remove(folder, run_id)
+        except NotFoundError:
+            run = await self.blocking(self.cancel, folder, run_id)
+            self.reply({"run_id": run.id}, 202)
+            return
+        self.reply({"run_id": entry.run_id, "dequeued": True}, 202)
 
     def cancel(self, folder: str, run_id: str) -> RunRecord:
         with self.nbflow.project(folder) as project:
             return project.cancel(run_id)
+
+
+class ResumeHandler(NbflowHandler):
+    """POST runs/<id>/resume: run again what failed, was cancelled or never finished (the panel's Resume and Retry
+    failed), in its own `nbflow resume` process."""
+
+    @route
+    async def post(self, run_id: str) -> None:
+        folder = self.folder()
+        project = await self.blocking(self.nbflow.project, folder)
+        run_id = await self.blocking(project.check_resume, run_id)
+        active, settled = await self.blocking(active_runs, self.nbflow, project)
+        before = await self.blocking(self.events_of, project)
+        child = self.nbflow.runners.resume(project, run_id, active, settled)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RECORD_WAIT_S
+        while loop.time() < deadline:  # until the resumed run is recorded running again (or its runner ended)
+            if await self.blocking(self.events_of, project) != before:
+                break
+            if not child.alive():
+                if child.proc.returncode == 2:
+                    self.reply({"message": startup_error(child)}, 400)
+                    return
+                break
+            await asyncio.sleep(0.1)
+        self.reply({"run_id": run_id, "resumed": True}, 202)
+
+    def events_of(self, project: Project) -> int:
+        return project.last_event_id()
+
+
+class DryRunHandler(NbflowHandler):
+    """POST dry-run: what a run with this body would do, task by task, and why (the CLI's `--dry-run`). Records
+    nothing; a POST only because it takes the same body as `POST runs`."""
+
+    @route
+    async def post(self) -> None:
+        parameters, only, force = parse_body(self.json_body())
+        self.reply(await self.blocking(self.plan, self.folder(), parameters, only, force))
+
+    def plan(self, folder: str, parameters: dict[str, Any], only: list[str], force: bool) -> dict[str, Any]:
+        with self.nbflow.project(folder) as project:
+            _, _, warnings = project.check_run(parameters, only=only)
+            planned = project.dry_run(parameters, only=only, force=force)
+            return {"tasks": [{"task": p.task, "action": p.action, "reason": p.reason} for p in planned],
+                    "parameters": project.run_parameters(parameters, "(new)", None), "warnings": warnings}
+
+
+QUEUE_CHECK_S = 1.0
+
+
+async def watch_queues(state: ServerState) -> None:
+    """Every second, start the queued runs whose project is idle; a failure is logged and the loop goes on."""
+    while True:
+        try:
+            await drain_queues(state)
+        except Exception:  # noqa: BLE001 - the watcher must survive anything one project does
+            log.exception("nbflow: checking the run queues failed")
+        await asyncio.sleep(QUEUE_CHECK_S)
+
+
+async def drain_queues(state: ServerState) -> None:
+    """Start the oldest queued run of each known project that is idle (called every second by the extension)."""
+    loop = asyncio.get_running_loop()
+    for folder in list(state.known):
+        if not queue.entries(folder):
+            continue
+        try:
+            project = await loop.run_in_executor(None, state.project, folder)
+            active = await loop.run_in_executor(None, project.active_runs)
+            mine = state.runners.child(project.root)
+            if active or (mine is not None and mine.alive()):
+                continue
+            waiting = queue.entries(folder)
+            if not waiting:
+                continue
+            entry = queue.remove(folder, waiting[0].run_id)
+            state.runners.start(project, entry.parameters, entry.only, entry.force, [], run_id=entry.run_id)
+            log.info("nbflow: started queued run %s of %s", entry.run_id, folder)
+        except NbflowError as err:  # the queued request no longer fits the pipeline: the reason goes to the log file
+            log.warning("nbflow: a queued run of %s could not start: %s", folder, err.message)

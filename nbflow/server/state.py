@@ -1,9 +1,11 @@
 """What the extension keeps between requests: the root folder, one open Store per project, the runner processes."""
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import load_config
 from ..model import Config
@@ -19,11 +21,15 @@ class ServerState:
     runners: RunnerProcesses = field(default_factory=RunnerProcesses)
     _stores: dict[tuple[str, str], tuple[Store, int]] = field(default_factory=dict)  # (store path, project) -> (store, inode)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    backfills: dict[str, Any] = field(default_factory=dict)  # project root -> the Backfill process this server started
+    queue_task: Any = None  # the asyncio task that starts queued runs (from the first request on)
+    known: set[str] = field(default_factory=set)  # project folders named by a request: their run queues are watched
 
     def project(self, folder: str) -> Project:
         """The project at `folder` with fresh settings; its store is opened once and shared between requests (once
         the file exists: browsing a project creates nothing). Handlers reach the store only through this Project."""
         config = load_config(folder)
+        self.known.add(folder)
         return Project(folder, config=config, store=self._store(config))
 
     def last_event_id(self, folder: str) -> int:
@@ -49,7 +55,16 @@ class ServerState:
             self._stores[key] = (store, inode)
             return store
 
+    def watch_queues(self) -> None:
+        """Start, once, the loop that starts each known project's queued runs when the project is idle."""
+        if self.queue_task is None:
+            from .runs import watch_queues
+
+            self.queue_task = asyncio.ensure_future(watch_queues(self))
+
     def close(self) -> None:
+        if self.queue_task is not None:
+            self.queue_task.cancel()
         with self._lock:
             for store, _ in self._stores.values():
                 store.close()

@@ -47,7 +47,7 @@ def pipeline(project: str, state: PipelineState, to_path: ToPath, openable: Call
             "duration": row.duration if row else None, "reason": row.reason if row else None,
             "error": (error(attempt_ if attempt_ and attempt_.error == row.error else None, row.error, row.error_cell)
                       if row else None),
-            "executed": executed, "executed_openable": openable(executed),
+            "executed": executed, "executed_openable": openable(executed), "parameters": list(task.parameters),
         })
     via: dict[tuple[str, str], list[str]] = {}
     for e in state.pipeline.edges:

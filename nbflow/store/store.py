@@ -548,3 +548,43 @@ class Store(ScheduleStore):
         reads = [self._tree(v, 20, seen) for v in self._io(attempt.id, "read")]
         writes = [{**v, "consumers": self.version_consumers(v["version_id"])} for v in self._io(attempt.id, "write")]
         return {"task": task, "attempt": attempt, "reads": reads, "writes": writes}
+
+    # reads for the panel (issue 14): autocomplete, duration trends, filtered history
+
+    def dataset_paths(self, prefix: str = "", limit: int = 50) -> list[str]:
+        """Paths this project's lineage knows (and shared absolute ones) starting with `prefix`, sorted."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [r[0] for r in self._db.tuples(
+            "SELECT path FROM datasets WHERE project IN (?, '') AND path LIKE ? ESCAPE '\\' ORDER BY path LIMIT ?",
+            [self.project, like, limit])]
+
+    def task_attempts(self, task: str, limit: int = 30) -> list[AttemptRecord]:
+        """The newest attempts of one task across runs, newest first."""
+        return self._attempts("a.task = ?", [task], order="a.id DESC", limit=limit)
+
+    def find_runs(self, limit: int = 20, offset: int = 0, *, statuses: Sequence[str] = (), trigger: str = "",
+                  ran_only: bool = False) -> tuple[list[RunRecord], int]:
+        """Runs newest first with their total, filtered by status, trigger prefix (`schedule:` matches every schedule),
+        and whether any task of the run was attempted (`ran_only` hides runs where everything was up to date)."""
+        where, params = ["project = ?"], [self.project]
+        if statuses:
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if trigger:
+            where.append("substr(trigger, 1, length(?)) = ?")
+            params.extend([trigger, trigger])
+        if ran_only:
+            where.append("(status = 'running' OR EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = runs.id))")
+        clause = " AND ".join(where)
+        rows = self._db.tuples(f"SELECT {_RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY created_at DESC, rowid DESC "
+                               "LIMIT ? OFFSET ?", [*params, limit, offset])
+        total = int(self._db.scalar(f"SELECT count(*) FROM runs WHERE {clause}", params))
+        return [_run(r) for r in rows], total
+
+    def run_events(self, run_id: str, kinds: Sequence[str] = ("task_state",)) -> list[dict[str, Any]]:
+        """One run's events of these kinds, oldest first, data decoded (the Timeline's queued times)."""
+        rows = self._db.rows(f"SELECT id, ts, task, kind, data FROM events WHERE project = ? AND run_id = ? AND kind IN "
+                             f"({', '.join('?' for _ in kinds)}) ORDER BY id", [self.project, run_id, *kinds])
+        for row in rows:
+            row["data"] = _loads(row["data"])
+        return rows
