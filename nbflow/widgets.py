@@ -22,8 +22,8 @@ from .records import RunRecord
 
 # The panel's palette (labextension/style/base.css), so both views read the same.
 STATE_FILL = {
-    "pending": "#9e9e9e", "queued": "#b0bec5", "running": "#1e88e5", "succeeded": "#43a047", "failed": "#e53935",
-    "check_failed": "#fb8c00", "upstream_failed": "#ec407a", "skipped": "#ffffff", "cancelled": "#546e7a",
+    "pending": "#757575", "queued": "#607d8b", "running": "#1565c0", "succeeded": "#2e7d32", "failed": "#c62828",
+    "check_failed": "#e65100", "upstream_failed": "#ad1457", "skipped": "#ffffff", "cancelled": "#455a64",
 }
 # The words the panel uses for each state (labextension/src/graph.ts STATE_LABELS): one vocabulary everywhere.
 STATE_LABELS = {
@@ -37,7 +37,7 @@ LATEST = "latest"
 _STYLE = """<style>
 .nbflow-w svg text { font: 12px sans-serif; }
 .nbflow-w .node text { fill: #fff; }
-.nbflow-w .node[data-state='skipped'] rect { stroke: #43a047; stroke-width: 2px; }
+.nbflow-w .node[data-state='skipped'] rect { stroke: #2e7d32; stroke-width: 2px; }
 .nbflow-w .node[data-state='skipped'] text { fill: #1b5e20; }
 .nbflow-w .node[data-state='running'] rect { animation: nbflow-w-pulse 1s ease-in-out infinite; }
 @keyframes nbflow-w-pulse { 0%, 100% { opacity: 1; } 50% { opacity: 0.45; } }
@@ -111,7 +111,7 @@ def svg(pipeline: Pipeline, states: Mapping[str, str]) -> str:
 def legend() -> str:
     spans = []
     for state, fill in STATE_FILL.items():
-        style = f"background:{fill}" + (";color:#1b5e20;border:1px solid #43a047" if state == "skipped" else "")
+        style = f"background:{fill}" + (";color:#1b5e20;border:1px solid #2e7d32" if state == "skipped" else "")
         spans.append(f'<span style="{style}">{STATE_LABELS.get(state, state)}</span>')
     return f'<div class="legend">{"".join(spans)}</div>'
 

@@ -1,17 +1,16 @@
 /**
- * The pipeline graph: laid out with dagre (pure JS, no system binary), drawn as SVG.
- * Each task is a <g class="nbflow-node" data-task=NAME data-state=STATE>; a state change only
- * rewrites data-state (no new layout), so the view stays put while a run progresses.
+ * The pipeline graph, drawn as SVG from layout.ts, moved by viewport.ts. Each task is a
+ * <g class="nbflow-node" data-task=NAME data-state=STATE>; a collapsed folder is a <g class="nbflow-node
+ * nbflow-cluster" data-folder=F data-state=WORST>. A state change only rewrites data-state (no new layout).
  */
-import { graphlib, layout } from '@dagrejs/dagre';
-
-import { IEdge, ITask } from './api';
+import { ILayout, RankDir, clusterFolders, computeLayout, folderOf } from './layout';
+import { IEdge, ITask } from './types';
+import { Viewport } from './viewport';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_HEIGHT = 30;
-const CHAR_WIDTH = 7.2;
-const BIG_GRAPH = 100; // tasks; above this, the faster ranking
-let markerCount = 0;
+const MINIMAP_AFTER = 50; // tasks
+const COLLAPSE_AFTER = 50; // tasks: bigger pipelines open with their folders collapsed
+let drawCount = 0;
 
 export const STATE_LABELS: Record<string, string> = {
   pending: 'pending',
@@ -24,6 +23,18 @@ export const STATE_LABELS: Record<string, string> = {
   skipped: 'up to date',
   cancelled: 'cancelled'
 };
+
+/** Worst first: a collapsed cluster shows the first of these found among its tasks. */
+const SEVERITY = ['failed', 'crashed', 'check_failed', 'upstream_failed', 'cancelled', 'running', 'queued', 'pending', 'succeeded', 'skipped'];
+
+export function worstState(states: string[]): string {
+  for (const s of SEVERITY) {
+    if (states.includes(s)) {
+      return s;
+    }
+  }
+  return 'pending';
+}
 
 function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
@@ -40,80 +51,139 @@ export function structureKey(tasks: ITask[], edges: IEdge[]): string {
   return names.join('\n') + '\n--\n' + links.join('\n');
 }
 
+/** An edge's reason in words: `upstream tag` -> "upstream: tag", `path data/x.csv` -> "reads data/x.csv". */
+export function edgeReason(via: string): string {
+  if (via === 'upstream tag') {
+    return 'upstream: tag';
+  }
+  return via.startsWith('path ') ? `via file ${via.slice(5)} (writes: → reads:)` : via;
+}
+
 export class GraphView {
   readonly node: HTMLDivElement;
+  readonly viewport: Viewport;
+  private canvas: HTMLDivElement;
   private svg: SVGSVGElement | null = null;
+  private layer: SVGGElement | null = null;
   private nodes = new Map<string, SVGGElement>();
+  private clusterNodes = new Map<string, SVGGElement>();
+  private tasks: ITask[] = [];
+  private edges: IEdge[] = [];
   private key = '';
   private selected: string | null = null;
-  private markerId = `nbflow-arrow-${++markerCount}`;
+  private collapsed = new Set<string>();
+  private rankdir: RankDir | null = null;
+  private laid: ILayout | null = null;
+  private contentId = `nbflow-content-${++drawCount}`;
+  private markerId = `nbflow-arrow-${drawCount}`;
+  private search = document.createElement('input');
+  private stateFilter = document.createElement('select');
+  private flipButton: HTMLButtonElement;
+  private clusterButton: HTMLButtonElement;
   /** Milliseconds the last layout took (shown in the benchmark). */
   lastLayoutMs = 0;
-
-  private zoom = 1;
-  private size = { width: 0, height: 0 };
-  private canvas: HTMLDivElement;
 
   constructor(private onSelect: (task: string) => void) {
     this.node = document.createElement('div');
     this.node.className = 'nbflow-graph';
     const controls = document.createElement('div');
     controls.className = 'nbflow-zoom';
-    for (const [label, title, action] of [
-      ['−', 'Zoom out', () => this.setZoom(this.zoom / 1.25)],
-      ['+', 'Zoom in', () => this.setZoom(this.zoom * 1.25)],
-      ['Fit', 'Fit the whole graph', () => this.fit()],
-      ['1:1', 'Actual size', () => this.setZoom(1)]
-    ] as Array<[string, string, () => void]>) {
+    this.search.type = 'search';
+    this.search.className = 'nbflow-search';
+    this.search.placeholder = 'Find task…';
+    this.search.addEventListener('input', () => this.highlight());
+    this.search.addEventListener('keydown', ev => ev.key === 'Enter' && this.revealFirstMatch());
+    this.stateFilter.className = 'nbflow-state-filter';
+    this.stateFilter.title = 'Highlight tasks in this state';
+    this.stateFilter.append(new Option('all states', ''), ...Object.entries(STATE_LABELS).map(([s, l]) => new Option(l, s)));
+    this.stateFilter.addEventListener('change', () => this.highlight());
+    const mk = (label: string, title: string, cls: string, action: () => void) => {
       const b = document.createElement('button');
-      b.className = 'jp-Button nbflow-button nbflow-zoom-button';
+      b.className = `jp-Button nbflow-button nbflow-zoom-button ${cls}`;
       b.type = 'button';
       b.textContent = label;
       b.title = title;
       b.addEventListener('click', action);
-      controls.appendChild(b);
-    }
+      return b;
+    };
+    this.clusterButton = mk('Expand all', 'Expand or collapse every folder', 'nbflow-clusters-button', () => this.toggleAll());
+    this.flipButton = mk('⇄', 'Flip the direction (left-to-right / top-to-bottom)', 'nbflow-flip-button', () => this.flip());
+    controls.append(
+      this.search,
+      this.stateFilter,
+      h('span', 'nbflow-spacer'),
+      this.clusterButton,
+      this.flipButton,
+      mk('−', 'Zoom out (−)', 'nbflow-zoom-out', () => this.viewport.zoomBy(0.8)),
+      mk('+', 'Zoom in (+)', 'nbflow-zoom-in', () => this.viewport.zoomBy(1.25)),
+      mk('Fit', 'Fit the whole graph (0)', 'nbflow-fit-button', () => this.viewport.fit()),
+      mk('1:1', 'Actual size', 'nbflow-actual-size', () => this.viewport.zoomBy(1 / this.viewport.k))
+    );
     this.canvas = document.createElement('div');
     this.canvas.className = 'nbflow-canvas';
+    this.canvas.title = 'Drag to pan, wheel to zoom; + − 0 keys';
+    this.viewport = new Viewport(this.canvas, () => this.layer, () => this.node.setAttribute('data-zoom', this.viewport.k.toFixed(3)));
     this.node.append(controls, this.canvas);
+    // Fit again when the canvas gets its size (the panel was hidden) or is resized, until the user moves the view.
+    new ResizeObserver(() => {
+      if (this.viewport.auto && this.svg && this.canvas.clientWidth) {
+        this.viewport.fit();
+      }
+    }).observe(this.canvas);
   }
 
-  /** Scale the drawing (the viewBox keeps it crisp); 1 = actual size. */
-  setZoom(zoom: number): void {
-    this.zoom = Math.min(4, Math.max(0.05, zoom));
-    if (this.svg) {
-      this.svg.setAttribute('width', String(Math.ceil(this.size.width * this.zoom)));
-      this.svg.setAttribute('height', String(Math.ceil(this.size.height * this.zoom)));
-    }
-  }
-
-  /** Zoom so the whole graph fits the visible area (never above actual size). */
+  /** Fit the whole graph in the canvas. */
   fit(): void {
-    const w = this.canvas.clientWidth - 4;
-    const h = this.canvas.clientHeight - 4;
-    if (this.size.width && w > 0 && h > 0) {
-      this.setZoom(Math.min(1, w / this.size.width, h / this.size.height));
-    }
+    this.viewport.fit();
   }
 
   /** Draw the graph, laying it out again only when its shape changed; then set every node's state. */
   show(tasks: ITask[], edges: IEdge[]): void {
+    this.tasks = tasks;
+    this.edges = edges;
     const key = structureKey(tasks, edges);
     if (key !== this.key || !this.svg) {
+      const first = !this.key;
       this.key = key;
-      this.draw(tasks, edges);
+      if (first && tasks.length > COLLAPSE_AFTER) {
+        this.collapsed = new Set(clusterFolders(tasks).keys());
+      }
+      this.draw(true);
     }
     this.setStates(tasks);
   }
 
   select(task: string | null): void {
-    if (this.selected) {
-      this.nodes.get(this.selected)?.classList.remove('nbflow-selected');
-    }
     this.selected = task;
-    if (task) {
-      this.nodes.get(task)?.classList.add('nbflow-selected');
+    for (const [name, g] of this.nodes) {
+      g.classList.toggle('nbflow-selected', name === task);
     }
+  }
+
+  /** Expand or collapse one folder's cluster; expanding zooms to the folder so its labels are readable. */
+  toggleCluster(folder: string): void {
+    const expanding = this.collapsed.has(folder);
+    if (expanding) {
+      this.collapsed.delete(folder);
+    } else {
+      this.collapsed.add(folder);
+    }
+    this.draw(!expanding);
+    const box = this.laid?.clusters.find(c => c.folder === folder);
+    if (expanding && box) {
+      this.viewport.fit({ x: box.x - 16, y: box.y - 16, width: box.width + 32, height: box.height + 32 }, 1.2);
+    }
+  }
+
+  private toggleAll(): void {
+    const folders = [...clusterFolders(this.tasks).keys()];
+    this.collapsed = this.collapsed.size ? new Set() : new Set(folders);
+    this.draw(true);
+  }
+
+  private flip(): void {
+    this.rankdir = (this.laid?.rankdir ?? 'LR') === 'LR' ? 'TB' : 'LR';
+    this.draw(true);
   }
 
   private setStates(tasks: ITask[]): void {
@@ -125,103 +195,180 @@ export class GraphView {
       if (g.getAttribute('data-state') !== t.state) {
         g.setAttribute('data-state', t.state);
       }
+      const p = t.state === 'running' && t.progress ? t.progress : null;
+      const bar = g.querySelector('.nbflow-progress') as SVGRectElement;
+      const width = Number(g.querySelector('rect')?.getAttribute('width') ?? 0);
+      bar.setAttribute('width', p && p.cells ? String((width * Math.min(p.cell, p.cells)) / p.cells) : '0');
+      g.toggleAttribute('data-progress', !!p);
       const title = g.querySelector('title');
       if (title) {
         const extra = t.error ? `\n${t.error.message ?? ''}` : t.reason ? `\n${t.reason}` : '';
-        title.textContent = `${t.name}: ${STATE_LABELS[t.state] ?? t.state}${extra}`;
+        const cells = p ? `\ncell ${p.cell} of ${p.cells}` : '';
+        title.textContent = `${t.name}: ${STATE_LABELS[t.state] ?? t.state}${cells}${extra}`;
       }
+    }
+    const states = new Map(tasks.map(t => [t.name, t.state as string]));
+    for (const [folder, g] of this.clusterNodes) {
+      const members = (this.laid?.nodes.find(n => n.folder === folder)?.members ?? []).map(m => states.get(m) ?? 'pending');
+      const worst = worstState(members);
+      g.setAttribute('data-state', worst);
+      const title = g.querySelector('title');
+      if (title) {
+        title.textContent = `${folder}/: ${members.length} tasks, worst state ${STATE_LABELS[worst] ?? worst}. Click to expand.`;
+      }
+    }
+    this.highlight();
+  }
+
+  /** Mark tasks matching the search box and the state filter; dim the others. */
+  private highlight(): void {
+    const q = this.search.value.trim().toLowerCase();
+    const state = this.stateFilter.value;
+    const active = !!(q || state);
+    const states = new Map(this.tasks.map(t => [t.name, t.state as string]));
+    const matches = (name: string) => (!q || name.toLowerCase().includes(q)) && (!state || states.get(name) === state);
+    let count = 0;
+    for (const [name, g] of this.nodes) {
+      const hit = active && matches(name);
+      count += hit ? 1 : 0;
+      g.classList.toggle('nbflow-match', hit);
+      g.classList.toggle('nbflow-dim', active && !hit);
+    }
+    for (const [folder, g] of this.clusterNodes) {
+      const members = this.laid?.nodes.find(n => n.folder === folder)?.members ?? [];
+      const hits = active ? members.filter(matches).length : 0;
+      count += hits;
+      g.classList.toggle('nbflow-match', hits > 0);
+      g.classList.toggle('nbflow-dim', active && hits === 0);
+      g.setAttribute('data-matches', String(hits));
+    }
+    this.node.setAttribute('data-matches', active ? String(count) : '');
+  }
+
+  /** Enter in the search box: expand the first match's folder and centre on it. */
+  private revealFirstMatch(): void {
+    const q = this.search.value.trim().toLowerCase();
+    const t = this.tasks.find(x => q && x.name.toLowerCase().includes(q));
+    if (!t) {
+      return;
+    }
+    if (this.collapsed.has(folderOf(t.name))) {
+      this.collapsed.delete(folderOf(t.name));
+      this.draw(false);
+    }
+    const n = this.laid?.nodes.find(x => x.task === t.name);
+    if (n) {
+      this.viewport.centreOn(n.x, n.y, Math.max(this.viewport.k, 1));
     }
   }
 
-  private draw(tasks: ITask[], edges: IEdge[]): void {
-    const started = performance.now();
-    const g = new graphlib.Graph();
-    // network-simplex ranking gives the tidiest layout but costs ~250 ms at 300 tasks; tight-tree is ~2x faster.
-    const ranker = tasks.length > BIG_GRAPH ? 'tight-tree' : 'network-simplex';
-    g.setGraph({ rankdir: 'LR', nodesep: 14, ranksep: 48, marginx: 12, marginy: 12, ranker });
-    g.setDefaultEdgeLabel(() => ({}));
-    for (const t of tasks) {
-      g.setNode(t.name, { width: Math.max(70, t.name.length * CHAR_WIDTH + 26), height: NODE_HEIGHT });
-    }
-    for (const e of edges) {
-      if (g.hasNode(e.source) && g.hasNode(e.target)) {
-        g.setEdge(e.source, e.target);
-      }
-    }
-    layout(g);
-    const size = g.graph();
-    const width = Math.ceil(size.width ?? 100);
-    const height = Math.ceil(size.height ?? 60);
-
-    const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'nbflow-svg' });
+  private draw(fit: boolean): void {
+    const canvas = { width: this.canvas.clientWidth || 800, height: this.canvas.clientHeight || 500 };
+    const laid = computeLayout(this.tasks, this.edges, this.collapsed, this.rankdir, canvas);
+    this.laid = laid;
+    const svg = el('svg', { class: 'nbflow-svg', width: '100%', height: '100%' });
+    svg.setAttribute('data-rankdir', laid.rankdir);
+    const b = laid.bounds;
+    svg.setAttribute('data-bounds', `${b.x.toFixed(1)} ${b.y.toFixed(1)} ${b.width.toFixed(1)} ${b.height.toFixed(1)}`);
     const defs = el('defs', {});
-    const marker = el('marker', {
-      id: this.markerId,
-      viewBox: '0 0 10 10',
-      refX: 10,
-      refY: 5,
-      markerWidth: 7,
-      markerHeight: 7,
-      orient: 'auto-start-reverse'
-    });
+    const marker = el('marker', { id: this.markerId, viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
     marker.appendChild(el('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'nbflow-arrow' }));
     defs.appendChild(marker);
-    svg.appendChild(defs);
+    const layer = el('g', { class: 'nbflow-viewport' });
+    const content = el('g', { id: this.contentId });
+    layer.appendChild(content);
+    svg.append(defs, layer);
 
-    const edgeLayer = el('g', { class: 'nbflow-edges' });
-    for (const e of edges) {
-      const data = g.hasEdge(e.source, e.target) ? g.edge(e.source, e.target) : null;
-      if (!data || !data.points) {
-        continue;
-      }
-      const d = data.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
-      const path = el('path', { d, class: 'nbflow-edge', 'marker-end': `url(#${this.markerId})` });
-      path.setAttribute('data-source', e.source);
-      path.setAttribute('data-target', e.target);
+    const clusterLayer = el('g', { class: 'nbflow-cluster-boxes' });
+    for (const c of laid.clusters) {
+      const g = el('g', { class: 'nbflow-cluster-box', 'data-folder': c.folder });
+      g.append(el('rect', { x: c.x, y: c.y, width: c.width, height: c.height, rx: 8 }));
+      const label = el('text', { x: c.x + 8, y: c.y + 15 });
+      label.textContent = `${c.folder}/ ▾`;
       const title = el('title', {});
-      title.textContent = `${e.source} -> ${e.target}: ${Array.isArray(e.via) ? e.via.join(', ') : e.via}`;
-      path.appendChild(title);
-      edgeLayer.appendChild(path);
+      title.textContent = `${c.folder}/: click to collapse`;
+      label.appendChild(title);
+      label.addEventListener('click', () => !this.viewport.dragged && this.toggleCluster(c.folder));
+      g.append(label);
+      clusterLayer.appendChild(g);
     }
-    svg.appendChild(edgeLayer);
-
+    const edgeLayer = el('g', { class: 'nbflow-edges' });
+    for (const e of laid.edges) {
+      const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
+      const g = el('g', { class: 'nbflow-edge-group' });
+      g.setAttribute('data-source', e.source);
+      g.setAttribute('data-target', e.target);
+      const title = el('title', {});
+      title.textContent = `${e.source} → ${e.target}\n${e.via.map(edgeReason).join('\n')}`;
+      g.append(title, el('path', { d, class: 'nbflow-edge-hit' }), el('path', { d, class: 'nbflow-edge', 'marker-end': `url(#${this.markerId})` }));
+      (g.lastChild as SVGPathElement).setAttribute('data-source', e.source);
+      (g.lastChild as SVGPathElement).setAttribute('data-target', e.target);
+      edgeLayer.appendChild(g);
+    }
     const nodeLayer = el('g', { class: 'nbflow-nodes' });
     this.nodes.clear();
-    for (const t of tasks) {
-      const n = g.node(t.name);
-      const group = el('g', { class: 'nbflow-node', transform: `translate(${n.x - n.width / 2},${n.y - n.height / 2})` });
-      group.setAttribute('data-task', t.name);
-      group.setAttribute('data-state', t.state);
-      group.setAttribute('role', 'button');
-      group.setAttribute('tabindex', '0');
-      group.appendChild(el('title', {}));
-      group.appendChild(el('rect', { width: n.width, height: n.height, rx: 6, ry: 6 }));
+    this.clusterNodes.clear();
+    for (const n of laid.nodes) {
+      const g = el('g', { class: 'nbflow-node', transform: `translate(${n.x - n.width / 2},${n.y - n.height / 2})` });
+      g.setAttribute('role', 'button');
+      g.setAttribute('tabindex', '0');
+      g.appendChild(el('title', {}));
+      g.appendChild(el('rect', { width: n.width, height: n.height, rx: 6, ry: 6 }));
+      g.appendChild(el('rect', { class: 'nbflow-progress', x: 0, y: n.height - 4, width: 0, height: 4, rx: 2 }));
       const label = el('text', { x: n.width / 2, y: n.height / 2, 'dominant-baseline': 'central', 'text-anchor': 'middle' });
-      label.textContent = t.name;
-      group.appendChild(label);
-      group.addEventListener('click', () => this.onSelect(t.name));
-      group.addEventListener('keydown', ev => {
-        if (ev.key === 'Enter' || ev.key === ' ') {
-          this.onSelect(t.name);
+      label.textContent = n.label;
+      g.appendChild(label);
+      const activate = () => {
+        if (this.viewport.dragged) {
+          return;
         }
-      });
-      nodeLayer.appendChild(group);
-      this.nodes.set(t.name, group);
+        if (n.kind === 'cluster') {
+          this.toggleCluster(n.folder as string);
+        } else {
+          this.onSelect(n.task as string);
+        }
+      };
+      g.addEventListener('click', activate);
+      g.addEventListener('keydown', ev => (ev.key === 'Enter' || ev.key === ' ') && activate());
+      if (n.kind === 'cluster') {
+        g.classList.add('nbflow-cluster');
+        g.setAttribute('data-folder', n.folder as string);
+        g.setAttribute('data-state', 'pending');
+        this.clusterNodes.set(n.folder as string, g);
+      } else {
+        g.setAttribute('data-task', n.task as string);
+        g.setAttribute('data-state', 'pending');
+        this.nodes.set(n.task as string, g);
+      }
+      nodeLayer.appendChild(g);
     }
-    svg.appendChild(nodeLayer);
-
+    content.append(clusterLayer, edgeLayer, nodeLayer);
     if (this.svg) {
       this.canvas.replaceChild(svg, this.svg);
     } else {
-      this.canvas.appendChild(svg);
+      this.canvas.prepend(svg);
     }
     this.svg = svg;
-    this.size = { width, height };
-    this.setZoom(this.zoom);
-    if (this.selected) {
-      this.select(this.nodes.has(this.selected) ? this.selected : null);
+    this.layer = layer;
+    this.viewport.setBounds(laid.bounds);
+    if (fit) {
+      this.viewport.fit();
+    } else {
+      this.viewport.set(this.viewport.k, this.viewport.tx, this.viewport.ty);
     }
-    this.lastLayoutMs = performance.now() - started;
-    this.node.setAttribute('data-layout-ms', this.lastLayoutMs.toFixed(1));
+    this.viewport.showMinimap(this.tasks.length > MINIMAP_AFTER ? this.contentId : null);
+    this.clusterButton.hidden = clusterFolders(this.tasks).size === 0;
+    this.clusterButton.textContent = this.collapsed.size ? 'Expand all' : 'Collapse all';
+    this.flipButton.textContent = laid.rankdir === 'LR' ? '⇄ LR' : '⇅ TB';
+    this.setStates(this.tasks);
+    this.select(this.selected && this.nodes.has(this.selected) ? this.selected : null);
+    this.lastLayoutMs = laid.ms;
+    this.node.setAttribute('data-layout-ms', laid.ms.toFixed(1));
   }
+}
+
+function h(tag: string, cls: string): HTMLElement {
+  const e = document.createElement(tag);
+  e.className = cls;
+  return e;
 }

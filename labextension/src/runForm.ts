@@ -1,11 +1,14 @@
 /**
- * The "Run…" form: the pipeline's parameters (prefilled with their defaults), which tasks, force; it starts a run.
+ * The "Run…" form: each parameter pre-filled with the value the run will use (run_date = today), its type and the
+ * notebooks that declare it; which tasks; force; queue behind a running run. "Dry run" shows each task's decision
+ * and reason before anything starts; a refused field is highlighted.
  */
-import { ApiError, IPipeline, IRunRequest, IStartedRun, NbflowApi } from './api';
+import { ApiError, IDryRun, IParameterField, IPipeline, IRunRequest, IStartedRun, NbflowApi } from './api';
 import { button, h } from './dom';
 
 export class RunForm {
   readonly node = h('form', { class: 'nbflow-run-form' });
+  private fields: IParameterField[] = [];
 
   /** `onStarted` is awaited before the form's Start button is enabled again. */
   constructor(
@@ -20,104 +23,183 @@ export class RunForm {
   }
 
   /** Close the form, or open it afresh for this pipeline. */
-  toggle(pipeline: IPipeline | null): void {
+  async toggle(pipeline: IPipeline | null): Promise<void> {
     if (!this.node.hidden) {
       this.node.hidden = true;
       return;
+    }
+    try {
+      this.fields = (await this.api.parameters()).fields;
+    } catch (e) {
+      this.fields = Object.entries(pipeline?.parameters ?? {}).map(([name, value]) => ({
+        name, value, type: typeof value, declared_in: [], source: 'notebook', default: value, editable: true
+      }));
     }
     this.render(pipeline);
     this.node.hidden = false;
   }
 
   private render(p: IPipeline | null): void {
-    const params = p?.parameters ?? {};
-    const fields = h('fieldset', { class: 'nbflow-params' }, h('legend', {}, 'Parameters'));
-    for (const [name, value] of Object.entries(params)) {
-      const id = `nbflow-param-${name}`;
+    const fields = h('fieldset', { class: 'nbflow-params' }, h('legend', {}, 'Parameters (the values this run will use)'));
+    for (const f of this.fields.filter(x => x.editable)) {
+      const id = `nbflow-param-${f.name}`;
       let input: HTMLInputElement;
-      if (typeof value === 'boolean') {
-        input = h('input', { type: 'checkbox', name, id, 'data-kind': 'boolean' });
-        input.checked = value;
+      if (f.type === 'bool') {
+        input = h('input', { type: 'checkbox', name: f.name, id, 'data-kind': 'boolean' });
+        input.checked = f.value === true;
       } else {
-        const kind = typeof value === 'number' ? 'number' : typeof value === 'string' ? 'string' : 'json';
-        input = h('input', { type: 'text', name, id, 'data-kind': kind });
-        input.value = kind === 'json' ? JSON.stringify(value) : String(value);
+        const kind = f.type === 'int' || f.type === 'float' ? 'number' : f.type === 'str' ? 'string' : 'json';
+        input = h('input', { type: 'text', name: f.name, id, 'data-kind': kind });
+        input.value = kind === 'json' ? JSON.stringify(f.value) : String(f.value ?? '');
       }
-      input.setAttribute('data-default', JSON.stringify(value));
+      input.setAttribute('data-default', JSON.stringify(f.value));
       input.classList.add('nbflow-param');
-      fields.append(h('label', { for: id }, name), input);
+      input.addEventListener('input', () => input.classList.remove('nbflow-mod-refused'));
+      const where =
+        f.source === 'run'
+          ? 'set by every run'
+          : f.source === 'config'
+            ? 'nbflow.toml'
+            : f.declared_in.length > 2
+              ? `${f.declared_in.slice(0, 2).join(', ')} +${f.declared_in.length - 2}`
+              : f.declared_in.join(', ');
+      const note = f.name === 'run_date' && f.default !== undefined && f.default !== f.value ? ` (notebook default ${JSON.stringify(f.default)})` : '';
+      fields.append(
+        h('label', { for: id, title: f.declared_in.join('\n') }, f.name),
+        input,
+        h('span', { class: 'nbflow-param-meta', title: f.declared_in.join('\n') }, h('span', { class: 'nbflow-type' }, f.type), ` ${where}${note}`)
+      );
     }
-    if (!Object.keys(params).length) {
+    if (!this.fields.some(x => x.editable)) {
       fields.append(h('p', { class: 'nbflow-hint' }, 'No parameters cells in this pipeline.'));
     }
     const tasks = h('fieldset', { class: 'nbflow-only' }, h('legend', {}, 'Only these tasks (none checked: all)'));
     for (const t of p?.tasks ?? []) {
       const box = h('input', { type: 'checkbox', value: t.name, class: 'nbflow-only-task' });
-      box.checked = false;
       tasks.append(h('label', {}, box, ` ${t.name}`));
     }
     const force = h('input', { type: 'checkbox', class: 'nbflow-force' });
+    const queue = h('input', { type: 'checkbox', class: 'nbflow-queue' });
+    queue.checked = p?.run?.status === 'running';
     const start = h('button', { class: 'jp-Button jp-mod-accept nbflow-button nbflow-start', type: 'submit' }, 'Start run');
+    const dry = button('Dry run', 'nbflow-dry-run', () => void this.dryRun());
     const close = button('Close', 'nbflow-close-form', () => (this.node.hidden = true));
     this.node.replaceChildren(
       fields,
       tasks,
-      h('div', { class: 'nbflow-form-row' }, h('label', {}, force, ' Force (re-run tasks that are up to date)'), start, close),
-      h('div', { class: 'nbflow-form-message', role: 'alert' })
+      h(
+        'div',
+        { class: 'nbflow-form-row' },
+        h('label', {}, force, ' Force (re-run tasks that are up to date)'),
+        h('label', { title: 'If a run of this project is going, start this one when it ends' }, queue, ' Queue if a run is going'),
+        dry,
+        start,
+        close
+      ),
+      h('div', { class: 'nbflow-form-message', role: 'alert' }),
+      h('div', { class: 'nbflow-dry-result' })
     );
   }
 
-  /** The request the form describes; throws on a value that does not parse, naming the parameter. */
+  /** The request the form describes; throws on a value that does not parse, naming (and marking) the parameter. */
   private read(): IRunRequest {
     const parameters: Record<string, unknown> = {};
     for (const input of Array.from(this.node.querySelectorAll<HTMLInputElement>('input.nbflow-param'))) {
       const kind = input.getAttribute('data-kind');
       const original = JSON.parse(input.getAttribute('data-default') ?? 'null');
       let value: unknown;
+      const refuse = (why: string) => {
+        input.classList.add('nbflow-mod-refused');
+        return new Error(`parameter ${input.name}: ${why}`);
+      };
       if (kind === 'boolean') {
         value = input.checked;
       } else if (kind === 'number') {
         value = Number(input.value);
         if (input.value.trim() === '' || Number.isNaN(value)) {
-          throw new Error(`parameter ${input.name}: '${input.value}' is not a number`);
+          throw refuse(`'${input.value}' is not a number`);
         }
       } else if (kind === 'json') {
         try {
           value = JSON.parse(input.value);
         } catch {
-          throw new Error(`parameter ${input.name}: '${input.value}' is not valid JSON`);
+          throw refuse(`'${input.value}' is not valid JSON`);
         }
       } else {
         value = input.value;
       }
-      if (JSON.stringify(value) !== JSON.stringify(original)) {
-        parameters[input.name] = value; // only what the user changed: defaults stay the notebooks' own
+      if (JSON.stringify(value) !== JSON.stringify(original) || input.name === 'run_date') {
+        parameters[input.name] = value; // what the user changed, and run_date as shown (the run uses exactly that)
       }
     }
     const only = Array.from(this.node.querySelectorAll<HTMLInputElement>('input.nbflow-only-task'))
       .filter(b => b.checked)
       .map(b => b.value);
     const force = this.node.querySelector<HTMLInputElement>('input.nbflow-force')?.checked ?? false;
-    return { parameters, only, force };
+    const queue = this.node.querySelector<HTMLInputElement>('input.nbflow-queue')?.checked ?? false;
+    return { parameters, only, force, queue };
+  }
+
+  private say(text: string, level: '' | 'error' | 'info'): void {
+    const m = this.node.querySelector('.nbflow-form-message') as HTMLElement;
+    m.textContent = text;
+    m.setAttribute('data-level', level);
+  }
+
+  /** Mark the input an error names (the server's `field`, or a parameter named in its message). */
+  private markRefused(e: unknown): void {
+    const message = (e as Error).message ?? '';
+    const named = e instanceof ApiError && e.field ? e.field : null;
+    for (const input of Array.from(this.node.querySelectorAll<HTMLInputElement>('input.nbflow-param'))) {
+      const n = input.name;
+      if (named === n || message.includes(`'${n}'`) || message.includes(`{${n}}`) || message.includes(`parameter ${n}`)) {
+        input.classList.add('nbflow-mod-refused');
+      }
+    }
+  }
+
+  private async dryRun(): Promise<void> {
+    const out = this.node.querySelector('.nbflow-dry-result') as HTMLElement;
+    try {
+      const body = this.read();
+      this.say('Planning…', 'info');
+      const plan: IDryRun = await this.api.dryRun(body);
+      this.say(plan.warnings.length ? `Warnings: ${plan.warnings.join(' ')}` : '', plan.warnings.length ? 'info' : '');
+      const runs = plan.tasks.filter(t => t.action === 'run').length;
+      const table = h('table', { class: 'nbflow-table nbflow-dry-table' });
+      table.append(h('thead', {}, h('tr', {}, h('th', {}, 'Task'), h('th', {}, 'Decision'), h('th', {}, 'Why'))));
+      const tbody = h('tbody');
+      for (const t of plan.tasks) {
+        tbody.append(
+          h('tr', { 'data-task': t.task, 'data-action': t.action }, h('td', {}, t.task),
+            h('td', {}, h('span', { class: 'nbflow-badge', 'data-state': t.action === 'run' ? 'queued' : 'skipped' }, t.action === 'run' ? 'will run' : 'up to date')),
+            h('td', {}, t.reason))
+        );
+      }
+      table.append(tbody);
+      out.replaceChildren(h('p', {}, `Dry run: ${runs} of ${plan.tasks.length} tasks would run.`), table);
+    } catch (e) {
+      this.markRefused(e);
+      out.replaceChildren();
+      this.say(`Dry run refused${e instanceof ApiError && e.status ? ` (${e.status})` : ''}: ${(e as Error).message}`, 'error');
+    }
   }
 
   private async start(): Promise<void> {
-    const formMessage = this.node.querySelector('.nbflow-form-message') as HTMLElement;
     const start = this.node.querySelector('.nbflow-start') as HTMLButtonElement;
-    formMessage.textContent = '';
+    this.say('', '');
     try {
       const body = this.read();
       start.disabled = true;
-      formMessage.textContent = 'Starting…';
+      this.say('Starting…', 'info');
       const r = await this.api.startRun(body);
       this.node.hidden = true;
-      formMessage.textContent = '';
+      this.say('', '');
       await this.onStarted(r);
     } catch (e) {
+      this.markRefused(e);
       const status = e instanceof ApiError && e.status ? ` (${e.status})` : '';
-      const text = `Cannot start the run${status}: ${(e as Error).message}`;
-      formMessage.textContent = text;
-      formMessage.setAttribute('data-level', 'error');
+      this.say(`Cannot start the run${status}: ${(e as Error).message}`, 'error');
     } finally {
       start.disabled = false;
     }

@@ -1,14 +1,18 @@
 /**
- * The panel's toolbar: Run… and Cancel, which run the graph shows (and the way back to the latest), the tabs.
+ * The panel's toolbar: Run…, Cancel, Resume / Retry failed, which run the graph shows (and the way back to the
+ * latest), the tabs.
  */
 import { IRunSummary } from './api';
 import { button, formatDuration, formatTime, h, stateBadge } from './dom';
 
-export type Tab = 'graph' | 'history' | 'lineage';
+export type Tab = 'graph' | 'history' | 'timeline' | 'compare' | 'schedules' | 'lineage';
 
 const TABS: Array<[Tab, string]> = [
   ['graph', 'Graph'],
   ['history', 'History'],
+  ['timeline', 'Timeline'],
+  ['compare', 'Compare'],
+  ['schedules', 'Schedules'],
   ['lineage', 'Lineage']
 ];
 
@@ -16,6 +20,7 @@ const TABS: Array<[Tab, string]> = [
 export interface IToolbarHandlers {
   toggleForm: () => void;
   cancelRun: () => void;
+  resumeRun: () => void;
   showLatest: () => void;
   setTab: (tab: Tab) => void;
 }
@@ -24,11 +29,13 @@ export class Toolbar {
   readonly node: HTMLDivElement;
   private runLabel = h('span', { class: 'nbflow-run-label' });
   private cancelButton: HTMLButtonElement;
+  private resumeButton: HTMLButtonElement;
   private latestButton: HTMLButtonElement;
   private tabButtons = new Map<Tab, HTMLButtonElement>();
 
   constructor(handlers: IToolbarHandlers) {
     this.cancelButton = button('Cancel run', 'nbflow-cancel-button', handlers.cancelRun);
+    this.resumeButton = button('Resume', 'nbflow-resume-button', handlers.resumeRun);
     this.latestButton = button('Show latest run', 'nbflow-latest-button', handlers.showLatest);
     const tabs = h('span', { class: 'nbflow-tabs', role: 'tablist' });
     for (const [tab, label] of TABS) {
@@ -43,6 +50,7 @@ export class Toolbar {
       { class: 'nbflow-toolbar' },
       button('Run…', 'nbflow-run-button jp-mod-accept', handlers.toggleForm),
       this.cancelButton,
+      this.resumeButton,
       this.runLabel,
       this.latestButton,
       h('span', { class: 'nbflow-spacer' }),
@@ -63,6 +71,14 @@ export class Toolbar {
       );
     }
     this.cancelButton.hidden = run?.status !== 'running';
+    // A failed run: run again what failed ("Retry failed"); a cancelled or crashed one: go on where it stopped.
+    const status = run?.status ?? '';
+    this.resumeButton.hidden = !['failed', 'cancelled', 'crashed'].includes(status);
+    this.resumeButton.textContent = status === 'failed' ? 'Retry failed' : 'Resume';
+    this.resumeButton.title =
+      status === 'failed'
+        ? 'Run the failed tasks (and what they block) again in this run, keeping what succeeded'
+        : 'Run what was cancelled or never finished in this run, keeping what succeeded';
     this.latestButton.hidden = selected === null;
   }
 
