@@ -86,7 +86,11 @@ export class NbflowPanel extends Widget {
         showLineage: task => this.showLineage(task),
         showRun: run => this.showRun(run)
       },
-      options.rendermime
+      options.rendermime,
+      () => {
+        this.selectedTask = null;
+        this.graph.select(null);
+      }
     );
     this.form = new RunForm(this.api, run => this.runStarted(run));
     this.history = new RunHistory(this.api, {

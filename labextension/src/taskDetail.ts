@@ -43,12 +43,22 @@ export class TaskDetail {
   constructor(
     private api: NbflowApi,
     private handlers: ITaskDetailHandlers,
-    rendermime: IRenderMimeRegistry | null
+    rendermime: IRenderMimeRegistry | null,
+    private onClose: () => void = () => undefined
   ) {
     this.preview = new NotebookPreview(rendermime);
     const grip = h('div', { class: 'nbflow-resize-handle', title: 'Drag to resize' });
     grip.addEventListener('pointerdown', ev => this.resize(ev));
     this.node.append(grip, this.body);
+    this.node.hidden = true; // the graph gets the whole width until a task is selected
+  }
+
+  /** Close the pane (the graph takes the width back). */
+  close(): void {
+    this.stopWatch();
+    this.task = null;
+    this.node.hidden = true;
+    this.onClose();
   }
 
   /** Show this task, from the last pipeline given to `update`. */
@@ -60,6 +70,7 @@ export class TaskDetail {
     }
     this.task = task;
     this.key = '';
+    this.node.hidden = false;
     void this.render();
   }
 
@@ -126,7 +137,9 @@ export class TaskDetail {
     const trend = h('div', { class: 'nbflow-trend' });
     const io = h('div', { class: 'nbflow-io-slot' });
     const attempts = h('div', { class: 'nbflow-attempts' });
-    const parts: Array<Node | null> = [h('h3', { class: 'nbflow-detail-title' }, t.name), dl, trend, params];
+    const closeButton = h('button', { class: 'nbflow-link nbflow-close-detail', type: 'button', title: 'Close the detail pane' }, '×');
+    closeButton.addEventListener('click', () => this.close());
+    const parts: Array<Node | null> = [h('h3', { class: 'nbflow-detail-title' }, t.name, closeButton), dl, trend, params];
     if (t.error) {
       parts.push(errorBlock(t.error.cell, t.error.message ?? [t.error.ename, t.error.evalue].filter(Boolean).join(': ')));
     }
