@@ -10,6 +10,7 @@ import { IEdge, ITask } from './types';
 export const NODE_HEIGHT = 30;
 const CHAR_WIDTH = 7.2;
 const BIG_GRAPH = 100; // visible nodes; above this, dagre's faster ranking
+const COMPOUND_MAX = 150; // visible nodes; above this, expanded folders get no box (dagre's compound layout is slow)
 export const MARGIN = 24;
 
 export type RankDir = 'LR' | 'TB';
@@ -120,12 +121,15 @@ export function computeLayout(
 ): ILayout {
   const started = performance.now();
   const clusters = clusterFolders(tasks);
+  const shown = new Set(tasks.map(t => visibleId(t.name, collapsed, clusters)));
+  // Boxes around expanded folders need dagre's compound layout, ~4x slower: only for a moderate number of nodes.
+  const compound = shown.size <= COMPOUND_MAX && [...clusters.keys()].some(f => !collapsed.has(f));
   const nodes = new Map<string, ILaidNode>();
   for (const t of tasks) {
     const id = visibleId(t.name, collapsed, clusters);
     const f = folderOf(t.name);
     if (id === t.name) {
-      const label = f && clusters.has(f) ? t.name.slice(f.length + 1) : t.name;
+      const label = compound && f && clusters.has(f) ? t.name.slice(f.length + 1) : t.name;
       nodes.set(id, { id, kind: 'task', label, task: t.name, x: 0, y: 0, width: labelWidth(label), height: NODE_HEIGHT });
     } else if (!nodes.has(id)) {
       const members = clusters.get(f) ?? [];
@@ -151,7 +155,6 @@ export function computeLayout(
     }
   }
   const dir = rankdir ?? chooseRankDir([...nodes.keys()], [...links.values()].map(l => [l.source, l.target]), canvas);
-  const compound = [...clusters.keys()].some(f => !collapsed.has(f));
   const g = new graphlib.Graph({ compound });
   const ranker = nodes.size > BIG_GRAPH ? 'tight-tree' : 'network-simplex';
   g.setGraph({ rankdir: dir, nodesep: 14, ranksep: 48, marginx: 0, marginy: 0, ranker });

@@ -31,23 +31,52 @@ def free_port() -> int:
 STEP = "\nimport time\ntime.sleep(1)"  # each task runs a visible second: the panel must be able to show it running
 
 
+SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><rect width="120" height="40" fill="#1565c0"/></svg>'
+
+
 def write_pipeline(root: Path) -> Path:
-    """Four tasks: a -> b -> c (c fails when run with fail=True, in its cell 2), and a -> d; each takes ~1 s."""
+    """Five tasks: a -> b -> c (c fails when run with fail=True, in its cell 2), a -> d (a markdown cell and a
+    figure), and d -> e (four cells that each sleep `pause` seconds, to watch it run); each takes ~1 s."""
     write_notebook(root / "a.ipynb", [
-        ("n = 3", ["parameters"]),
+        ("n = 3\nrun_date = '2026-01-01'", ["parameters"]),
         ("import pathlib\npathlib.Path('data').mkdir(exist_ok=True)\npathlib.Path('data/a.txt').write_text(str(n))" + STEP,
          ["writes:data/a.txt"]),
     ])
     write_notebook(root / "b.ipynb", [
         ("import pathlib\nx = int(pathlib.Path('data/a.txt').read_text())" + STEP, ["reads:data/a.txt"]),
-        ("pathlib.Path('data/b.txt').write_text(str(x * 2))", ["writes:data/b.txt"]),
+        ("pathlib.Path('data/b.txt').write_text(str(x * 2) * 600)\nprint('wrote b', x * 2)", ["writes:data/b.txt"]),
     ])
     write_notebook(root / "c.ipynb", [
         ("fail = False", ["parameters"]),
-        ("import pathlib\ny = int(pathlib.Path('data/b.txt').read_text())" + STEP, ["reads:data/b.txt"]),
+        ("import pathlib\ny = int(pathlib.Path('data/b.txt').read_text()[:1])" + STEP, ["reads:data/b.txt"]),
         "if fail:\n    y / 0",
     ])
-    write_notebook(root / "d.ipynb", [("print('report')" + STEP, ["upstream:a"])])
+    write_notebook(root / "d.ipynb", [
+        "#md # Report\nThe **report** of the run.",
+        ("print('report')" + STEP, ["upstream:a"]),
+        f"from IPython.display import SVG, display\ndisplay(SVG({SVG!r}))",
+    ])
+    write_notebook(root / "e.ipynb", [
+        ("pause = 0.0", ["parameters", "upstream:d"]),
+        *[f"import time\ntime.sleep(pause)\nprint('step {i}')" for i in range(1, 5)],
+    ])
+    return root
+
+
+def write_big_pipeline(root: Path, n: int = 300, folders: int = 10) -> Path:
+    """n never-run notebooks in `folders` folders (`amer/t003`), each folder a chain of layers of 6 tasks."""
+    regions = ["amer", "emea", "apac", "latam", "nordics", "dach", "benelux", "iberia", "anz", "india"]
+    per = n // folders
+    for f in range(folders):
+        for i in range(per):
+            layer, pos = divmod(i, 6)
+            tags = []
+            if layer:
+                prev = range((layer - 1) * 6, min(layer * 6, per))
+                tags = [f"upstream:{regions[f]}/t{u:03d}" for u in sorted({prev[pos % len(prev)], prev[(pos * 5 + 1) % len(prev)]})]
+            elif f % 2:
+                tags = [f"upstream:{regions[f - 1]}/t000"]
+            write_notebook(root / regions[f] / f"t{i:03d}.ipynb", [("x = 1", ["parameters"]), ("y = x + 1", tags)])
     return root
 
 
@@ -76,14 +105,22 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """JupyterLab serving a fresh copy of the small pipeline; stopped at the end of the module."""
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """JupyterLab serving a fresh copy of the small pipeline (and, in `big/`, 300 tasks in 10 folders); stopped at
+    the end of the module."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     if not (REPO / "nbflow" / "labextension" / "package.json").exists():
         pytest.skip("the labextension is not built: run `make setup`")
     base = tmp_path_factory.mktemp("ui")
-    root = write_pipeline(base / "project")
+    if getattr(request.module, "LAYOUT", "small") == "big":  # the server's root holds big/ and small/, two projects
+        root = base / "root"
+        write_big_pipeline(root / "big")
+        write_pipeline(root / "small")
+        for name in ("big", "small"):
+            (root / name / "nbflow.toml").write_text(f'name = "{name}"\n')
+    else:
+        root = write_pipeline(base / "project")
     settings = base / "settings"
     notify = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notify.parent.mkdir(parents=True)
@@ -116,7 +153,7 @@ def page(lab: dict[str, str]) -> Iterator[Page]:
         pg = context.new_page()
         pg.set_default_timeout(20_000)
         pg.goto(f"{lab['url']}/lab?token={lab['token']}")
-        pg.wait_for_selector("#jp-main-dock-panel")
+        pg.wait_for_selector("#jp-main-dock-panel", timeout=90_000)  # a loaded machine
         pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
         yield pg
         browser.close()
@@ -130,6 +167,38 @@ def screenshot(page: Page, name: str) -> Path:
     _saved.append(path)
     print(f"screenshot: {path}")
     return path
+
+
+def set_theme(page: Page, dark: bool) -> None:
+    """Switch JupyterLab's theme and wait until its variables apply."""
+    theme = "JupyterLab Dark" if dark else "JupyterLab Light"
+    page.evaluate("t => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme)
+    page.wait_for_function("d => document.body.dataset.jpThemeLight === (d ? 'false' : 'true')", arg=dark)
+    page.wait_for_function("d => { const c = getComputedStyle(document.body).getPropertyValue('--jp-layout-color1').trim();"
+                           " return c && (d ? c !== 'white' && c !== '#ffffff' : true); }", arg=dark)
+    page.wait_for_timeout(150)  # one more paint with the new colours
+
+
+def shots(page: Page, name: str) -> list[Path]:
+    """The same view in the light and the dark theme: `NAME-light.png` and `NAME-dark.png`."""
+    out = [screenshot(page, f"{name}-light")]
+    set_theme(page, True)
+    try:
+        out.append(screenshot(page, f"{name}-dark"))
+    finally:
+        set_theme(page, False)
+    return out
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
+    def lum(css: str) -> float:
+        parts = [float(x) for x in css[css.index("(") + 1:css.index(")")].replace("/", ",").split(",")[:3]]
+        chan = [c / 255 for c in parts]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in chan]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    a, b = sorted((lum(fg), lum(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
