@@ -193,8 +193,11 @@ def shots(page: Page, name: str) -> list[Path]:
 def contrast(fg: str, bg: str) -> float:
     """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
     def lum(css: str) -> float:
-        parts = [float(x) for x in css[css.index("(") + 1:css.index(")")].replace("/", ",").split(",")[:3]]
-        chan = [c / 255 for c in parts]
+        inner = css[css.index("(") + 1:css.index(")")]
+        if css.startswith("color(srgb"):  # what Chromium gives for color-mix(): channels from 0 to 1
+            chan = [float(x) for x in inner.split()[1:4]]
+        else:
+            chan = [float(x) / 255 for x in inner.replace("/", ",").replace(" ", ",").split(",") if x][:3]
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in chan]
         return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
     a, b = sorted((lum(fg), lum(bg)), reverse=True)
