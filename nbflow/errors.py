@@ -94,6 +94,10 @@ class StoreError(NbflowError):
     """The store cannot be opened or used."""
 
 
+class StoreGoneError(StoreError):
+    """The store file was deleted or replaced under a process using it: nothing more can be recorded."""
+
+
 class StoreVersionError(StoreError):
     """The store was written by a newer nbflow than this one."""
 
