@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MissingInputError
 from ..execute import AttemptResult, AttemptSpec, KernelLaunch
 from ..executors.base import Executor
 from ..model import CANCELLED, CHECK_FAILED, DONE_OK, FAILED, FINAL, QUEUED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED, Config, Pipeline
@@ -177,6 +178,10 @@ class Engine:
     async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, str],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
+        missing = await asyncio.to_thread(plan.missing_input, self.pipeline, task, p.parameters, self.config.root)
+        if missing is not None:
+            self._missing_input(p, name, missing, state)
+            return
         d = await asyncio.to_thread(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
@@ -211,6 +216,16 @@ class Engine:
             self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
             await asyncio.sleep(delay)
             number += 1
+
+    def _missing_input(self, p: RunPlan, name: str, error: MissingInputError, state: dict[str, str]) -> None:
+        """An input is not there: fail at once, never retried; the kernel started ahead for the task is stopped."""
+        self.executor.unwant(self._launch(p.run_id, name))
+        number = p.first_attempt.get(name, 1)
+        attempt_id = self.store.start_attempt(p.run_id, name, number, None, None)
+        self.store.finish_attempt(attempt_id, FAILED, error_kind="missing_input", error=str(error), error_cell=error.cell)
+        state[name] = FAILED
+        self._set(p.run_id, name, FAILED, reason=f"input {error.path} is missing", attempts=number, error=str(error),
+                  error_cell=error.cell, ended_at=time.time())
 
     async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]],
                        fingerprint: str, slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str]:
