@@ -115,7 +115,10 @@ def main() -> None:
 @handle_errors
 def compile(directory: str, json_out: bool) -> None:
     """Read the notebooks, build and validate the DAG; print tasks, edges and an order. Runs nothing."""
-    pipeline = _project(directory).compile()
+    project = _project(directory)
+    pipeline = project.compile()
+    for w in project.input_warnings(pipeline):
+        out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
     if json_out:
         click.echo(out.pipeline_json(pipeline))
     else:
@@ -157,7 +160,8 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
     project = _project(directory)
     parameters = parse_params(params)
     if dry_run:
-        for w in project.parameter_warnings(project.compile(), parameters):
+        pipeline = project.compile()
+        for w in project.parameter_warnings(pipeline, parameters) + project.input_warnings(pipeline, parameters):
             out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
         out.print_plan(project.dry_run(parameters, only=only, start=start, end=end, force=force))
         return

@@ -59,6 +59,14 @@ class DuplicateWriterError(NotebookError):
     """Two notebooks declare `writes:` for the same path."""
 
 
+class MissingInputError(NotebookError):
+    """A `reads:` path names no file: warned at compile and dry-run when no task writes it; fails its task when ready."""
+
+    def __init__(self, notebook: str, problem: str, fix: str, cell: int | None, path: str) -> None:
+        super().__init__(notebook, problem, fix, cell)
+        self.path = path
+
+
 class CycleError(NbflowError):
     """The dependencies form a cycle; `cycle` lists the task names, first repeated at the end."""
 

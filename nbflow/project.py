@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import dag
+from . import dag, paths
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
@@ -179,6 +179,28 @@ class Project:
             out.append(f"parameter '{key}' is not declared in any parameters cell "
                        f"(notebooks with a parameters cell: {', '.join(with_cells) or 'none'}); it is injected anyway. "
                        f"Fix: check the spelling, or add `{key} = ...` to a parameters cell")
+        return out
+
+    def input_warnings(self, pipeline: Pipeline, parameters: Mapping[str, Any] | None = None) -> list[str]:
+        """A warning for each read that no task writes and that names no file on disk (a typo, a forgotten writes: tag).
+
+        `parameters`: a run's -p values (dry-run). None at compile: placeholders take the defaults a run would use
+        (nbflow.toml's [parameters], the parameters cells' literal values, run_date = today), and the warning says so.
+        """
+        if parameters is None:
+            values = {**self.parameter_defaults(pipeline), **self.run_parameters(None, "compile", None)}
+        else:
+            values = self.run_parameters(parameters, "dry-run", None)
+        out = []
+        for name, template in dag.unwritten_reads(pipeline):
+            used = sorted(paths.placeholders(template))
+            if set(used) - set(values):
+                continue  # the run itself refuses it, naming the parameter
+            key = paths.resolve(template, values, self.root)
+            if not paths.list_files(key, self.root):
+                shown = ", ".join(f"{k}={values[k]}" for k in used)
+                note = f"the defaults a run would use: {shown}" if parameters is None else f"this run's parameters: {shown}"
+                out.append(str(plan.missing_input_error(pipeline, pipeline.tasks[name], template, key, note)))
         return out
 
     def check_kernels(self, pipeline: Pipeline, names: Iterable[str]) -> None:
@@ -358,8 +380,11 @@ class Project:
         for name in selected:
             task = pipeline.tasks[name]
             running_up = [u for u in task.upstream if u in will_run]
+            missing = None if running_up else plan.missing_input(pipeline, task, params, self.root)
             if running_up and not force:  # its inputs are not written yet: they cannot be hashed now
                 action, reason = "run", f"upstream {running_up[0]} will run"
+            elif missing is not None:
+                action, reason = "run", f"input {missing.path} is missing: it will fail at once (missing_input)"
             elif store is None:
                 action, reason = "run", "--force" if force else "never succeeded before"
             else:
@@ -465,17 +490,23 @@ class Project:
         if target.removesuffix(".ipynb") in self.compile().tasks:
             return {"task": self._existing().task_lineage(target.removesuffix(".ipynb"))}
         store = self._existing()
-        tree, rel = None, target
-        for full in dict.fromkeys((os.path.abspath(target), os.path.normpath(os.path.join(self.root, target)))):
-            inside = os.path.relpath(full, self.root)
-            rel = (full if inside.startswith("..") else inside).replace(os.sep, "/")
-            tree = store.lineage(rel)
+        keys = self.dataset_keys(target)
+        for key in keys:
+            tree = store.lineage(key)
             if tree is not None:
-                break
-        if tree is None:
-            raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
-                                f"reads:/writes: tag (relative to the project or the current folder), or a task name")
-        return {"path": tree}
+                return {"path": tree}
+        raise NotFoundError(f"no task has recorded reading or writing '{target}' (looked for {', '.join(keys)}). Fix: give "
+                            f"the file's path (absolute, or relative to the current folder or to the project), or a task name")
+
+    def dataset_keys(self, path: str) -> list[str]:
+        """The keys a user's spelling of a file may mean, most likely first: relative to the current folder, to the
+        project, or absolute (the tags' normalisation); then the same with symlinks followed."""
+        bases = [os.getcwd(), self.root]
+        keys = [paths.project_key(path, base, self.root) for base in bases]
+        real_root = os.path.realpath(self.root)
+        keys += [paths.project_key(os.path.realpath(os.path.join(base, os.path.expanduser(path))), real_root, real_root)
+                 for base in bases]
+        return list(dict.fromkeys(keys))
 
     # scheduling: the logic is in nbflow/schedule/; these are the entry points for the CLI and the panel
     def schedule_config(self) -> tuple[list[ScheduleSpec], list[SensorSpec]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import StoreGoneError
+from ..errors import MissingInputError, StoreGoneError
 from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
@@ -218,6 +218,10 @@ class Engine:
     async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, TaskState],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
+        missing = await self.db(plan.missing_input, self.pipeline, task, p.parameters, self.config.root)
+        if missing is not None:
+            await self._missing_input(p, name, missing, state)
+            return
         d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
@@ -253,6 +257,17 @@ class Engine:
             self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
             await asyncio.sleep(delay)
             number += 1
+
+    async def _missing_input(self, p: RunPlan, name: str, error: MissingInputError, state: dict[str, TaskState]) -> None:
+        """An input is not there: fail at once, never retried; the kernel started ahead for the task is stopped."""
+        self.executor.unwant(self._launch(p.run_id, name))
+        number = p.first_attempt.get(name, 1)
+        attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, None, None)
+        await self.db(self.store.finish_attempt, attempt_id, AttemptState.FAILED, error_kind=ErrorKind.MISSING_INPUT,
+                      error=str(error), error_cell=error.cell)
+        state[name] = TaskState.FAILED
+        await self._set(p.run_id, name, TaskState.FAILED, reason=f"input {error.path} is missing", attempts=number,
+                        error=str(error), error_cell=error.cell, ended_at=time.time())
 
     async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]],
                        fingerprint: str, slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str]:

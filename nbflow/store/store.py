@@ -307,9 +307,9 @@ class Store(ScheduleStore):
 
     # attempts
 
-    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str,
+    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str | None,
                       pid: int | None = None) -> int:
-        """Record attempt `number` (1-based) of a task as running; return the attempt id."""
+        """Record attempt `number` (1-based) of a task as running; return the attempt id (`artifact` None: no notebook)."""
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
