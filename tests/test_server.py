@@ -123,7 +123,7 @@ def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
         cwd=root.parent, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)})
     api = Api(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine starts jupyter slowly
     while True:
         try:
             if api.get("runs", project="").status_code in (200, 403):
