@@ -28,10 +28,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path
                                        "pathlib.Path('data/a.txt').write_text('a' * n)", ["writes:data/a.txt"])])
     write_notebook(demo / "b.ipynb", [("print(open('data/a.txt').read())", ["reads:data/a.txt"])])
     (demo / "nbflow.toml").write_text("jobs = 2\n")
-    for name, notebook in (("failing", "fails_in_cell_2"), ("sleepy", "sleeps_forever")):
-        (root / name).mkdir()
-        shutil.copy(FIXTURES / f"{notebook}.ipynb", root / name / f"{notebook}.ipynb")
-        (root / name / "nbflow.toml").write_text("jobs = 1\n")
+    (root / "failing").mkdir()
+    shutil.copy(FIXTURES / "fails_in_cell_2.ipynb", root / "failing" / "fails_in_cell_2.ipynb")
+    (root / "failing" / "nbflow.toml").write_text("jobs = 1\n")
+    # a long task that writes a file: a second run of it would write the same file, so it is refused (or queued)
+    write_notebook(root / "sleepy" / "slow.ipynb", [("import time, pathlib\ntime.sleep(600)\npathlib.Path('x.txt').write_text('x')",
+                                                     ["writes:x.txt"])])
+    (root / "sleepy" / "nbflow.toml").write_text("jobs = 1\n")
     with jupyter_server(root) as api:
         yield api, root
 
@@ -111,7 +114,8 @@ def test_resume_reruns_what_failed_and_refuses_a_finished_run(server: tuple[Api,
 def test_a_queued_run_starts_when_the_running_one_ends(server: tuple[Api, Path]) -> None:
     api, _ = server
     first = api.post("runs", {}, project="sleepy").json()["run_id"]
-    assert api.post("runs", {}, project="sleepy").status_code == 409  # without queue: refused, as before
+    refused = api.post("runs", {}, project="sleepy")
+    assert refused.status_code == 409 and "x.txt" in refused.json()["message"]  # without queue: refused (run claims)
     r = api.post("runs", {"queue": True}, project="sleepy")
     assert r.status_code == 202 and r.json()["queued"] is True and r.json()["position"] == 1, r.text
     queued = r.json()["run_id"]

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import ConflictError, NbflowError
+from ..errors import NbflowError
 from ..project import Project, new_run_id
-from ..records import RunRecord
 
 
 @dataclass
@@ -21,6 +20,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     log_path: str
     error_path: str  # where the runner writes why it stopped before recording its run
+    root: str = ""  # the project's folder
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -39,49 +39,29 @@ def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any],
 
 
 class RunnerProcesses:
-    """Starts `nbflow run` processes: at most one per project from this server; runs started elsewhere are found in
-    the store."""
+    """Starts `nbflow run` processes and reaps them. Whether a run may start is the run claims' rule
+    (nbflow/claims.py), checked by the runner atomically when it records its run: two runs whose data overlap
+    cannot both start, even when they race."""
 
     def __init__(self) -> None:
         self._children: dict[str, Child] = {}
 
-    def child(self, root: str) -> Child | None:
-        found = self._children.get(root)
-        return found if found is not None and found.alive() else None
-
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              active: list[RunRecord], settled: Iterable[str] = (), run_id: str | None = None) -> Child:
-        """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
-
-        `active`: the project's live running runs from the store (a run started with the CLI counts too).
-        `settled`: run ids the store already shows finished; their runner may still be exiting, which is no conflict.
-        `run_id`: the id to give the run (a queued run keeps the id it was queued under).
-        """
+              run_id: str | None = None) -> Child:
+        """Spawn the runner of a new run (`run_id`: the id a queued run was given when it was queued)."""
         run_id = run_id or new_run_id()
-        return self.spawn(project, run_id, lambda error_path: runner_command(project, run_id, parameters, only, force, error_path),
-                          active, settled)
+        return self.spawn(project, run_id, lambda error_path: runner_command(project, run_id, parameters, only, force, error_path))
 
-    def resume(self, project: Project, run_id: str, active: list[RunRecord], settled: Iterable[str] = ()) -> Child:
-        """Start `nbflow resume RUN` in its own process (the checks of `start` first)."""
-        return self.spawn(project, run_id, lambda error_path: [sys.executable, "-m", "nbflow", "resume", run_id, "-C", project.root],
-                          active, settled)
+    def resume(self, project: Project, run_id: str) -> Child:
+        """Spawn `nbflow resume RUN` (the panel's Resume and Retry failed)."""
+        return self.spawn(project, run_id, lambda error_path: [sys.executable, "-m", "nbflow", "resume", run_id, "-C", project.root])
 
-    def busy(self, project: Project, active: list[RunRecord], settled: Iterable[str] = ()) -> str | None:
-        """Why a new run cannot start now (a run of the project is going), or None."""
-        mine = self.child(project.root)
-        if mine is not None and mine.run_id not in set(settled):
-            return f"a run of this project is already running: {mine.run_id} (started from Jupyter, pid {mine.proc.pid})"
-        if active:
-            run = active[0]
-            return f"a run of this project is already running: {run.id} (trigger {run.trigger}, pid {run.pid} on {run.host})"
-        return None
+    def starting(self, root: str) -> bool:
+        """Whether a runner this server started for the project is alive (it may not have recorded its run yet)."""
+        return any(c.alive() and c.root == root for c in self._children.values())
 
-    def spawn(self, project: Project, run_id: str, command: Callable[[str], list[str]], active: list[RunRecord],
-              settled: Iterable[str] = ()) -> Child:
-        """Refuse while a run of the project goes (409), else start `command(error_path)` as the runner of `run_id`."""
-        why = self.busy(project, active, settled)
-        if why:
-            raise ConflictError(f"{why}. Fix: wait for it to finish, cancel it, or queue this run")
+    def spawn(self, project: Project, run_id: str, command: Callable[[str], list[str]]) -> Child:
+        """Start `command(error_path)` as the runner of `run_id`, its output in .nbflow/logs/RUN.log."""
         logs = os.path.join(project.root, ".nbflow", "logs")
         os.makedirs(logs, exist_ok=True)
         log_path = os.path.join(logs, f"{run_id}.log")
@@ -95,7 +75,9 @@ class RunnerProcesses:
         except OSError as err:
             log.close()
             raise NbflowError(f"cannot start the runner process ({err}). Fix: check that {sys.executable} still exists") from err
-        child = self._children[project.root] = Child(run_id, proc, log_path, error_path)
+        child = self._children[run_id] = Child(run_id, proc, log_path, error_path, project.root)
+        for done in [k for k, c in self._children.items() if not c.alive()]:
+            del self._children[done]
         threading.Thread(target=_reap, args=(proc, log), name=f"nbflow-reap-{run_id}", daemon=True).start()
         return child
 
@@ -106,12 +88,14 @@ def _reap(proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     log.close()
 
 
-def startup_error(child: Child) -> str:
-    """Why a runner ended before recording its run: the error it wrote to its error file, else where its output is."""
+def startup_error(child: Child) -> tuple[str, bool]:
+    """Why a runner ended before recording its run (the error it wrote to its error file, else where its output is),
+    and whether that was a conflict with another run."""
     try:
         with open(child.error_path, encoding="utf-8") as f:
-            return str(json.load(f)["message"])
+            found = json.load(f)
+        return str(found["message"]), bool(found.get("conflict"))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return (f"the runner process ended (exit code {child.proc.returncode}) before recording the run. "
-            f"Fix: see its output in .nbflow/logs/{os.path.basename(child.log_path)} in the project folder")
+            f"Fix: see its output in .nbflow/logs/{os.path.basename(child.log_path)} in the project folder"), False

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ from ..errors import NbflowError, NotFoundError
 from ..project import Project, new_run_id
 from ..records import RunRecord
 from ..states import RunState
-from . import queue, views
+from . import paths, queue, views
 from .base import NbflowHandler, route
 from .launcher import Child, startup_error
 
@@ -91,13 +92,15 @@ class RunsHandler(NbflowHandler):
         folder = self.folder()
         project = await self.blocking(self.nbflow.project, folder)
         _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
-        active, settled = await self.blocking(self.active, project)
+        conflict = await self.blocking(lambda: project.run_conflict(parameters, only=only))
         waiting = queue.entries(project.root)
-        if wants_queue(body) and (waiting or self.nbflow.runners.busy(project, active, settled)):
+        if wants_queue(body) and (waiting or conflict is not None):  # wait behind the queue and the runs it overlaps
             entry = queue.add(project.root, new_run_id(), parameters, only, force)
             self.reply({"run_id": entry.run_id, "queued": True, "position": len(waiting) + 1, "warnings": warnings}, 202)
             return
-        child = self.nbflow.runners.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
+        if conflict is not None:  # the rule every run start follows; the runner checks it again atomically
+            raise conflict
+        child = self.nbflow.runners.start(project, parameters, only, force)
         await self.wait_recorded(folder, child, warnings)
 
     async def wait_recorded(self, folder: str, child: Child, warnings: list[str] | None = None) -> None:
@@ -110,24 +113,15 @@ class RunsHandler(NbflowHandler):
             if await self.blocking(self.status_of, folder, child.run_id) is not None:
                 break
             if exited:
-                self.reply({"message": startup_error(child)}, 400 if child.proc.returncode == 2 else 500)
+                message, clash = startup_error(child)
+                status = 409 if clash else 400 if child.proc.returncode == 2 else 500
+                self.reply({"message": paths.server_relative(self.nbflow.root_dir, message)}, status)
                 return
             await asyncio.sleep(0.1)
         self.reply({"run_id": child.run_id, "warnings": warnings}, 202)
 
-    def active(self, project: Project) -> tuple[list[RunRecord], list[str]]:
-        return active_runs(self.nbflow, project)
-
     def status_of(self, folder: str, run_id: str) -> RunState | None:
         return status_of(self.nbflow, folder, run_id)
-
-
-def active_runs(state: ServerState, project: Project) -> tuple[list[RunRecord], list[str]]:
-    """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
-    mine = state.runners.child(project.root)
-    status = status_of(state, project.root, mine.run_id) if mine is not None else None
-    settled = [mine.run_id] if mine is not None and status not in (None, RunState.RUNNING) else []
-    return project.active_runs(), settled
 
 
 def status_of(state: ServerState, folder: str, run_id: str) -> RunState | None:
@@ -165,9 +159,8 @@ class ResumeHandler(NbflowHandler):
         folder = self.folder()
         project = await self.blocking(self.nbflow.project, folder)
         run_id = await self.blocking(project.check_resume, run_id)
-        active, settled = await self.blocking(active_runs, self.nbflow, project)
         before = await self.blocking(self.events_of, project)
-        child = self.nbflow.runners.resume(project, run_id, active, settled)
+        child = self.nbflow.runners.resume(project, run_id)  # the runner checks the run claims, as `nbflow resume` does
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT_S
         while loop.time() < deadline:  # until the resumed run is recorded running again (or its runner ended)
@@ -175,7 +168,8 @@ class ResumeHandler(NbflowHandler):
                 break
             if not child.alive():
                 if child.proc.returncode == 2:
-                    self.reply({"message": startup_error(child)}, 400)
+                    message, clash = startup_error(child)
+                    self.reply({"message": paths.server_relative(self.nbflow.root_dir, message)}, 409 if clash else 400)
                     return
                 break
             await asyncio.sleep(0.1)
@@ -216,22 +210,22 @@ async def watch_queues(state: ServerState) -> None:
 
 
 async def drain_queues(state: ServerState) -> None:
-    """Start the oldest queued run of each known project that is idle (called every second by the extension)."""
+    """Start the oldest queued run of each known project once nothing it overlaps is running (the run claims' rule)
+    and no runner this server started for the project is still starting (its claims may not be recorded yet)."""
     loop = asyncio.get_running_loop()
     for folder in list(state.known):
-        if not queue.entries(folder):
+        waiting = queue.entries(folder)
+        if not waiting or state.runners.starting(folder):
             continue
+        entry = waiting[0]
         try:
             project = await loop.run_in_executor(None, state.project, folder)
-            active = await loop.run_in_executor(None, project.active_runs)
-            mine = state.runners.child(project.root)
-            if active or (mine is not None and mine.alive()):
+            conflict = await loop.run_in_executor(None, functools.partial(project.run_conflict, entry.parameters, only=entry.only))
+            if conflict is not None or state.runners.starting(folder):
                 continue
-            waiting = queue.entries(folder)
-            if not waiting:
-                continue
-            entry = queue.remove(folder, waiting[0].run_id)
-            state.runners.start(project, entry.parameters, entry.only, entry.force, [], run_id=entry.run_id)
+            queue.remove(folder, entry.run_id)
+            state.runners.start(project, entry.parameters, entry.only, entry.force, run_id=entry.run_id)
             log.info("nbflow: started queued run %s of %s", entry.run_id, folder)
-        except NbflowError as err:  # the queued request no longer fits the pipeline: the reason goes to the log file
-            log.warning("nbflow: a queued run of %s could not start: %s", folder, err.message)
+        except NbflowError as err:  # the queued request no longer fits the pipeline: the reason goes to the server log
+            queue.remove(folder, entry.run_id)
+            log.warning("nbflow: queued run %s of %s could not start: %s", entry.run_id, folder, err.message)

@@ -354,7 +354,7 @@ def test_queue_a_run_cancel_the_first_and_resume_it(page: Page, lab: dict[str, s
     start_run(page, expect_refusal=True)  # not queued: refused visibly
     message = page.locator(".nbflow-panel .nbflow-form-message")
     expect(message).to_contain_text("409")
-    expect(message).to_contain_text("already running")
+    expect(message).to_contain_text("is running and")  # the run claims' message names the shared data
     shots(page, "12-refused")
     start_run(page, queue=True)
     expect(page.locator(".nbflow-panel .nbflow-message")).to_contain_text("Queued run")

@@ -111,7 +111,8 @@ def test_drag_pans_wheel_zooms_at_the_cursor_and_keys_zoom(page: Page) -> None:
     k0 = zoom(page)
     page.mouse.move(cx, cy)
     page.mouse.wheel(0, -300)
-    page.wait_for_function("k => Number(document.querySelector('.jp-MainAreaWidget:not(.lm-mod-hidden) .nbflow-canvas').dataset.zoom) > k", arg=k0)
+    page.wait_for_function("k => Number(document.querySelector('.jp-MainAreaWidget:not(.lm-mod-hidden) .nbflow-canvas')"
+                           ".dataset.zoom) > k", arg=k0)
     after = target.bounding_box()
     assert after is not None
     assert abs(after["x"] + after["width"] / 2 - cx) < 2 and abs(after["y"] + after["height"] / 2 - cy) < 2
