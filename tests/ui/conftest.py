@@ -155,6 +155,7 @@ def page(lab: dict[str, str]) -> Iterator[Page]:
         pg.goto(f"{lab['url']}/lab?token={lab['token']}")
         pg.wait_for_selector("#jp-main-dock-panel", timeout=90_000)  # a loaded machine
         pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
+        pg.evaluate("() => window.jupyterapp.restored.then(() => null)")  # the layout restored: nothing moves after this
         yield pg
         browser.close()
 
