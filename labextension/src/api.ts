@@ -45,6 +45,8 @@ export interface IHistoryQuery {
   status?: string[];
   trigger?: string;
   ranOnly?: boolean;
+  /** Runs where nothing ran too (`all=1`: servers that hide them by default, issue 15, need it). */
+  all?: boolean;
 }
 
 export interface IHistory {
@@ -79,6 +81,9 @@ export class NbflowApi {
     }
     if (q.ranOnly) {
       query.ran = '1';
+    }
+    if (q.all) {
+      query.all = '1';
     }
     return this.get('runs', query);
   }

@@ -47,9 +47,10 @@ export class CompareView {
     this.node.setAttribute('data-a', a);
     this.node.setAttribute('data-b', b);
     const parts: Array<Node | null> = [this.header(data, a, b), this.parameters(data), this.tasks(data)];
-    const nb = data.notebook ?? data.cells ?? (task ? data : null);
-    if (task && nb) {
-      parts.push(this.cells(task, nb));
+    const entry = Array.isArray(data.tasks) ? data.tasks.find((t: any) => (t.task ?? t.name) === task) : null;
+    const nb = entry?.notebook ?? data.notebook ?? null;
+    if (task) {
+      parts.push(nb ? this.cells(task, nb) : h('p', { class: 'nbflow-hint' }, `No executed notebook of ${task} in both runs to compare.`));
     }
     this.node.replaceChildren(...parts.filter((p): p is Node => p !== null));
   }
@@ -89,7 +90,8 @@ export class CompareView {
     for (const t of list) {
       const name = t.task ?? t.name;
       const [sa, sb] = [sideOf(t, 'a'), sideOf(t, 'b')];
-      const cell = (s: Side) => h('td', {}, s?.status ? stateBadge(s.status) : '—', ` ${formatDuration(s?.duration ?? null)}`);
+      const cell = (s: Side) =>
+        h('td', {}, s?.status ? stateBadge(s.status) : '—', ` ${formatDuration(s?.duration ?? null)}`, s && s.ran === false ? h('div', { class: 'nbflow-hint' }, 'did not run') : null);
       const changed = (items: any[] | undefined) =>
         h('td', { class: 'nbflow-compare-files' }, ...(items ?? []).map(f => h('div', { title: `${hashCell(f.a)} → ${hashCell(f.b)}` }, h('code', {}, f.path ?? String(f)))));
       const diff = linkButton('cells', 'nbflow-compare-cells', () => this.pair && void this.show(this.pair[0], this.pair[1], name), 'Cell-by-cell diff of the two executed notebooks');
@@ -102,19 +104,26 @@ export class CompareView {
     return h('div', {}, h('h4', {}, 'Tasks'), table);
   }
 
+  /** Project.diff's notebook comparison: changed cells (added, removed, modified) with source and output diffs. */
   private cells(task: string, nb: any): HTMLElement {
     const cells: any[] = Array.isArray(nb) ? nb : (nb.cells ?? []);
     const box = h('div', { class: 'nbflow-compare-notebook', 'data-task': task }, h('h4', {}, `${task}: cell by cell`));
     if (!cells.length) {
       box.append(h('p', { class: 'nbflow-hint' }, 'The two executed notebooks have the same code and outputs.'));
+    } else if (nb.unchanged) {
+      box.append(h('p', { class: 'nbflow-hint' }, `${nb.unchanged} cells unchanged.`));
     }
     for (const c of cells) {
-      const status = c.status ?? c.change ?? (c.source_diff || c.outputs_diff ? 'changed' : 'same');
-      const item = h('div', { class: 'nbflow-diff-cell', 'data-status': status }, h('div', { class: 'nbflow-hint' }, `cell ${c.index ?? c.cell ?? '?'}: ${status}`));
-      for (const key of ['source_diff', 'outputs_diff', 'diff']) {
-        if (c[key]) {
-          item.append(diffBlock(String(Array.isArray(c[key]) ? c[key].join('\n') : c[key])));
+      const status = c.change ?? c.status ?? 'modified';
+      const where = c.a || c.b ? `${c.a ?? '—'} → ${c.b ?? '—'}` : `cell ${c.index ?? '?'}`;
+      const item = h('div', { class: 'nbflow-diff-cell', 'data-status': status }, h('div', { class: 'nbflow-hint' }, `${where}: ${status}`));
+      for (const key of ['source', 'outputs', 'source_diff', 'outputs_diff']) {
+        if (typeof c[key] === 'string' && c[key]) {
+          item.append(diffBlock(c[key]));
         }
+      }
+      for (const r of c.rich ?? []) {
+        item.append(h('div', { class: 'nbflow-hint' }, `${r.mime} changed: ${hashCell(r.a)} → ${hashCell(r.b)}`));
       }
       box.append(item);
     }

@@ -92,7 +92,8 @@ export class RunHistory {
         offset: this.offset,
         status: this.status ? [this.status] : [],
         trigger: this.trigger,
-        ranOnly: !this.showAll
+        ranOnly: !this.showAll,
+        all: this.showAll
       });
     } catch (e) {
       this.body.replaceChildren(h('p', { class: 'nbflow-error' }, `Cannot load the run history: ${(e as Error).message}`));

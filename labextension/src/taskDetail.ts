@@ -141,7 +141,7 @@ export class TaskDetail {
     closeButton.addEventListener('click', () => this.close());
     const parts: Array<Node | null> = [h('h3', { class: 'nbflow-detail-title' }, t.name, closeButton), dl, trend, params];
     if (t.error) {
-      parts.push(errorBlock(t.error.cell, t.error.message ?? [t.error.ename, t.error.evalue].filter(Boolean).join(': ')));
+      parts.push(errorBlock(t.error.cell, t.error.message ?? [t.error.ename, t.error.evalue].filter(Boolean).join(': '), t.error.cell_label));
     }
     parts.push(actions);
     if (t.executed && t.executed_openable === false && hidden(t.executed)) {

@@ -23,8 +23,9 @@ export function attemptFacts(a: IAttempt | undefined): Array<[string, string]> {
 }
 
 /** A task's error, with the cell it happened in (counted from 0) when known. */
-export function errorBlock(cell: number | null | undefined, message: string): HTMLElement {
-  const where = cell === null || cell === undefined ? 'Error' : `Error in cell ${cell}`;
+export function errorBlock(cell: number | null | undefined, message: string, label?: string | null): HTMLElement {
+  // The server's label ("cell 5 (In [5])", issue 15) when it gives one, else the 0-based index
+  const where = label ? `Error in ${label}` : cell === null || cell === undefined ? 'Error' : `Error in cell ${cell}`;
   const block = h('div', { class: 'nbflow-error' }, h('strong', { title: 'cell index, counted from 0' }, where + ': '), message);
   block.setAttribute('data-cell', cell === null || cell === undefined ? '' : String(cell));
   return block;
@@ -41,7 +42,8 @@ export function attemptsTable(api: NbflowApi, run: string, task: string, attempt
   table.append(h('thead', {}, h('tr', {}, ...['#', 'Status', 'Duration', 'Error', ''].map(c => h('th', {}, c)))));
   const body = h('tbody');
   for (const a of attempts) {
-    const err = a.error ? (a.error_cell !== null && a.error_cell !== undefined ? `cell ${a.error_cell}: ${a.error}` : a.error) : '';
+    const label = (a.error_cell_label as string | undefined) ?? (a.error_cell !== null && a.error_cell !== undefined ? `cell ${a.error_cell}` : '');
+    const err = a.error ? (label ? `${label}: ${a.error}` : a.error) : '';
     const errCell = h('td', { class: 'nbflow-attempt-error', title: err }, err);
     errCell.addEventListener('click', () => errCell.classList.toggle('nbflow-mod-expanded'));
     const showLog = button('Log', 'nbflow-log-button', async () => {

@@ -16,6 +16,8 @@ export type TaskState =
 
 export interface ITaskError {
   cell: number | null;
+  /** How to name the cell ("cell 5 (In [5])"), from servers that have it (issue 15). */
+  cell_label?: string | null;
   kind?: string | null;
   ename?: string | null;
   evalue?: string | null;

@@ -44,7 +44,7 @@ def write_pipeline(root: Path) -> Path:
     ])
     write_notebook(root / "b.ipynb", [
         ("import pathlib\nx = int(pathlib.Path('data/a.txt').read_text())" + STEP, ["reads:data/a.txt"]),
-        ("pathlib.Path('data/b.txt').write_text(str(x * 2) * 600)\nprint('wrote b', x * 2)", ["writes:data/b.txt"]),
+        ("pathlib.Path('data/b.txt').write_text(str(x * 2) * 2000)\nprint('wrote b', x * 2)", ["writes:data/b.txt"]),
     ])
     write_notebook(root / "c.ipynb", [
         ("fail = False", ["parameters"]),

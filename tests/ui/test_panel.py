@@ -222,8 +222,8 @@ def test_failing_task_shows_red_with_its_error_and_retry_failed(page: Page, lab:
     node(page, "c").click()
     error = page.locator(".nbflow-panel .nbflow-detail .nbflow-error")
     expect(error).to_contain_text("ZeroDivisionError")
-    cell = [t for t in api(lab, "pipeline?project=")["tasks"] if t["name"] == "c"][0]["error"]["cell"]
-    expect(error).to_contain_text(f"Error in cell {cell}:")
+    found = [t for t in api(lab, "pipeline?project=")["tasks"] if t["name"] == "c"][0]["error"]
+    expect(error).to_contain_text(f"Error in {found.get('cell_label') or 'cell ' + str(found['cell'])}:")
     retry = page.locator(".nbflow-panel .nbflow-resume-button")
     expect(retry).to_have_text("Retry failed")
     shots(page, "06-failed-task")

@@ -7,8 +7,11 @@ The tests share one JupyterLab (root: big/ and small/, two projects) and one pag
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
+
+from tests.conftest import write_notebook
 
 from .conftest import shots
 
@@ -174,3 +177,24 @@ def test_opening_a_project_twice_focuses_its_tab_and_reload_restores_it(page: Pa
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
     expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="nbflow:")).to_have_count(count, timeout=30_000)
     expect(page.locator(".nbflow-panel .nbflow-node").first).to_be_attached(timeout=30_000)
+
+
+def test_the_widget_keeps_its_right_most_node_in_a_1400_px_window(page: Page, lab: dict[str, str]) -> None:
+    """`nbflow.widget(...)` in a notebook: a DAG wider than the output area is scaled to it, not cut."""
+    write_notebook(Path(lab["root"]) / "driver.ipynb", ["import nbflow\nw = nbflow.widget('big')\nw"])
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'driver.ipynb'}).then(() => null)")
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    expect(notebook.locator(".jp-Cell").first).to_be_visible()
+    page.wait_for_function("() => { const p = window.jupyterapp.shell.currentWidget;"
+                           " return p && p.sessionContext && p.sessionContext.session && p.sessionContext.session.kernel"
+                           " && p.sessionContext.session.kernel.status === 'idle'; }", timeout=120_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells').then(() => null)")
+    svg = notebook.locator(".nbflow-w svg")
+    expect(svg).to_be_visible(timeout=120_000)
+    area = notebook.locator(".jp-OutputArea-output").first.bounding_box()
+    assert area is not None
+    rights = svg.locator("rect").evaluate_all("rs => rs.map(r => r.getBoundingClientRect().right)")
+    assert rights and max(rights) <= area["x"] + area["width"] + 1, (max(rights), area)
+    expect(notebook.locator(".nbflow-w .legend")).to_contain_text("up to date")
+    shots(page, "14-widget-1400px")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:close-and-shutdown').then(() => null)")
