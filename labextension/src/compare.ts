@@ -25,6 +25,7 @@ function hashCell(x: any): string {
 export class CompareView {
   readonly node = h('div', { class: 'nbflow-view nbflow-view-compare' });
   private pair: [string, string] | null = null;
+  private whole: { key: string; data: CompareResponse } | null = null;
 
   constructor(
     private api: NbflowApi,
@@ -46,7 +47,10 @@ export class CompareView {
     }
     this.node.setAttribute('data-a', a);
     this.node.setAttribute('data-b', b);
-    const parts: Array<Node | null> = [this.header(data, a, b), this.parameters(data), this.tasks(data)];
+    // One task's cell diff comes with the whole comparison above it (asked for without `task`, kept from before).
+    const whole = task ? (this.whole?.key === `${a} ${b}` ? this.whole.data : await this.api.compare(a, b).catch(() => data)) : data;
+    this.whole = { key: `${a} ${b}`, data: whole };
+    const parts: Array<Node | null> = [this.header(whole, a, b), this.parameters(whole), this.tasks(whole)];
     const entry = Array.isArray(data.tasks) ? data.tasks.find((t: any) => (t.task ?? t.name) === task) : null;
     const nb = entry?.notebook ?? data.notebook ?? null;
     if (task) {
