@@ -77,7 +77,8 @@ export class CompareView {
     const table = h('table', { class: 'nbflow-table nbflow-compare-params' }, h('thead', {}, h('tr', {}, h('th', {}, 'Parameter'), h('th', {}, 'A'), h('th', {}, 'B'))));
     const body = h('tbody');
     for (const [k, va, vb] of shown) {
-      body.append(h('tr', { 'data-param': k }, h('td', {}, k), h('td', { class: 'nbflow-mono' }, JSON.stringify(va)), h('td', { class: 'nbflow-mono' }, JSON.stringify(vb))));
+      const shown = (v: unknown) => (v === undefined || v === null ? h('span', { class: 'nbflow-hint' }, 'not set') : JSON.stringify(v));
+      body.append(h('tr', { 'data-param': k }, h('td', {}, k), h('td', { class: 'nbflow-mono' }, shown(va)), h('td', { class: 'nbflow-mono' }, shown(vb))));
     }
     table.append(body);
     return h('div', {}, h('h4', {}, 'Parameters that differ'), table);

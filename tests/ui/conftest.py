@@ -31,7 +31,9 @@ def free_port() -> int:
 STEP = "\nimport time\ntime.sleep(1)"  # each task runs a visible second: the panel must be able to show it running
 
 
-SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><rect width="120" height="40" fill="#1565c0"/></svg>'
+# A 120x40 blue PNG: a figure as matplotlib would leave it in the notebook (PNG renders in untrusted notebooks).
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAHgAAAAoCAIAAAC6iKlyAAAAZElEQVR4nO3QAQkAIADAMEsY0Z5Gs4XCHTzA2Zhr60Lj+cEngQbdCjToVqBBtwINuhVo0K1A"
+       "g24FGnQr0KBbgQbdCjToVqBBtwINuhVo0K1Ag24FGnQr0KBbgQbdCjToVqBBtzqa4QDa7Z0DtwAAAABJRU5ErkJggg==")
 
 
 def write_pipeline(root: Path) -> Path:
@@ -54,7 +56,7 @@ def write_pipeline(root: Path) -> Path:
     write_notebook(root / "d.ipynb", [
         "#md # Report\nThe **report** of the run.",
         ("print('report')" + STEP, ["upstream:a"]),
-        f"from IPython.display import SVG, display\ndisplay(SVG({SVG!r}))",
+        f"import base64\nfrom IPython.display import Image, display\ndisplay(Image(base64.b64decode({PNG!r})))",
     ])
     write_notebook(root / "e.ipynb", [
         ("pause = 0.0", ["parameters", "upstream:d"]),

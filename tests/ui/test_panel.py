@@ -190,7 +190,7 @@ def test_task_detail_shows_parameters_files_and_a_rendered_preview(page: Page) -
     preview = detail.locator(".nbflow-preview")
     expect(preview.locator("h1")).to_contain_text("Report")  # markdown rendered (with its anchor link)
     expect(preview).to_contain_text("report")  # a stream output
-    figure = preview.locator(".jp-RenderedSVG img")  # the figure, rendered without a kernel (untrusted: as an image)
+    figure = preview.locator(".jp-RenderedImage img")  # the figure, rendered without a kernel
     expect(figure).to_have_count(1)
     assert figure.evaluate("i => i.complete && i.naturalWidth") == 120
     shots(page, "04-task-detail-preview")
