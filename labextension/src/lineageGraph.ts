@@ -61,11 +61,11 @@ export function lineageGraph(root: ILineageTree, openFile: (path: string) => voi
   }
   for (const [id, info] of labels) {
     const n = g.node(id);
-    const grp = el('g', { class: `nbflow-lineage-node nbflow-lineage-${info.kind}`, transform: `translate(${n.x - n.width / 2},${n.y - n.height / 2})` });
+    const grp = el('g', { class: `nbflow-lineage-node nbflow-lg-${info.kind}`, transform: `translate(${n.x - n.width / 2},${n.y - n.height / 2})` });
     grp.append(el('rect', { width: n.width, height: n.height, rx: info.kind === 'file' ? 10 : 2 }));
     grp.append(el('text', { x: n.width / 2, y: info.sub ? 14 : n.height / 2 + 4, 'text-anchor': 'middle' }, info.text));
     if (info.sub) {
-      grp.append(el('text', { x: n.width / 2, y: 28, 'text-anchor': 'middle', class: 'nbflow-lineage-sub' }, info.sub));
+      grp.append(el('text', { x: n.width / 2, y: 28, 'text-anchor': 'middle', class: 'nbflow-lg-sub' }, info.sub));
     }
     if (info.path) {
       grp.addEventListener('click', () => openFile(info.path as string));

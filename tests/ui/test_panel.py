@@ -210,6 +210,8 @@ def test_executed_notebook_opens_read_only_without_a_kernel(page: Page, lab: dic
         sessions = json.loads(r.read())
     assert not [s for s in sessions if s["path"].endswith("b.ipynb")], sessions  # no kernel was started for it
     editor = nb.locator(".jp-CodeCell .cm-content").first
+    expect(editor).to_have_attribute("aria-readonly", "true")
+    expect(editor).to_contain_text("run_id")  # the injected parameters cell, rendered
     before = editor.text_content()
     editor.click()
     page.keyboard.type("zzz")
@@ -260,7 +262,7 @@ def test_lineage_prefills_suggests_opens_and_draws(page: Page) -> None:
     expect(read.locator(".nbflow-hash")).to_contain_text(re.compile(r"sha256:[0-9a-f]{12}"))
     expect(view.locator('.nbflow-dataset[data-path="data/b.txt"] .nbflow-size')).to_contain_text("KB")
     expect(view.locator(".nbflow-run-link").first).to_have_css("text-decoration-line", "underline")
-    expect(view.locator(".nbflow-lineage-graph .nbflow-lineage-file")).not_to_have_count(0)
+    expect(view.locator(".nbflow-lineage-graph .nbflow-lg-file")).not_to_have_count(0)
     page.select_option(".nbflow-panel .nbflow-lineage-kind", "path")
     page.fill(".nbflow-panel .nbflow-lineage-target", "data/")
     expect(page.locator(".nbflow-panel .nbflow-lineage-form datalist option")).to_have_count(2)  # data/a.txt, data/b.txt
@@ -273,13 +275,14 @@ def test_lineage_prefills_suggests_opens_and_draws(page: Page) -> None:
 
 
 def test_history_grid_filters_hides_no_op_runs_and_diffs_parameters(page: Page) -> None:
-    start_run(page)  # fail=False again: c runs
+    start_run(page)  # fail=False again: c is up to date with the first run's attempt, so nothing runs
     wait_run_done(page)
-    start_run(page)  # nothing changed: every task up to date, nothing ran
+    start_run(page)  # nothing changed either
     wait_run_done(page)
     tab(page, "history")
     cols = page.locator(".nbflow-panel .nbflow-run-col")
-    expect(cols).to_have_count(3)  # the no-op run is hidden
+    expect(cols).to_have_count(2)  # the two runs where nothing ran are hidden
+    expect(page.locator(".nbflow-panel .nbflow-pager")).to_contain_text("nothing ran are hidden")
     page.check(".nbflow-panel .nbflow-filter-all")
     expect(cols).to_have_count(4)
     page.uncheck(".nbflow-panel .nbflow-filter-all")
@@ -288,10 +291,12 @@ def test_history_grid_filters_hides_no_op_runs_and_diffs_parameters(page: Page) 
     page.select_option(".nbflow-panel .nbflow-filter-status", "failed")
     expect(cols).to_have_count(1)
     page.select_option(".nbflow-panel .nbflow-filter-status", "")
-    expect(cols).to_have_count(3)
+    expect(cols).to_have_count(2)
+    failed.click()  # shows that run on the graph
+    tab(page, "history")
     # the current run's column is marked, readable in both themes
     current = page.locator(".nbflow-panel .nbflow-run-col.nbflow-mod-current")
-    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("data-status", "failed")
     shots(page, "08-history-grid")
     set_theme(page, True)
     try:
@@ -300,7 +305,7 @@ def test_history_grid_filters_hides_no_op_runs_and_diffs_parameters(page: Page) 
     finally:
         set_theme(page, False)
     # the duration trend of a task over its runs
-    tab(page, "graph")
+    page.click(".nbflow-panel .nbflow-latest-button")
     node(page, "c").click()
     expect(page.locator(".nbflow-panel .nbflow-detail .nbflow-sparkline polyline")).to_have_count(1)
 
