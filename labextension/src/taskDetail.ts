@@ -36,7 +36,7 @@ export class TaskDetail {
   private pipeline: IPipeline | null = null;
   private task: string | null = null;
   private key = '';
-  private watching: string | null = null; // the executed notebook path being followed
+  private watching = false; // following the running task's notebook as it is saved
   private watchTimer = 0;
   private shownMtime = 0;
 
@@ -67,6 +67,9 @@ export class TaskDetail {
       this.stopWatch();
       this.preview.clear();
       this.previewBox.replaceChildren();
+      this.previewBox.removeAttribute('data-cell');
+      this.previewBox.removeAttribute('data-cells');
+      this.shownMtime = 0;
     }
     this.task = task;
     this.key = '';
@@ -132,7 +135,7 @@ export class TaskDetail {
     const lineage = button('Lineage', 'nbflow-open-lineage', () => showLineage(t.name));
     const watchLabel = t.state === 'running' ? (this.watching ? 'Stop watching' : 'Watch') : 'Preview';
     const watch = button(watchLabel, 'nbflow-watch-button', () => void this.togglePreview(t));
-    watch.disabled = !t.executed && t.state !== 'running';
+    watch.disabled = !t.executed && t.state !== 'running'; // a running task is watched from its first save on
     actions.append(openExecuted, openSource, lineage, watch);
     const trend = h('div', { class: 'nbflow-trend' });
     const io = h('div', { class: 'nbflow-io-slot' });
@@ -237,25 +240,24 @@ export class TaskDetail {
       void this.render();
       return;
     }
-    if (!t.executed) {
-      return;
-    }
-    this.watching = t.executed;
+    const running = t.state === 'running';
     this.shownMtime = 0;
-    this.previewBox.replaceChildren(h('h4', {}, t.state === 'running' ? 'Running notebook (live)' : 'Executed notebook'), this.preview.node);
-    await this.refreshPreview();
-    if (t.state === 'running') {
+    this.previewBox.replaceChildren(h('h4', {}, running ? 'Running notebook (live)' : 'Executed notebook'), this.preview.node);
+    if (running) {
+      this.watching = true;
       this.watchTimer = window.setInterval(() => void this.refreshPreview(), WATCH_MS);
       this.key = '';
       void this.render();
-    } else {
-      this.watching = null;
     }
+    await this.refreshPreview();
   }
 
+  /** Show the task's executed notebook as it stands now (the path comes from the latest pipeline: a running task
+   * has one from its first save on). */
   private async refreshPreview(): Promise<void> {
-    const path = this.watching ?? this.pipeline?.tasks.find(x => x.name === this.task)?.executed;
+    const path = this.pipeline?.tasks.find(x => x.name === this.task)?.executed;
     if (!path) {
+      this.preview.node.replaceChildren(h('p', { class: 'nbflow-hint' }, 'Waiting for the first save of the notebook…'));
       return;
     }
     try {
@@ -281,7 +283,7 @@ export class TaskDetail {
   private stopWatch(): void {
     window.clearInterval(this.watchTimer);
     this.watchTimer = 0;
-    this.watching = null;
+    this.watching = false;
   }
 
   private resize(ev: PointerEvent): void {

@@ -352,8 +352,8 @@ def test_watch_a_running_task_cell_by_cell(page: Page) -> None:
     expect(watch).to_be_enabled(timeout=RUN_TIMEOUT)  # once the first save wrote the notebook
     watch.click()
     box = detail.locator(".nbflow-preview-box")
-    expect(box).to_have_attribute("data-cells", "4", timeout=RUN_TIMEOUT)
-    expect(detail.locator(".nbflow-progress-text")).to_contain_text(re.compile(r"cell \d of 4"), timeout=RUN_TIMEOUT)
+    expect(box).to_have_attribute("data-cells", "5", timeout=RUN_TIMEOUT)  # its parameters cell and 4 steps
+    expect(detail.locator(".nbflow-progress-text")).to_contain_text(re.compile(r"cell \d of 5"), timeout=RUN_TIMEOUT)
     first = int(box.get_attribute("data-cell") or 0)
     page.wait_for_function("n => Number(document.querySelector('.nbflow-panel .nbflow-preview-box').dataset.cell) > n",
                            arg=first, timeout=RUN_TIMEOUT)  # it follows the periodic saves
