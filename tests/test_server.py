@@ -467,7 +467,8 @@ def test_a_deleted_store_is_let_go(server: tuple[Api, Path]) -> None:
     shutil.rmtree(root / "gone" / ".nbflow")
     after = api.get("pipeline", project="gone").json()
     assert after["run"] is None and after["event_id"] == 0
-    assert api.get("changes", project="gone", since=2, timeout=5).json() == {"event_id": 0, "changed": True}
+    answer = api.get("changes", project="gone", since=2, timeout=5).json()
+    assert {k: answer[k] for k in ("event_id", "changed")} == {"event_id": 0, "changed": True}
 
 
 def test_routes_ask_the_authorizer_for_resource_nbflow(tmp_path: Path) -> None:
