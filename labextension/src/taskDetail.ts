@@ -39,6 +39,7 @@ export class TaskDetail {
   private watching = false; // following the running task's notebook as it is saved
   private watchTimer = 0;
   private shownMtime = 0;
+  private watchedCells: { cell: number; cells: number } | null = null; // from the watched notebook's papermill times
 
   constructor(
     private api: NbflowApi,
@@ -70,6 +71,7 @@ export class TaskDetail {
       this.previewBox.removeAttribute('data-cell');
       this.previewBox.removeAttribute('data-cells');
       this.shownMtime = 0;
+      this.watchedCells = null;
     }
     this.task = task;
     this.key = '';
@@ -190,9 +192,9 @@ export class TaskDetail {
     if (t.state !== 'running') {
       return '';
     }
-    const p = t.progress;
+    const p = t.progress ?? (this.watching ? this.watchedCells : null);
     if (p) {
-      return `cell ${p.cell} of ${p.cells}, ${formatElapsed(Date.now() / 1000 - (t.started ?? p.since))}`;
+      return `cell ${p.cell} of ${p.cells}, ${formatElapsed(Date.now() / 1000 - (t.started ?? Date.now() / 1000))}`;
     }
     return t.started ? `running for ${formatElapsed(Date.now() / 1000 - t.started)}` : 'starting';
   }
@@ -268,6 +270,7 @@ export class TaskDetail {
       this.shownMtime = found.mtime;
       await this.preview.render(found.notebook);
       const p = cellProgress(found.notebook);
+      this.watchedCells = p.cells ? { cell: p.cell, cells: p.cells } : null;
       this.previewBox.setAttribute('data-cell', String(p.cell));
       this.previewBox.setAttribute('data-cells', String(p.cells));
       const t = this.pipeline?.tasks.find(x => x.name === this.task);

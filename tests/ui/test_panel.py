@@ -342,7 +342,7 @@ def test_compare_two_runs(page: Page) -> None:
 
 
 def test_watch_a_running_task_cell_by_cell(page: Page) -> None:
-    start_run(page, pause=1.5, only=["e"])
+    start_run(page, pause=3, only=["e"])
     expect(node(page, "e")).to_have_attribute("data-state", "running", timeout=RUN_TIMEOUT)
     node(page, "e").click()
     detail = page.locator(".nbflow-panel .nbflow-detail")
