@@ -257,7 +257,17 @@ export class TaskDetail {
   /** Show the task's executed notebook as it stands now (the path comes from the latest pipeline: a running task
    * has one from its first save on). */
   private async refreshPreview(): Promise<void> {
-    const path = this.pipeline?.tasks.find(x => x.name === this.task)?.executed;
+    let path = this.pipeline?.tasks.find(x => x.name === this.task)?.executed;
+    if (!path && this.watching && this.pipeline?.run) {
+      // A save records no event, so the panel's pipeline may predate the first save: ask for the path again.
+      try {
+        const fresh = await this.api.pipeline(this.pipeline.run.id);
+        path = fresh.tasks.find(x => x.name === this.task)?.executed ?? null;
+      } catch {
+        path = null;
+      }
+    }
+    this.tickProgress();
     if (!path) {
       this.preview.node.replaceChildren(h('p', { class: 'nbflow-hint' }, 'Waiting for the first save of the notebook…'));
       return;
@@ -273,13 +283,18 @@ export class TaskDetail {
       this.watchedCells = p.cells ? { cell: p.cell, cells: p.cells } : null;
       this.previewBox.setAttribute('data-cell', String(p.cell));
       this.previewBox.setAttribute('data-cells', String(p.cells));
-      const t = this.pipeline?.tasks.find(x => x.name === this.task);
-      const text = this.body.querySelector('.nbflow-progress-text');
-      if (text && t?.state === 'running' && !t.progress && p.cells) {
-        text.textContent = `cell ${p.cell} of ${p.cells}, ${formatElapsed(Date.now() / 1000 - (t.started ?? Date.now() / 1000))}`;
-      }
+      this.tickProgress();
     } catch (e) {
       this.preview.node.replaceChildren(h('p', { class: 'nbflow-hint' }, (e as Error).message));
+    }
+  }
+
+  /** Rewrite the progress line in place (cells done, time so far) between redraws of the pane. */
+  private tickProgress(): void {
+    const t = this.pipeline?.tasks.find(x => x.name === this.task);
+    const text = this.body.querySelector('.nbflow-progress-text');
+    if (t && text) {
+      text.textContent = this.progressText(t);
     }
   }
 
