@@ -197,4 +197,6 @@ def test_the_widget_keeps_its_right_most_node_in_a_1400_px_window(page: Page, la
     assert rights and max(rights) <= area["x"] + area["width"] + 1, (max(rights), area)
     expect(notebook.locator(".nbflow-w .legend")).to_contain_text("up to date")
     shots(page, "14-widget-1400px")
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:close-and-shutdown').then(() => null)")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:close-and-shutdown'); }")  # asks first
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(page.locator(".jp-NotebookPanel:visible")).to_have_count(0)
