@@ -8,6 +8,8 @@ import { ISchedule, ISchedules, ISensor, NbflowApi } from './api';
 import { button, h, linkButton, shortRun, stateBadge } from './dom';
 import { BackfillForm, ScheduleForm } from './scheduleForm';
 
+const BACKFILL_POLL_MS = 2000;
+
 export interface ISchedulesHandlers {
   taskNames: () => string[];
   showRun: (run: string) => void;
@@ -54,6 +56,10 @@ export class SchedulesView {
     const parts: Node[] = [status];
     if (d.backfill) {
       parts.push(this.backfill(d));
+      if (d.backfill.running) {
+        // The backfill process's exit records no store event: look again until it is done, while the tab shows.
+        window.setTimeout(() => !this.node.hidden && this.node.isConnected && void this.render(), BACKFILL_POLL_MS);
+      }
     }
     parts.push(h('h3', {}, 'Schedules'));
     parts.push(d.schedules.length ? this.table(d.schedules) : h('p', { class: 'nbflow-hint' }, 'No schedules. Add one here, or declare [schedules.NAME] in nbflow.toml.'));

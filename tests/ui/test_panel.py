@@ -445,7 +445,6 @@ def test_an_nbflow_toml_edit_refreshes_the_graph_without_a_run(page: Page, lab: 
 
 
 def test_errors_read_well_in_the_dark_theme(page: Page) -> None:
-    node(page, "c").click()
     tab(page, "history")
     page.locator('.nbflow-panel .nbflow-run-col[data-status="failed"]').first.click()
     node(page, "c").click()
