@@ -363,7 +363,7 @@ def test_watch_a_running_task_cell_by_cell(page: Page) -> None:
 
 
 def test_queue_a_run_cancel_the_first_and_resume_it(page: Page, lab: dict[str, str]) -> None:
-    start_run(page, force=True)
+    start_run(page, force=True, pause=4)  # e's four cells take 16 s: the run is still going when it is cancelled
     page.wait_for_selector('.nbflow-panel .nbflow-node[data-state="running"]', timeout=RUN_TIMEOUT)
     first = page.locator(".nbflow-panel").get_attribute("data-run-id")
     start_run(page, expect_refusal=True)  # not queued: refused visibly
