@@ -637,14 +637,15 @@ class Project:
 
     def add_schedule(self, name: str, cron: str, *, timezone: str = "UTC", parameters: Mapping[str, Any] | None = None,
                      only: Iterable[str] = (), catchup: str = "latest", max_concurrent: int = 1, overlap: str = "queue",
-                     jobs: int | None = None) -> dict[str, Any]:
+                     jobs: int | None = None, sla: str | float | None = None, alert: str | None = None) -> dict[str, Any]:
         """Add a schedule to the store (as `nbflow schedule add` does); its first slot is the first after now."""
         from .schedule.spec import schedule_from, schedule_row
 
         if name in {s.name for s in self.schedule_config()[0]}:
             raise ConflictError(f"schedule '{name}' is declared in {self.config.source}. Fix: edit it there, or pick another name")
         table: dict[str, Any] = {"cron": cron, "timezone": timezone, "parameters": dict(parameters or {}), "only": list(only),
-                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs}
+                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs,
+                                 "sla": sla, "alert": alert}
         spec = schedule_from(name, table, "nbflow schedule add", source="cli")
         self.store.add_schedule(schedule_row(spec), time.time())
         return next(s for s in self.schedules() if s["name"] == name)

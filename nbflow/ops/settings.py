@@ -218,8 +218,12 @@ def lineage_settings(raw: Mapping[str, Any], where: str, root: str) -> LineageSe
         raise ConfigError(where, "openlineage.url", f"{url!r} is not an http(s) URL", 'Fix: write url = "http://marquez:5000"')
     if transport == "file" and not path:
         raise ConfigError(where, "openlineage.path", "missing", 'Fix: write path = ".nbflow/openlineage.jsonl"')
+    import importlib.util
     import os
 
+    if importlib.util.find_spec("openlineage.client") is None:
+        raise ConfigError(where, "openlineage", "the openlineage-python client is not installed",
+                          "Fix: pip install 'nbflow[openlineage]' (or remove the [openlineage] table)")
     d = LineageSettings(transport)
     return LineageSettings(
         transport=transport, url=url, endpoint=raw.get("endpoint", d.endpoint).lstrip("/"),
