@@ -365,7 +365,7 @@ def sample_urls() -> list[tuple[str, str]]:
     out = []
     for path, handler in ext.handlers("/"):
         concrete = (path.replace("(?P<run_id>[^/]+)", "r1").replace("(?P<task>.+)", "t")
-                    .replace("(?P<attempt>[0-9]+)", "1"))
+                    .replace("(?P<attempt>[0-9]+)", "1").replace("(?P<name>[^/]+)", "warehouse"))
         assert "(" not in concrete, f"add a sample value for the groups of {path}"
         for method in ("get", "post", "put", "patch", "delete"):
             if method in vars(handler):
@@ -376,7 +376,7 @@ def sample_urls() -> list[tuple[str, str]]:
 def test_every_route_rejects_unauthenticated_calls(server: tuple[Api, Path]) -> None:
     api, _ = server
     urls = sample_urls()
-    assert len(urls) == 8  # 7 routes, runs has GET and POST
+    assert len(urls) == 11  # 10 routes, runs has GET and POST
     anonymous = requests.Session()
     for method, path in urls:
         r = anonymous.request(method, api.url + path, timeout=30)

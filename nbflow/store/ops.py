@@ -104,8 +104,11 @@ class OpsStore:
                     "VALUES (?, ?, ?, ?, 0, ?, ?, ?)", (alert_id, self.project, target, DeliveryState.PENDING, owner, now, now))
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
-            self._event(conn, "alert", fields.get("run_id"), fields.get("task"),
-                        {"alert": alert_id, "event": fields["event"], "severity": str(fields["severity"]), "outcome": outcome})
+            run_id = fields.get("run_id")
+            known = run_id is not None and conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+            self._event(conn, "alert", run_id if known else None, fields.get("task"),
+                        {"alert": alert_id, "event": fields["event"], "severity": str(fields["severity"]), "outcome": outcome,
+                         "run_id": run_id})
         return alert_id, ids
 
     def update_delivery(self, delivery_id: int, status: DeliveryState, attempts: int, error: str | None, now: float) -> None:

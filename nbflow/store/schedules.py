@@ -33,7 +33,7 @@ def _schedule(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode(row: Mapping[str, Any]) -> list[Any]:
-    return [json.dumps(row[c], sort_keys=True) if c in ("parameters", "only_tasks") else row[c] for c in SCHEDULE_COLUMNS]
+    return [json.dumps(row[c], sort_keys=True) if c in ("parameters", "only_tasks") else row.get(c) for c in SCHEDULE_COLUMNS]
 
 
 class ScheduleStore:
