@@ -66,13 +66,12 @@ class Intent:
     inputs: tuple[tuple[str, str, str], ...] = ()  # (namespace, name, sha256)
     outputs: tuple[tuple[str, str, str], ...] = ()
     error: str | None = None
-    nominal: str | None = None  # the run's logical date, as an ISO time
 
 
 def build_event(intent: Intent, namespace: str) -> Any:
     """The client's RunEvent for an intent."""
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-    from openlineage.client.facet_v2 import dataset_version_dataset, error_message_run, job_type_job, parent_run
+    from openlineage.client.facet_v2 import dataset_version_dataset, error_message_run, parent_run
 
     facets: dict[str, Any] = {}
     if intent.parent:
@@ -82,8 +81,6 @@ def build_event(intent: Intent, namespace: str) -> Any:
     if intent.error:
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(message=intent.error, programmingLanguage="python",
                                                                         producer=PRODUCER)
-    job_type = job_type_job.JobTypeJobFacet(processingType="BATCH", integration="NBFLOW",
-                                            jobType="TASK" if intent.parent else "PIPELINE", producer=PRODUCER)
 
     def version(sha: str) -> dict[str, Any]:
         return {"version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=sha, producer=PRODUCER)}
@@ -92,7 +89,7 @@ def build_event(intent: Intent, namespace: str) -> Any:
         eventType=RunState[intent.event_type],
         eventTime=dt.datetime.fromtimestamp(intent.at, dt.timezone.utc).isoformat(),
         run=Run(runId=intent.run, facets=facets),
-        job=Job(namespace=namespace, name=intent.job, facets={"jobType": job_type}),
+        job=Job(namespace=namespace, name=intent.job),
         inputs=[InputDataset(namespace=ns, name=name, facets=version(sha)) for ns, name, sha in intent.inputs],
         outputs=[OutputDataset(namespace=ns, name=name, facets=version(sha)) for ns, name, sha in intent.outputs],
         producer=PRODUCER,
@@ -170,7 +167,6 @@ class LineageEvents(RunObserver):
         self.settings, self.project = settings, project
         self.emitter = emitter or Emitter(settings)
         self.parent: tuple[str, str] = ("", project)
-        self.nominal: str | None = None
 
     async def run_started(self, run: RunContext) -> None:
         self.parent = (run_uuid(self.project, run.run_id), self.project)
