@@ -55,7 +55,7 @@ def test_one_critical_per_failure_streak_then_a_recovery_info(tmp_path):
         infos = hook.received("/info")
         [recovered] = [i for i in infos if "recovered" in i["title"]]
         assert recovered["title"] == f"[INFO] {tmp_path.name}: task flaky recovered"
-        assert f"after 2 failed runs since" in recovered["message"] and f"first: run {first.run_id}" in recovered["message"]
+        assert "after 2 failed runs since" in recovered["message"] and f"first: run {first.run_id}" in recovered["message"]
         assert any(i["title"].endswith("run succeeded") for i in infos)
         assert len(hook.received("/crit")) == 1 and hook.received("/warn") == []
 
