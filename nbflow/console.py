@@ -301,7 +301,7 @@ def print_schedules(rows: list[dict[str, Any]], status: Mapping[str, Any] | None
         source = "nbflow.toml" if r["source"] == "config" else "cli"
         table.add_row(r["name"], f"{escape(r['cron'])}\n[dim]{r['timezone']}[/]", r["next_fire"] or "-", f"{stateword}\n[dim]{source}[/]",
                       last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}"
-                      + (f"\nsla {r['sla']:g} s" if r.get("sla") else "") + (f"\nalert {r['alert']}" if r.get("alert") else ""))
+                      + (f"\nsla {r['sla'] / 60:g} min" if r.get("sla") else "") + (f"\nalert {r['alert']}" if r.get("alert") else ""))
     console.print(table)
 
 
