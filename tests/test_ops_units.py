@@ -355,11 +355,15 @@ def test_a_failing_target_is_retried_then_recorded_failed(tmp_path):
 
 def test_alerts_over_the_rate_limit_are_recorded_not_sent(tmp_path):
     crit = FakeTarget("crit")
-    alerts, store = service(tmp_path, {"crit": crit}, rate_limit=2)
+    info = FakeTarget("info")
+    alerts, store = service(tmp_path, {"crit": crit, "info": info}, rate_limit=2)
+    for i in range(3):
+        alerts.raise_(Alert("run_succeeded", "p", "run succeeded", run_id=f"r{i}"))  # a chatty info...
     for i in range(4):
         alerts.raise_(Alert("task_failed", "p", f"task t{i} failed", run_id="r1", task=f"t{i}"))
     assert alerts.flush(10)
-    assert len(crit.got) == 2 and [r.outcome for r in store.alerts()] == ["rate_limited", "rate_limited", "routed", "routed"]
+    assert len(info.got) == 2 and len(crit.got) == 2  # ...does not use up the criticals' budget
+    assert [r.outcome for r in store.alerts() if r.severity == "critical"] == ["rate_limited", "rate_limited", "routed", "routed"]
     alerts.close()
     store.close()
 

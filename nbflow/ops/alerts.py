@@ -222,8 +222,8 @@ class AlertService:
                 return
         if not targets:
             return
-        if self.store.count_routed_alerts(now - self.settings.rate_window) >= self.settings.rate_limit:
-            self._record(alert, "rate_limited", (), now, note=f"over {self.settings.rate_limit} alerts in "
+        if self.store.count_routed_alerts(now - self.settings.rate_window, alert.level) >= self.settings.rate_limit:
+            self._record(alert, "rate_limited", (), now, note=f"over {self.settings.rate_limit} {alert.level} alerts in "
                                                                 f"{self.settings.rate_window:g} s: not sent")
             return
         made = [self.make(t, self.root) for t in targets]

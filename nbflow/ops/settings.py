@@ -46,7 +46,7 @@ class AlertSettings:
     """Where each severity goes and how deliveries behave."""
 
     targets: Mapping[Severity, tuple[str, ...]] = field(default_factory=dict)
-    rate_limit: int = 30  # alerts routed per rate_window; beyond it they are recorded rate_limited, not sent
+    rate_limit: int = 30  # alerts of one severity routed per rate_window; beyond, recorded rate_limited, not sent
     rate_window: float = 3600.0
     retries: int = 3  # further attempts of a failed delivery, with exponential backoff
     retry_delay: float = 2.0

@@ -80,10 +80,10 @@ class OpsStore:
 
     # alerts and deliveries
 
-    def count_routed_alerts(self, since: float) -> int:
-        """How many alerts were routed to targets since `since` (the rate limit counts these)."""
-        return int(self._db.scalar("SELECT count(*) FROM alerts WHERE project = ? AND outcome = 'routed' AND created_at >= ?",
-                                   [self.project, since]))
+    def count_routed_alerts(self, since: float, severity: Severity) -> int:
+        """How many alerts of a severity were routed to targets since `since` (the rate limit counts these)."""
+        return int(self._db.scalar("SELECT count(*) FROM alerts WHERE project = ? AND severity = ? AND outcome = 'routed' "
+                                   "AND created_at >= ?", [self.project, str(severity), since]))
 
     def record_alert(self, fields: dict[str, Any], outcome: str, targets: Iterable[str], owner: str,
                      now: float) -> tuple[int, list[int]]:
