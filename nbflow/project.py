@@ -379,9 +379,10 @@ class Project:
         """Every circuit breaker (each `uses:` name, and each declared): state (closed, open, half_open), failures in
         its window, when it opened, the next probe, the last error and the tasks using it. Writes nothing."""
         from .ops.breakers import describe
+        from .ops.settings import ops_settings
 
         pipeline = self.compile()
-        settings = self.ops_settings(pipeline)
+        settings = ops_settings(self.config, pipeline)  # alert targets are not checked here: this only reads
         store = self._reader()
         stored = {b.name: b for b in store.breakers()} if store else {}
         now = time.time() if now is None else now

@@ -9,7 +9,7 @@ from .model import Pipeline
 STATE_COLORS = {
     "pending": "#e0e0e0", "queued": "#cfd8dc", "running": "#90caf9", "succeeded": "#a5d6a7",
     "skipped": "#c8e6c9", "failed": "#ef9a9a", "check_failed": "#ffcc80", "upstream_failed": "#f8bbd0",
-    "cancelled": "#bdbdbd",
+    "cancelled": "#bdbdbd", "blocked": "#ce93d8",
 }
 
 

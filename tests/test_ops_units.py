@@ -386,3 +386,24 @@ def test_the_operations_migration_is_the_last_one(tmp_path):
         assert s.schema_version == len(migrations.MIGRATIONS)
         assert s.open_streak("task:t", "r1", 1.0) == 1 and s.open_streak("task:t", "r2", 2.0) == 2
         assert s.close_streak("task:t")["failures"] == 2 and s.close_streak("task:t") is None
+
+
+def test_scheduler_events_raise_lease_lost_abandoned_and_skipped_alerts(tmp_path):
+    from .webhook import webhook
+
+    write_notebook(tmp_path / "t.ipynb", ["x = 1"])
+    with webhook() as hook:
+        url = hook.url("json")
+        (tmp_path / "nbflow.toml").write_text(f'[alerts]\ncritical = ["{url}/crit"]\nwarning = ["{url}/warn"]\n')
+        with Project(tmp_path) as project:
+            scheduler = project.scheduler()
+            scheduler.emit("slot_skipped", {"schedule": "nightly", "run_date": "2026-01-02", "reason": "overlap = \"skip\""})
+            scheduler.emit("lease_lost", {"owner": "x", "running": 1})
+            scheduler.emit("recovered", {"schedule": "nightly", "run_date": "2026-01-01", "action": "resuming its run"})
+            scheduler.emit("slot_fired", {"schedule": "nightly", "run_date": "2026-01-03", "late": 0.0})  # no alert
+            assert project.alert_service().flush(10)
+        [skipped] = hook.received("/warn")
+        assert skipped["title"].endswith("slot 2026-01-02 of schedule nightly skipped") and "trigger: schedule:nightly" in skipped["message"]
+        crit = [p["title"] for p in hook.received("/crit")]
+        assert len(crit) == 2 and crit[0].endswith("the scheduler lost the store's lease")
+        assert crit[1].endswith("slot 2026-01-01 of schedule nightly was abandoned by a stopped scheduler")
