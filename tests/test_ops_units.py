@@ -403,7 +403,8 @@ def test_scheduler_events_raise_lease_lost_abandoned_and_skipped_alerts(tmp_path
             scheduler.emit("slot_fired", {"schedule": "nightly", "run_date": "2026-01-03", "late": 0.0})  # no alert
             assert project.alert_service().flush(10)
         [skipped] = hook.received("/warn")
-        assert skipped["title"].endswith("slot 2026-01-02 of schedule nightly skipped") and "trigger: schedule:nightly" in skipped["message"]
+        assert skipped["title"].endswith("slot 2026-01-02 of schedule nightly skipped")
+        assert "trigger: schedule:nightly" in skipped["message"]
         crit = [p["title"] for p in hook.received("/crit")]
         assert len(crit) == 2 and crit[0].endswith("the scheduler lost the store's lease")
         assert crit[1].endswith("slot 2026-01-01 of schedule nightly was abandoned by a stopped scheduler")
