@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,8 +70,6 @@ class RunAlerts(RunObserver):
             self.router.schedule_level = row.get("alert") if row else None
 
     async def attempt_started(self, run: RunContext, task: str, number: int, reads: FileRecords) -> None:
-        import time
-
         self.first_start.setdefault(task, time.time())
 
     async def attempt_finished(self, run: RunContext, task: str, number: int, result: AttemptResult, reads: FileRecords,
@@ -108,8 +107,6 @@ class RunAlerts(RunObserver):
             self.blocked.append((task, str(fields.get("reason") or "")))
 
     async def run_finished(self, run: RunContext, status: RunState) -> None:
-        import time
-
         took = time.time() - self.started_at if self.started_at else None
         if status == RunState.SUCCEEDED:
             self.router(Alert("run_succeeded", self.project, "run succeeded", run_id=run.run_id, status="succeeded",
