@@ -239,13 +239,13 @@ class Project:
         emit = on_event or _ignore
         for w in warnings:
             emit("warning", {"message": w})
-        self._preflight(pipeline, selected, params)
+        settings = self._preflight(pipeline, selected, params)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
                               parameters=params, selection=selection, tasks=selected, schedule=schedule)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
         emit("run_started", {"run_id": run_id, "tasks": selected})
-        summary = await self._execute(pipeline, p, on_event, alerts=alerts)
+        summary = await self._execute(pipeline, p, on_event, settings, alerts=alerts)
         summary.warnings = warnings
         return summary
 
@@ -303,18 +303,21 @@ class Project:
                             f"from inside it would run it again, and itself. Fix: exclude the notebook from the pipeline "
                             f"(exclude = [\"{task}.ipynb\"] in nbflow.toml), or start runs from a terminal or the panel")
 
-    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
+    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> OpsSettings:
+        """Everything checked before a run is recorded; the operations settings it will use."""
+        from .ops import runtime  # noqa: F401 - imported before the run is recorded: a signal then leaves no run behind
+
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
         self.check_kernels(pipeline, selected)
-        self.ops_settings(pipeline)
+        return self.ops_settings(pipeline)
 
-    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, alerts: bool = True) -> RunSummary:
+    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, settings: OpsSettings,
+                       alerts: bool = True) -> RunSummary:
         from .executors import LocalExecutor
         from .ops.runtime import flush_alerts, run_observers
 
         emit = on_event or _ignore
-        settings = self.ops_settings(pipeline)
         for w in settings.warnings:
             emit("warning", {"message": w})
         service = self.alert_service(settings) if alerts else None
@@ -460,13 +463,13 @@ class Project:
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
-        self._preflight(pipeline, todo, params)
+        settings = self._preflight(pipeline, todo, params)
         self.store.reset_tasks(run_id, todo)
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
                     force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
         (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
-        return await self._execute(pipeline, p, on_event, alerts=alerts)
+        return await self._execute(pipeline, p, on_event, settings, alerts=alerts)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
                 end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:

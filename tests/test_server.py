@@ -419,7 +419,7 @@ def test_the_extension_registers_exactly_the_tested_routes() -> None:
 
 def test_operations_routes_forecast_alerts_and_breakers(server: tuple[Api, Path], demo_run: dict[str, Any]) -> None:
     api, root = server
-    body = api.get("pipeline", project="demo").json()
+    body = api.get("pipeline", project="demo", run=demo_run["id"]).json()
     assert body["run"]["id"] == demo_run["id"] and body["run"]["eta"] is None  # finished: no ETA
     tasks = {t["name"]: t for t in body["tasks"]}
     assert tasks["a"]["expected"]["samples"] >= 1 and tasks["a"]["expected"]["median"] > 0
