@@ -40,6 +40,7 @@ class Task:
     tag_cells: Mapping[str, int] = field(default_factory=dict)  # "upstream:x" / "reads:p" / "writes:p" -> cell index
     parameter_defaults: Mapping[str, Any] = field(default_factory=dict)  # parameters cell: literal value, else source
     tagged: bool = False  # carries at least one nbflow tag
+    uses: tuple[str, ...] = ()  # outside services (`uses:NAME` tags), each guarded by a circuit breaker
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,8 @@ class Config:
     pools: Mapping[str, int] = field(default_factory=dict)
     schedules: Mapping[str, Any] = field(default_factory=dict)  # [schedules.NAME] tables, validated by nbflow.schedule.spec
     sensors: Mapping[str, Any] = field(default_factory=dict)  # [sensors.NAME] tables
+    # operations, validated by nbflow.ops.settings: [alerts], [breakers], [forecast], [openlineage]
+    alerts: Mapping[str, Any] = field(default_factory=dict)
+    breakers: Mapping[str, Any] = field(default_factory=dict)
+    forecast: Mapping[str, Any] = field(default_factory=dict)
+    openlineage: Mapping[str, Any] = field(default_factory=dict)

@@ -84,6 +84,7 @@ def read_task(path: str, config: Config) -> Task:
     params_cell: int | None = None
     overrides: dict[str, Any] = {}
     tag_cells: dict[str, int] = {}
+    uses: list[str] = []
     tagged = False
     for index, cell, tags in _cells(nb, shown):
         for raw in tags:
@@ -98,6 +99,8 @@ def read_task(path: str, config: Config) -> Task:
                 rel = project_key(str(tag.value), nb_dir, config.root)
                 (reads if tag.kind == "reads" else writes).append(rel)
                 tag_cells.setdefault(f"{tag.kind}:{rel}", index)
+            elif tag.kind == "uses":
+                uses.append(str(tag.value))
             elif tag.kind == "check":
                 if cell.get("cell_type") != "code":
                     raise TagError(shown, "tag 'check' is on a markdown cell", "move it to the code cell that asserts", index)
@@ -120,6 +123,7 @@ def read_task(path: str, config: Config) -> Task:
         check_cells=tuple(checks), parameters=tuple(params), parameter_defaults=defaults, parameters_cell=params_cell,
         code_hash=hashlib.sha256(f"{kernel}\n{code}".encode()).hexdigest(),
         identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells, tagged=tagged,
+        uses=tuple(dict.fromkeys(uses)),
     )
 
 
