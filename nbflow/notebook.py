@@ -12,6 +12,7 @@ from typing import Any
 from .config import policy_from
 from .errors import NotebookError, TagError
 from .model import Config, Task
+from .resources import parse_named
 from .tags import parse_tag
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -131,6 +132,10 @@ def read_task(path: str, config: Config) -> Task:
                                    "keep one parameters cell: papermill injects after the first", index)
                 params_cell = index
                 params, defaults = _assignments(_source(cell), shown, index)
+            elif tag.kind == "resources":
+                named = parse_named(str(tag.value))
+                assert named is not None  # parse_tag checked it
+                overrides["resources"] = tuple(sorted({**dict(overrides.get("resources", ())), named[0]: named[1]}.items()))
             else:
                 overrides[tag.kind] = tag.value
     policy = policy_from(policy_from(config.defaults, config.tasks.get(name, {})), overrides)

@@ -15,7 +15,7 @@ from . import dag
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
+from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError, ResourceError
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
 from .model import Config, Pipeline
 from .notebook import discover, read_task
@@ -24,6 +24,8 @@ from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
 from .sync import run_sync
 
 if TYPE_CHECKING:
+    from .engine.budget import Budget
+    from .executors.base import Executor
     from .schedule.backfill import BackfillSummary
     from .schedule.clock import Clock
     from .schedule.daemon import Scheduler
@@ -54,6 +56,16 @@ class PipelineState:
     def state(self, task: str) -> TaskState:
         row = self.tasks.get(task)
         return row.status if row else TaskState.PENDING
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """The executor of one run, with the parallelism and (locally) the resource budget it runs under."""
+
+    kind: str
+    executor: Executor
+    jobs: int
+    budget: Budget | None
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -205,16 +217,19 @@ class Project:
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
-            run_id: str | None = None) -> RunSummary:
-        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too."""
+            run_id: str | None = None, executor: str | None = None, dask_address: str | None = None) -> RunSummary:
+        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too.
+
+        `executor`: "local" or "dask" (default: `executor` in nbflow.toml); `dask_address` overrides [dask] address."""
         return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
                                           trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
-                                          run_id=run_id))
+                                          run_id=run_id, executor=executor, dask_address=dask_address))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
-                        on_event: EventSink | None = None, run_id: str | None = None) -> RunSummary:
+                        on_event: EventSink | None = None, run_id: str | None = None, executor: str | None = None,
+                        dask_address: str | None = None) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         self._refuse_running_itself()
         pipeline = self.compile()
@@ -229,24 +244,29 @@ class Project:
         emit = on_event or _ignore
         for w in warnings:
             emit("warning", {"message": w})
-        self._preflight(pipeline, selected, params)
+        self._preflight(pipeline, selected, params, executor)
+        opened = await self._open_executor(pipeline, selected, jobs, executor, dask_address)  # refuses before anything is recorded
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
-        self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
-                              parameters=params, selection=selection, tasks=selected, schedule=schedule)
-        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
-        emit("run_started", {"run_id": run_id, "tasks": selected})
-        summary = await self._execute(pipeline, p, on_event)
+        try:
+            self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
+                                  parameters=params, selection=selection, tasks=selected, schedule=schedule)
+        except BaseException:
+            await opened.executor.close(cancel=True)
+            raise
+        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=opened.jobs)
+        emit("run_started", {"run_id": run_id, "tasks": selected, "executor": opened.kind})
+        summary = await self._execute(pipeline, p, on_event, opened)
         summary.warnings = warnings
         return summary
 
     def check_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
-                  end: Iterable[str] = ()) -> tuple[Pipeline, list[str], list[str]]:
+                  end: Iterable[str] = (), executor: str | None = None) -> tuple[Pipeline, list[str], list[str]]:
         """What `run` checks before it records anything: (pipeline, selected tasks, parameter warnings); raises as run would."""
         pipeline = self.compile()
         if not pipeline.tasks:
             raise NbflowError(f"no notebooks to run under {self.config.notebooks}. Fix: add notebooks, or set `notebooks` in nbflow.toml")
         selected = dag.select(pipeline, only, start, end)
-        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None))
+        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None), executor)
         return pipeline, selected, self.parameter_warnings(pipeline, parameters or {})
 
     def parameter_defaults(self, pipeline: Pipeline) -> dict[str, Any]:
@@ -293,16 +313,57 @@ class Project:
                             f"from inside it would run it again, and itself. Fix: exclude the notebook from the pipeline "
                             f"(exclude = [\"{task}.ipynb\"] in nbflow.toml), or start runs from a terminal or the panel")
 
-    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
+    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any], executor: str | None = None) -> None:
+        """What can be checked before anything runs: placeholders, installed kernels, and what tasks ask of this machine
+        (a Dask run checks kernels and resources on its workers instead, when it connects)."""
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
-        self.check_kernels(pipeline, selected)
+        if self._executor_kind(executor) == "local":
+            self.check_kernels(pipeline, selected)
+            self.check_resources(pipeline, selected)
 
-    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None) -> RunSummary:
-        from .executors import LocalExecutor
+    def _executor_kind(self, executor: str | None) -> str:
+        kind = executor or self.config.executor
+        if kind not in ("local", "dask"):
+            raise NbflowError(f"unknown executor {kind!r}. Fix: use local or dask")
+        return kind
 
-        executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
-        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root})
+    def check_resources(self, pipeline: Pipeline, names: Iterable[str]) -> None:
+        """ResourceError when a task asks for more CPUs, GPUs, memory or named resources than this machine has."""
+        from .engine.budget import local_budget, total_memory
+
+        budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+        memory = total_memory()
+        for name in names:
+            task = pipeline.tasks[name]
+            problem = budget.unmet(task.policy.request, memory)
+            if problem:
+                raise ResourceError(name, task.relpath, problem)
+
+    async def _open_executor(self, pipeline: Pipeline, selected: list[str], jobs: int | None, executor: str | None,
+                             dask_address: str | None) -> _Opened:
+        """The executor a run uses, ready: local (with this machine's budget), or connected to a Dask cluster whose workers
+        were checked (shared filesystem, kernels, resources). Raises before the run is recorded."""
+        kind = self._executor_kind(executor)
+        if kind == "local":
+            from .engine.budget import local_budget
+            from .executors import LocalExecutor
+
+            jobs = jobs or self.config.jobs
+            budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+            return _Opened(kind, LocalExecutor(max(1, min(jobs, len(selected) or 1))), jobs, budget)
+        from .executors.dask import DaskExecutor
+
+        settings = self.config.dask
+        if dask_address:
+            settings = dataclasses.replace(settings, address=dask_address, local_workers=None)
+        dask = await DaskExecutor.start(settings, self.root, self.config.artifacts, pipeline, selected)
+        return _Opened(kind, dask, jobs or dask.total_threads, None)
+
+    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, opened: _Opened) -> RunSummary:
+        executor = opened.executor
+        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root},
+                        budget=opened.budget)
         try:
             summary = await engine.execute(p)
         except BaseException:
@@ -311,11 +372,13 @@ class Project:
         await executor.close()
         return summary
 
-    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
+    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None, executor: str | None = None,
+               dask_address: str | None = None) -> RunSummary:
         """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
-        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event))
+        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event, executor=executor, dask_address=dask_address))
 
-    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
+    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None,
+                           executor: str | None = None, dask_address: str | None = None) -> RunSummary:
         self._refuse_running_itself()
         run = with_liveness(self._existing().get_run(run_id))
         run_id = run.id
@@ -333,13 +396,18 @@ class Project:
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
-        self._preflight(pipeline, todo, params)
-        self.store.reset_tasks(run_id, todo)
+        self._preflight(pipeline, todo, params, executor)
+        opened = await self._open_executor(pipeline, todo, jobs, executor, dask_address)
+        try:
+            self.store.reset_tasks(run_id, todo)
+        except BaseException:
+            await opened.executor.close(cancel=True)
+            raise
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
-                    force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
-        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
-        return await self._execute(pipeline, p, on_event)
+                    force=bool(run.selection.get("force")), jobs=opened.jobs)
+        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo, "executor": opened.kind})
+        return await self._execute(pipeline, p, on_event, opened)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
                 end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:

@@ -79,10 +79,13 @@ class ErrorKind(StrEnum):
     CANCELLED = "cancelled"  # the run was interrupted
     ABANDONED = "abandoned"  # the runner died during the attempt (set by resume)
     INTERNAL = "internal"  # nbflow itself failed
+    WORKER_LOST = "worker_lost"  # the Dask worker running the attempt died or left the cluster (retried)
+    MEMORY_EXCEEDED = "memory_exceeded"  # the kernel went over its memory: limit (not retried)
 
 
 DONE_OK = frozenset({TaskState.SUCCEEDED, TaskState.SKIPPED})
 BAD = frozenset({TaskState.FAILED, TaskState.CHECK_FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.CRASHED})
 FINAL = DONE_OK | BAD
 UNFINISHED = frozenset({TaskState.PENDING, TaskState.QUEUED, TaskState.RUNNING})
-NOT_RETRIED = frozenset({ErrorKind.CHECK, ErrorKind.NO_KERNEL, ErrorKind.MISSING_INPUT, ErrorKind.CANCELLED})
+NOT_RETRIED = frozenset({ErrorKind.CHECK, ErrorKind.NO_KERNEL, ErrorKind.MISSING_INPUT, ErrorKind.CANCELLED,
+                         ErrorKind.MEMORY_EXCEEDED})

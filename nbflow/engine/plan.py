@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,10 +101,15 @@ def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[s
 
 def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
     """(path, sha256, size) of each declared output (folders and globs expanded), and the outputs not found."""
+    return hash_outputs([resolve(template, params, task) for template in task.writes], root)
+
+
+def hash_outputs(paths: Iterable[str], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """(path, sha256, size) of each resolved output path (folders and globs expanded), and the paths not found.
+    Where the attempt ran: the runner, or a Dask worker that sends the hashes back."""
     found: list[tuple[str, str, int]] = []
     missing: list[str] = []
-    for template in task.writes:
-        rel = resolve(template, params, task)
+    for rel in paths:
         files = [p for p in expand(rel, root) if os.path.isfile(_abs(root, p))]
         if not files:
             missing.append(rel)

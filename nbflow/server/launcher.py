@@ -27,7 +27,7 @@ class Child:
 
 
 def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-                   error_file: str) -> list[str]:
+                   error_file: str, executor: str | None = None) -> list[str]:
     """The `nbflow run` command line for a triggered run; every value passed as JSON so its type survives."""
     cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter",
            "--error-file", error_file]
@@ -35,6 +35,8 @@ def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any],
         cmd += ["-p", f"{key}={json.dumps(value)}"]
     for name in only:
         cmd += ["--only", name]
+    if executor:
+        cmd += ["--executor", executor]
     return cmd + (["--force"] if force else [])
 
 
@@ -50,7 +52,7 @@ class RunnerProcesses:
         return found if found is not None and found.alive() else None
 
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              active: list[RunRecord], settled: Iterable[str] = ()) -> Child:
+              active: list[RunRecord], settled: Iterable[str] = (), executor: str | None = None) -> Child:
         """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
 
         `active`: the project's live running runs from the store (a run started with the CLI counts too).
@@ -72,7 +74,7 @@ class RunnerProcesses:
         log = open(log_path, "ab")  # noqa: SIM115 - closed by the reaper thread
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
         try:
-            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path), cwd=project.root,
+            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path, executor), cwd=project.root,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         except OSError as err:

@@ -5,7 +5,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
@@ -19,6 +19,7 @@ from .schedules import ScheduleStore
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+PLACEMENT_FIELDS = ("host", "worker", "pid", "peak_rss", "cpu_seconds", "resources")
 TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact")
 ABANDONED = "the runner stopped while this attempt ran"
 DEFAULT_PROJECT = "default"
@@ -63,6 +64,7 @@ def _attempt(row: Sequence[Any]) -> AttemptRecord:
     values = dict(zip(record_fields(AttemptRecord), row))
     values["status"] = AttemptState(values["status"])
     values["error_kind"] = ErrorKind(values["error_kind"]) if values["error_kind"] else None
+    values["resources"] = _loads(values["resources"])
     return AttemptRecord(**values)
 
 
@@ -332,11 +334,16 @@ class Store(ScheduleStore):
                        error: str | None = None, error_cell: int | None = None, ename: str | None = None,
                        evalue: str | None = None, log: str | None = None,
                        reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
-                       fingerprint: str | None = None) -> None:
+                       fingerprint: str | None = None, placement: Mapping[str, Any] | None = None) -> None:
         """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
 
         `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
+        `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources); a field left
+        out keeps what start_attempt recorded.
         """
+        where = {k: v for k, v in (placement or {}).items() if k in PLACEMENT_FIELDS and v is not None}
+        if "resources" in where:
+            where["resources"] = _dumps(where["resources"])
         with self._write() as conn:
             found = conn.execute("SELECT run_id, task, number FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
             if found is None:
@@ -344,8 +351,9 @@ class Store(ScheduleStore):
             run_id, task, number = found
             conn.execute(
                 "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, ename = ?, "
-                "evalue = ?, log = ?, fingerprint = ? WHERE id = ?",
-                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, attempt_id),
+                "evalue = ?, log = ?, fingerprint = ?" + "".join(f", {k} = ?" for k in where) + " WHERE id = ?",
+                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, *where.values(),
+                 attempt_id),
             )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
