@@ -186,8 +186,10 @@ class DaskExecutor:
         from distributed.scheduler import KilledWorker
 
         self._runs.add(spec.run_id)
-        worker = self._placed.pop(spec.launch, None)
         request = Request(spec.cpus, spec.memory, spec.gpus, spec.named)
+        if request.dask():  # Dask places it by its resources: a worker restriction would override them
+            self.unwant(spec.launch)
+        worker = self._placed.pop(spec.launch, None)
         where: dict[str, Any] = {"workers": [worker], "allow_other_workers": True} if worker else {}
         started = time.time()
         future = self.client.submit(run_on_worker, spec, key=_attempt_key(spec), pure=False, retries=0,
@@ -349,8 +351,9 @@ def run_on_worker(spec: AttemptSpec) -> AttemptResult:
     started = time.time()
     previous = _claim(spec, worker.address)
     if previous is not None:
-        return dataclasses.replace(_lost(spec, started, f"the Dask worker {previous.get('worker')} on host {previous.get('host')} "
-                                                        f"was lost while it ran this attempt"), worker=worker.address, host=HOST)
+        lost = _lost(spec, started, f"the Dask worker {previous.get('worker')} on host {previous.get('host')} was lost while it ran "
+                                    f"this attempt (Dask then sent it to {worker.address})")
+        return dataclasses.replace(lost, worker=previous.get("worker"), host=previous.get("host") or "", pid=previous.get("pid") or 0)
     node = _node_of(worker)
     spec = node.grant(spec)
     try:
