@@ -623,6 +623,8 @@ class Project:
     def dataset_keys(self, path: str) -> list[str]:
         """The keys a user's spelling of a file may mean, most likely first: relative to the current folder, to the
         project, or absolute (the tags' normalisation); then the same with symlinks followed."""
+        if paths.is_url(path):
+            return [paths.project_key(path, self.root, self.root)]
         bases = [os.getcwd(), self.root]
         keys = [paths.project_key(path, base, self.root) for base in bases]
         real_root = os.path.realpath(self.root)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
 from ..liveness import HOST
+from ..paths import is_url
 from ..records import AttemptRecord, ClaimRecord, FileRecord, RunRecord, TaskRecord, record_fields
 from ..states import AttemptState, ErrorKind, RunState, TaskState
 from . import migrations
@@ -402,7 +403,7 @@ class Store(ScheduleStore):
 
     def _dataset_key(self, path: str) -> tuple[str, str]:
         """A dataset's (project, path): paths inside a project are the project's; an absolute path is shared."""
-        return ("" if os.path.isabs(path) else self.project), path
+        return ("" if os.path.isabs(path) or is_url(path) else self.project), path
 
     def _dataset_id(self, conn: sqlite3.Connection, path: str) -> int:
         key = self._dataset_key(path)
