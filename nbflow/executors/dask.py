@@ -174,13 +174,13 @@ class DaskExecutor:
         worker = min(self._load, key=lambda a: (self._load[a] / self.threads[a], a))
         self._placed[launch] = worker
         self._load[worker] += 1
-        self._call(self.client.run(want_on_worker, launch, workers=[worker], wait=False, on_error="ignore"))
+        self._call(self.client.run(want_on_worker, launch, workers=[worker], on_error="ignore"))
 
     def unwant(self, launch: KernelLaunch) -> None:
         worker = self._placed.pop(launch, None)
         if worker is not None:
             self._load[worker] -= 1
-            self._call(self.client.run(unwant_on_worker, launch, workers=[worker], wait=False, on_error="ignore"))
+            self._call(self.client.run(unwant_on_worker, launch, workers=[worker], on_error="ignore"))
 
     async def submit(self, spec: AttemptSpec) -> AttemptResult:
         from distributed.scheduler import KilledWorker
