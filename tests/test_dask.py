@@ -182,6 +182,24 @@ def test_cancel_stops_the_kernels_on_the_workers(tmp_path: Path, cluster: Cluste
     assert not kernels_of(detail.run.id)
 
 
+def test_a_killed_runner_leaves_no_kernel_running_on_the_workers(tmp_path: Path, cluster: Cluster):
+    """SIGKILL of the runner: the scheduler releases its tasks, and the worker stops the kernel it was running."""
+    base = project(tmp_path, cluster)
+    write_notebook(base / "sleepy.ipynb", ["import os, time\nopen('kernel.pid', 'w').write(str(os.getpid()))", "time.sleep(300)"])
+    runner = subprocess.Popen([sys.executable, "-m", "nbflow", "run"], cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (base / "kernel.pid").exists() and (base / "kernel.pid").read_text(), 120, "the kernel on a worker")
+        kernel = int((base / "kernel.pid").read_text())
+        runner.kill()
+        runner.wait(10)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    wait_for(lambda: not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE, 30,
+             "the worker to stop the kernel of a run whose runner is gone")
+    assert Project(base).show().run.status == "crashed"
+
+
 def test_a_worker_that_cannot_see_the_project_is_refused(tmp_path: Path, cluster: Cluster):
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], check=False).returncode != 0:
         pytest.skip("needs `unshare -m` (root) to give a worker its own view of the filesystem")
@@ -242,3 +260,15 @@ def test_fan_out_fan_in_survives_a_killed_worker(tmp_path: Path, cluster: Cluste
     assert len({a.worker for a in detail.attempts}) >= 2  # the fan-out used both workers
     cluster.connect(2)  # the nanny brought the killed worker back
     assert not psutil.pid_exists(kernel) and not kernels_of(detail.run.id)  # no kernel left behind on this host
+
+
+def test_a_local_cluster_of_worker_processes(tmp_path: Path):
+    """[dask] local_workers: a LocalCluster started for the run (from `python -m nbflow`, whose module a spawned
+    worker process imports) and stopped after it."""
+    (tmp_path / "nbflow.toml").write_text('executor = "dask"\n[dask]\nlocal_workers = 1\n')
+    write_notebook(tmp_path / "a.ipynb", [("import os\nopen('a.txt', 'w').write(str(os.getppid()))", ["writes:a.txt"])])
+    out = subprocess.run([sys.executable, "-m", "nbflow", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [attempt] = Project(tmp_path).show().attempts
+    assert attempt.worker and attempt.worker.startswith("tcp://127.0.0.1:")
+    assert not psutil.pid_exists(int((tmp_path / "a.txt").read_text()))  # the worker process ended with the run
