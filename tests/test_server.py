@@ -123,18 +123,18 @@ def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
         cwd=root.parent, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)})
     api = Api(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if api.get("runs", project="").status_code in (200, 403):
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
-        time.sleep(0.2)
+    deadline = time.monotonic() + 180  # a loaded machine starts jupyter slowly
     try:
+        while True:  # polling a process that is starting: nothing to wait on but its port
+            try:
+                if api.get("runs", project="").status_code in (200, 403):
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
+            time.sleep(0.2)
         yield api
-    finally:
+    finally:  # also when it never answered: no server is left behind
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
