@@ -546,8 +546,21 @@ class Project:
             "schema_version": store.schema_version if store else None,  # None: no store yet (the first run creates it)
             "artifacts": self.config.artifacts,
             "kernels": installed_kernels(),
+            "resources": self.local_resources(),
+            "executor": self.config.executor + (f" ({self.config.dask.address})" if self.config.dask.address else ""),
             "warnings": warnings,
         }
+
+    def local_resources(self) -> str:
+        """What local runs hand out: the CPU budget, the GPU ids, named resources, and how memory limits are applied."""
+        from .engine.budget import local_budget, total_memory
+        from .executors.limits import memory_mechanism
+        from .resources import format_size
+
+        budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+        named = "".join(f", {k}={v:g}" for k, v in sorted(budget.named.items()))
+        return (f"cpus {budget.cpus}, gpus [{', '.join(budget.gpus)}]{named}, memory {format_size(total_memory())} "
+                f"(memory: limits by {memory_mechanism()})")
 
     # history
     def runs(self, limit: int = 20, offset: int = 0, *, all_projects: bool = False) -> list[RunRecord]:

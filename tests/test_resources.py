@@ -143,6 +143,14 @@ def test_run_refuses_an_impossible_request_before_recording_anything(tmp_path: P
         Project(tmp_path).run()
 
 
+def test_doctor_says_what_local_runs_may_reserve(tmp_path: Path):
+    (tmp_path / "nbflow.toml").write_text('cpus = 3\ngpus = ["0", "1"]\n[resources]\nlicense = 2\n')
+    write_notebook(tmp_path / "a.ipynb", ["x = 1"])
+    info = Project(tmp_path).diagnostics()
+    assert info["resources"].startswith("cpus 3, gpus [0, 1], license=2, memory ") and "limits by " in info["resources"]
+    assert info["executor"] == "local"
+
+
 # real kernels
 
 PROBE = """import json, os

@@ -111,6 +111,11 @@ def _cgroup_parent() -> str | None:
     return None
 
 
+def memory_mechanism() -> str:
+    """How a memory: limit would be applied on this machine: "cgroup" (v2, memory controller writable) or "rlimit"."""
+    return "cgroup" if _cgroup_parent() is not None else "rlimit"
+
+
 def _cgroup_for(pid: int, memory: int) -> str | None:
     """Move the kernel into a new cgroup capped at `memory` (swap included); None when cgroups cannot be used."""
     parent = _cgroup_parent()
