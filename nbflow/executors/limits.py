@@ -199,7 +199,7 @@ class Meter:
                 rss = proc.memory_info().rss
                 times = proc.cpu_times()
                 hwm = _high_water_mark(self.pid)
-            children = proc.children(recursive=True)
+            children = _children(proc)
         except psutil.Error:
             return
         running = 0.0  # children still running; reaped ones are in children_user/children_system
@@ -213,6 +213,28 @@ class Meter:
         own = times.user + times.system + times.children_user + times.children_system
         self.cpu_seconds = max(self.cpu_seconds, own + running)
         self.peak_rss = max(self.peak_rss, rss, hwm or 0)
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    """The process's descendants. Linux lists each thread's children in /proc (cheap); psutil's children() scans every
+    process of the machine (~6 ms here), too much four times a second per running notebook."""
+    found: list[psutil.Process] = []
+    todo = [proc.pid]
+    try:
+        while todo:
+            pid = todo.pop()
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                    for child in f.read().split():
+                        todo.append(int(child))
+                        found.append(psutil.Process(int(child)))
+    except FileNotFoundError:  # a process or thread that just ended: what was found stands
+        return found
+    except (OSError, ValueError):  # no /proc/PID/task/TID/children (not Linux, or an old kernel)
+        return list(proc.children(recursive=True))
+    except psutil.NoSuchProcess:
+        return found
+    return found
 
 
 def _high_water_mark(pid: int) -> int | None:
