@@ -153,13 +153,16 @@ def graph(directory: str, output: str, run_id: str | None) -> None:
 @click.option("--wait", is_flag=True, help="If a running run holds data this run would write or read, wait for it to end "
                                           "(default: refuse, exit 2).")
 @click.option("--no-alerts", is_flag=True, help="Raise no alert for this run ([alerts] in nbflow.toml).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where tasks run: this machine, or a Dask cluster (default: `executor` in nbflow.toml, else local).")
+@click.option("--dask-address", default=None, metavar="ADDR", help="The Dask scheduler to use (implies --executor dask).")
 @click.option("--run-id", default=None, hidden=True, help="Use this run id (the Jupyter server picks it before starting the run).")
 @click.option("--trigger", default="manual", hidden=True, help="What started the run, as recorded (manual, jupyter, ...).")
 @click.option("--error-file", default=None, hidden=True, help="Write an error that stops the run to this file, as JSON.")
 @handle_errors
 def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: tuple[str, ...], end: tuple[str, ...],
-        force: bool, jobs: int | None, dry_run: bool, wait: bool, no_alerts: bool, run_id: str | None, trigger: str,
-        error_file: str | None) -> None:
+        force: bool, jobs: int | None, dry_run: bool, wait: bool, no_alerts: bool, executor: str | None,
+        dask_address: str | None, run_id: str | None, trigger: str, error_file: str | None) -> None:
     """Run the pipeline: each notebook in a fresh kernel, skipping tasks that are up to date."""
     project = _project(directory)
     parameters = parse_params(params)
@@ -171,7 +174,8 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
         return
     with out.RunReporter() as reporter:
         summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter,
-                              trigger=trigger, run_id=run_id, wait=wait, alerts=not no_alerts)
+                              trigger=trigger, run_id=run_id, wait=wait, alerts=not no_alerts,
+                              executor=executor or ("dask" if dask_address else None), dask_address=dask_address)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
 
@@ -181,12 +185,15 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
 @project_opt
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once.")
 @click.option("--no-alerts", is_flag=True, help="Raise no alert for this run.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None, help="Where tasks run (default: as in nbflow.toml).")
+@click.option("--dask-address", default=None, metavar="ADDR", help="The Dask scheduler to use (implies --executor dask).")
 @handle_errors
-def resume(run_id: str, directory: str, jobs: int | None, no_alerts: bool) -> None:
+def resume(run_id: str, directory: str, jobs: int | None, no_alerts: bool, executor: str | None, dask_address: str | None) -> None:
     """Re-run what failed or never finished in RUN_ID, keeping what succeeded."""
     project = _project(directory)
     with out.RunReporter() as reporter:
-        summary = project.resume(run_id, jobs=jobs, on_event=reporter, alerts=not no_alerts)
+        summary = project.resume(run_id, jobs=jobs, on_event=reporter, alerts=not no_alerts,
+                                 executor=executor or ("dask" if dask_address else None), dask_address=dask_address)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
 

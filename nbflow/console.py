@@ -16,6 +16,7 @@ from rich.tree import Tree
 
 from .model import Pipeline
 from .records import AttemptRecord, RunDetail, RunRecord
+from .resources import format_size
 from .states import FINAL, AttemptState, TaskState, WorkState
 
 T = TaskState
@@ -206,6 +207,8 @@ def print_run(detail: RunDetail) -> None:
             detail_text = f"cell {t.error_cell}: {detail_text}"
         table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at), escape(detail_text))
     console.print(table)
+    if detail.attempts:
+        console.print(attempts_table(detail))
     notebooks = [a.artifact for a in detail.attempts if a.artifact]
     if notebooks:
         console.print("executed notebooks:")
@@ -218,6 +221,36 @@ def print_run(detail: RunDetail) -> None:
         for a in retried:
             cell = f" cell {a.error_cell}" if a.error_cell is not None else ""
             console.print(f"  {a.task} #{a.number} {state(a.status)}{cell}: {escape(str(a.error or a.status))}")
+
+
+def attempts_table(detail: RunDetail) -> Table:
+    """Each attempt: where it ran (host, Dask worker), its kernel's peak memory and CPU time, and the limits applied."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="attempts", title_justify="left")
+    for col in ("task", "#", "status", "ran on", "peak memory", "cpu", "limits"):
+        table.add_column(col, no_wrap=col != "limits")
+    for a in detail.attempts:
+        where = a.worker or a.host or "-"
+        if a.worker and a.host:
+            where = f"{a.worker} ({a.host})"
+        cpu = f"{a.cpu_seconds:.1f}s" if a.cpu_seconds is not None else "-"
+        table.add_row(a.task, str(a.number), state(a.status), escape(where), format_size(a.peak_rss) if a.peak_rss else "-", cpu,
+                      escape(describe_limits(a.resources)))
+    return table
+
+
+def describe_limits(resources: Mapping[str, Any] | None) -> str:
+    """cores 0,1  gpus 0  memory 512 MiB (rlimit)"""
+    if not resources:
+        return "-"
+    parts = []
+    if resources.get("cores"):
+        parts.append("cores " + ",".join(str(c) for c in resources["cores"]))
+    if resources.get("gpus"):
+        parts.append("gpus " + ",".join(str(g) for g in resources["gpus"]))
+    if resources.get("memory"):
+        how = f" ({resources['memory_by']})" if resources.get("memory_by") else " (not enforced)"
+        parts.append(f"memory {format_size(resources['memory'])}{how}")
+    return "  ".join(parts) or "-"
 
 
 def print_logs(attempt: AttemptRecord) -> None:

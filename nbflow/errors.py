@@ -146,3 +146,15 @@ class StandbyError(NbflowError):
 
 class LeaseLostError(ConflictError):
     """A scheduler tried to claim work after another scheduler took the store's lease."""
+
+
+class ResourceError(NbflowError):
+    """A task asks for CPUs, memory, GPUs or a named resource that no machine or worker of this run can give."""
+
+    def __init__(self, task: str, notebook: str, problem: str) -> None:
+        super().__init__(f"{notebook} (task {task}): {problem}")
+        self.task, self.notebook, self.problem = task, notebook, problem
+
+
+class ExecutorError(NbflowError):
+    """The executor cannot run this pipeline: its Dask scheduler is unreachable, a worker cannot see the project, ..."""

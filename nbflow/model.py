@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .resources import Request
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -17,6 +19,24 @@ class Policy:
     cell_timeout: float | None = None  # seconds for any one cell (papermill's execution_timeout)
     kernel: str | None = None  # None = the notebook's own kernelspec
     pool: str | None = None
+    cpus: int = 0  # CPUs reserved from the machine's budget (and pinned) while the task runs; 0 = none reserved
+    memory: int | None = None  # bytes the kernel may use
+    gpus: int = 0  # GPU ids handed to the kernel through CUDA_VISIBLE_DEVICES
+    resources: tuple[tuple[str, float], ...] = ()  # named resources (resources:NAME=N), sorted by name
+
+    @property
+    def request(self) -> Request:
+        return Request(self.cpus, self.memory, self.gpus, self.resources)
+
+
+@dataclass(frozen=True)
+class DaskSettings:
+    """[dask] in nbflow.toml: an existing scheduler's address, or a local cluster of `local_workers` processes."""
+
+    address: str | None = None
+    local_workers: int | None = None
+    threads: int = 1  # threads per local worker
+    wait_for_workers: float = 30.0  # seconds a run waits at its start for a first worker
 
 
 @dataclass(frozen=True)
@@ -112,3 +132,8 @@ class Config:
     breakers: Mapping[str, Any] = field(default_factory=dict)
     forecast: Mapping[str, Any] = field(default_factory=dict)
     openlineage: Mapping[str, Any] = field(default_factory=dict)
+    executor: str = "local"  # "local" or "dask"
+    dask: DaskSettings = DaskSettings()
+    cpus: int = 0  # the CPU budget of local runs (0: this machine's CPU count)
+    gpus: tuple[str, ...] | None = None  # GPU ids local runs hand out (None: found with `nvidia-smi -L`)
+    resources: Mapping[str, float] = field(default_factory=dict)  # named resources available to local runs

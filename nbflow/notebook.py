@@ -13,6 +13,7 @@ from .config import policy_from
 from .errors import NotebookError, TagError
 from .model import Config, Task
 from .paths import matches, project_key
+from .resources import parse_named
 from .tags import parse_tag
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -111,6 +112,10 @@ def read_task(path: str, config: Config) -> Task:
                                    "keep one parameters cell: papermill injects after the first", index)
                 params_cell = index
                 params, defaults = _assignments(_source(cell), shown, index)
+            elif tag.kind == "resources":
+                named = parse_named(str(tag.value))
+                assert named is not None  # parse_tag checked it
+                overrides["resources"] = tuple(sorted({**dict(overrides.get("resources", ())), named[0]: named[1]}.items()))
             else:
                 overrides[tag.kind] = tag.value
     policy = policy_from(policy_from(config.defaults, config.tasks.get(name, {})), overrides)

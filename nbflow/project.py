@@ -18,7 +18,7 @@ from .claims import Claim, Held, claims_of, first_conflict
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError, RunConflictError
+from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError, ResourceError, RunConflictError
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
 from .model import Config, Pipeline
 from .notebook import discover, read_task
@@ -27,6 +27,8 @@ from .states import DONE_OK, UNFINISHED, AttemptState, DeliveryState, RunState, 
 from .sync import run_sync
 
 if TYPE_CHECKING:
+    from .engine.budget import Budget
+    from .executors.base import Executor
     from .ops.alerts import AlertService
     from .ops.settings import OpsSettings
     from .schedule.backfill import BackfillSummary
@@ -60,6 +62,16 @@ class PipelineState:
     def state(self, task: str) -> TaskState:
         row = self.tasks.get(task)
         return row.status if row else TaskState.PENDING
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """The executor of one run, with the parallelism and (locally) the resource budget it runs under."""
+
+    kind: str
+    executor: Executor
+    jobs: int
+    budget: Budget | None
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -251,21 +263,23 @@ class Project:
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
-            run_id: str | None = None, wait: bool = False, alerts: bool = True) -> RunSummary:
+            run_id: str | None = None, wait: bool = False, alerts: bool = True, executor: str | None = None,
+            dask_address: str | None = None) -> RunSummary:
         """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too.
 
         A live run that holds data this run would write (or writes data it would read) makes this one a
         RunConflictError before anything runs; with `wait`, it waits for that run to end instead. `alerts=False`
-        raises no alert for this run (`--no-alerts`)."""
+        raises no alert for this run (`--no-alerts`). `executor`: "local" or "dask" (default: `executor` in
+        nbflow.toml); `dask_address` overrides [dask] address."""
         return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
                                        trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
-                                       run_id=run_id, wait=wait, alerts=alerts))
+                                       run_id=run_id, wait=wait, alerts=alerts, executor=executor, dask_address=dask_address))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
                         on_event: EventSink | None = None, run_id: str | None = None, wait: bool = False,
-                        alerts: bool = True) -> RunSummary:
+                        alerts: bool = True, executor: str | None = None, dask_address: str | None = None) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         self._refuse_running_itself()
         pipeline = self.compile()
@@ -280,33 +294,38 @@ class Project:
         emit = on_event or _ignore
         for w in warnings:
             emit("warning", {"message": w})
-        settings = self._preflight(pipeline, selected, params)
+        settings = self._preflight(pipeline, selected, params, executor)
+        opened = await self._open_executor(pipeline, selected, jobs, executor, dask_address)  # refuses before anything is recorded
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         mine = claims_of(pipeline, selected, params, self.name)
-        while True:
-            try:
-                self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"], parameters=params,
-                                      selection=selection, tasks=selected, schedule=schedule, claims=mine,
-                                      check=functools.partial(_refuse_conflicts, mine))
-                break
-            except RunConflictError as conflict:
-                if not wait:
-                    raise
-                await self._wait_for(conflict, emit)
-        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
-        emit("run_started", {"run_id": run_id, "tasks": selected})
-        summary = await self._execute(pipeline, p, on_event, settings, alerts=alerts)
+        try:
+            while True:
+                try:
+                    self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"], parameters=params,
+                                          selection=selection, tasks=selected, schedule=schedule, claims=mine,
+                                          check=functools.partial(_refuse_conflicts, mine))
+                    break
+                except RunConflictError as conflict:
+                    if not wait:
+                        raise
+                    await self._wait_for(conflict, emit)
+        except BaseException:
+            await opened.executor.close(cancel=True)
+            raise
+        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=opened.jobs)
+        emit("run_started", {"run_id": run_id, "tasks": selected, "executor": opened.kind})
+        summary = await self._execute(pipeline, p, on_event, opened, settings, alerts=alerts)
         summary.warnings = warnings
         return summary
 
     def check_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
-                  end: Iterable[str] = ()) -> tuple[Pipeline, list[str], list[str]]:
+                  end: Iterable[str] = (), executor: str | None = None) -> tuple[Pipeline, list[str], list[str]]:
         """What `run` checks before it records anything: (pipeline, selected tasks, parameter warnings); raises as run would."""
         pipeline = self.compile()
         if not pipeline.tasks:
             raise NbflowError(f"no notebooks to run under {self.config.notebooks}. Fix: add notebooks, or set `notebooks` in nbflow.toml")
         selected = dag.select(pipeline, only, start, end)
-        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None))
+        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None), executor)
         return pipeline, selected, self.parameter_warnings(pipeline, parameters or {})
 
     def parameter_defaults(self, pipeline: Pipeline) -> dict[str, Any]:
@@ -379,27 +398,69 @@ class Project:
                             f"from inside it would run it again, and itself. Fix: exclude the notebook from the pipeline "
                             f"(exclude = [\"{task}.ipynb\"] in nbflow.toml), or start runs from a terminal or the panel")
 
-    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> OpsSettings:
-        """Everything checked before a run is recorded; the operations settings it will use."""
+    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any],
+                   executor: str | None = None) -> OpsSettings:
+        """What can be checked before anything runs: placeholders, installed kernels, and what tasks ask of this machine
+        (a Dask run checks kernels and resources on its workers instead, when it connects); the operations settings
+        the run will use."""
         from .ops import runtime  # noqa: F401 - imported before the run is recorded: a signal then leaves no run behind
 
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
-        self.check_kernels(pipeline, selected)
+        if self._executor_kind(executor) == "local":
+            self.check_kernels(pipeline, selected)
+            self.check_resources(pipeline, selected)
         return self.ops_settings(pipeline)
 
-    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, settings: OpsSettings,
-                       alerts: bool = True) -> RunSummary:
-        from .executors import LocalExecutor
+    def _executor_kind(self, executor: str | None) -> str:
+        kind = executor or self.config.executor
+        if kind not in ("local", "dask"):
+            raise NbflowError(f"unknown executor {kind!r}. Fix: use local or dask")
+        return kind
+
+    def check_resources(self, pipeline: Pipeline, names: Iterable[str]) -> None:
+        """ResourceError when a task asks for more CPUs, GPUs, memory or named resources than this machine has."""
+        from .engine.budget import local_budget, total_memory
+
+        budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+        memory = total_memory()
+        for name in names:
+            task = pipeline.tasks[name]
+            problem = budget.unmet(task.policy.request, memory)
+            if problem:
+                raise ResourceError(name, task.relpath, problem)
+
+    async def _open_executor(self, pipeline: Pipeline, selected: list[str], jobs: int | None, executor: str | None,
+                             dask_address: str | None) -> _Opened:
+        """The executor a run uses, ready: local (with this machine's budget), or connected to a Dask cluster whose workers
+        were checked (shared filesystem, kernels, resources). Raises before the run is recorded."""
+        kind = self._executor_kind(executor)
+        if kind == "local":
+            from .engine.budget import local_budget
+            from .executors import LocalExecutor
+
+            jobs = jobs or self.config.jobs
+            budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+            return _Opened(kind, LocalExecutor(max(1, min(jobs, len(selected) or 1))), jobs, budget)
+        from .executors.dask import DaskExecutor
+
+        settings = self.config.dask
+        if dask_address:
+            settings = dataclasses.replace(settings, address=dask_address, local_workers=None)
+        dask = await DaskExecutor.start(settings, self.root, self.config.artifacts, pipeline, selected)
+        return _Opened(kind, dask, jobs or dask.total_threads, None)
+
+    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, opened: _Opened,
+                       settings: OpsSettings, alerts: bool = True) -> RunSummary:
         from .ops.runtime import flush_alerts, run_observers
 
         emit = on_event or _ignore
         for w in settings.warnings:
             emit("warning", {"message": w})
         service = self.alert_service(settings) if alerts else None
-        executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
+        executor = opened.executor
         engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root},
-                        observers=run_observers(settings, self.name, service))
+                        observers=run_observers(settings, self.name, service), budget=opened.budget)
         try:
             summary = await engine.execute(p)
         except BaseException:
@@ -515,13 +576,14 @@ class Project:
             out["run"] = {"run_id": run.id, **forecast.as_json()}
         return out
 
-    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None,
-               alerts: bool = True) -> RunSummary:
+    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None, alerts: bool = True,
+               executor: str | None = None, dask_address: str | None = None) -> RunSummary:
         """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
-        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event, alerts=alerts))
+        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event, alerts=alerts, executor=executor,
+                                          dask_address=dask_address))
 
     async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None,
-                           alerts: bool = True) -> RunSummary:
+                           alerts: bool = True, executor: str | None = None, dask_address: str | None = None) -> RunSummary:
         self._refuse_running_itself()
         run = with_liveness(self._existing().get_run(run_id))
         run_id = run.id
@@ -539,14 +601,19 @@ class Project:
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
-        settings = self._preflight(pipeline, todo, params)
+        settings = self._preflight(pipeline, todo, params, executor)
+        opened = await self._open_executor(pipeline, todo, jobs, executor, dask_address)
         mine = claims_of(pipeline, todo, params, self.name)
-        self.store.reset_tasks(run_id, todo, claims=mine, check=functools.partial(_refuse_conflicts, mine))
+        try:
+            self.store.reset_tasks(run_id, todo, claims=mine, check=functools.partial(_refuse_conflicts, mine))
+        except BaseException:
+            await opened.executor.close(cancel=True)
+            raise
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
-                    force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
-        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
-        return await self._execute(pipeline, p, on_event, settings, alerts=alerts)
+                    force=bool(run.selection.get("force")), jobs=opened.jobs)
+        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo, "executor": opened.kind})
+        return await self._execute(pipeline, p, on_event, opened, settings, alerts=alerts)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
                 end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:
@@ -609,8 +676,21 @@ class Project:
             "schema_version": store.schema_version if store else None,  # None: no store yet (the first run creates it)
             "artifacts": self.config.artifacts,
             "kernels": installed_kernels(),
+            "resources": self.local_resources(),
+            "executor": self.config.executor + (f" ({self.config.dask.address})" if self.config.dask.address else ""),
             "warnings": warnings,
         }
+
+    def local_resources(self) -> str:
+        """What local runs hand out: the CPU budget, the GPU ids, named resources, and how memory limits are applied."""
+        from .engine.budget import local_budget, total_memory
+        from .executors.limits import memory_mechanism
+        from .resources import format_size
+
+        budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+        named = "".join(f", {k}={v:g}" for k, v in sorted(budget.named.items()))
+        return (f"cpus {budget.cpus}, gpus [{', '.join(budget.gpus)}]{named}, memory {format_size(total_memory())} "
+                f"(memory: limits by {memory_mechanism()})")
 
     # history
     def runs(self, limit: int = 20, offset: int = 0, *, all_projects: bool = False) -> list[RunRecord]:
@@ -686,6 +766,8 @@ class Project:
     def dataset_keys(self, path: str) -> list[str]:
         """The keys a user's spelling of a file may mean, most likely first: relative to the current folder, to the
         project, or absolute (the tags' normalisation); then the same with symlinks followed."""
+        if paths.is_url(path):
+            return [paths.project_key(path, self.root, self.root)]
         bases = [os.getcwd(), self.root]
         keys = [paths.project_key(path, base, self.root) for base in bases]
         real_root = os.path.realpath(self.root)

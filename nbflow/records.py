@@ -92,9 +92,13 @@ class AttemptRecord:
     ename: str | None
     evalue: str | None
     log: str | None
-    host: str | None
-    pid: int | None
+    host: str | None  # the machine the attempt ran on (a Dask worker's host)
+    pid: int | None  # the process that ran it there (the runner, or the Dask worker)
     fingerprint: str | None
+    worker: str | None = None  # the Dask worker's address; None when it ran in the runner
+    peak_rss: int | None = None  # the kernel's peak resident memory, its children included (bytes)
+    cpu_seconds: float | None = None  # CPU time the kernel and its children used
+    resources: Mapping[str, Any] | None = None  # what was applied: cores, gpus, memory (bytes) and memory_by
 
     @property
     def duration(self) -> float | None:

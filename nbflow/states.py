@@ -81,6 +81,8 @@ class ErrorKind(StrEnum):
     CANCELLED = "cancelled"  # the run was interrupted
     ABANDONED = "abandoned"  # the runner died during the attempt (set by resume)
     INTERNAL = "internal"  # nbflow itself failed
+    WORKER_LOST = "worker_lost"  # the Dask worker running the attempt died or left the cluster (retried)
+    MEMORY_EXCEEDED = "memory_exceeded"  # the kernel went over its memory: limit (not retried)
 
 
 DONE_OK = frozenset({TaskState.SUCCEEDED, TaskState.SKIPPED})
@@ -88,7 +90,6 @@ BAD = frozenset({TaskState.FAILED, TaskState.CHECK_FAILED, TaskState.UPSTREAM_FA
                  TaskState.BLOCKED})
 FINAL = DONE_OK | BAD
 UNFINISHED = frozenset({TaskState.PENDING, TaskState.QUEUED, TaskState.RUNNING})
-NOT_RETRIED = frozenset({ErrorKind.CHECK, ErrorKind.NO_KERNEL, ErrorKind.MISSING_INPUT, ErrorKind.CANCELLED})
 
 
 class Severity(StrEnum):
@@ -113,3 +114,5 @@ class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"  # open, its cooldown over: the next task using it runs as a probe
+NOT_RETRIED = frozenset({ErrorKind.CHECK, ErrorKind.NO_KERNEL, ErrorKind.MISSING_INPUT, ErrorKind.CANCELLED,
+                         ErrorKind.MEMORY_EXCEEDED})

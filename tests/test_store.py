@@ -96,9 +96,10 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     Store(path).close()
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_next])
+    known = len(migrations.MIGRATIONS) - 1
     with pytest.raises(RuntimeError, match="migration bug"):
         Store(path)
-    assert _sql(path, "PRAGMA user_version") == [(len(migrations.MIGRATIONS) - 1,)]  # the failing one rolled back
+    assert _sql(path, "PRAGMA user_version") == [(known,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
 
 

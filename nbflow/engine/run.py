@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -18,6 +19,7 @@ from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
 from . import plan
+from .budget import Budget, Grant
 from .observe import Observers, RunContext, RunObserver
 from .retry import backoff
 
@@ -91,10 +93,13 @@ class Engine:
 
     def __init__(self, config: Config, pipeline: Pipeline, store: Store, executor: Executor,
                  on_event: EventSink | None = None, rng: random.Random | None = None,
-                 project_env: Mapping[str, str] | None = None, observers: Sequence[RunObserver] = ()) -> None:
+                 project_env: Mapping[str, str] | None = None, observers: Sequence[RunObserver] = (),
+                 budget: Budget | None = None) -> None:
         """`project_env`: set in every task's kernel besides NBFLOW_RUN_ID and NBFLOW_TASK (the project's folder).
-        `observers`: told of every run, task and attempt change, and asked before each attempt (nbflow/ops/)."""
+        `observers`: told of every run, task and attempt change, and asked before each attempt (nbflow/ops/).
+        `budget`: the CPUs, GPUs and named resources tasks reserve before they start (None: the executor places them)."""
         self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
+        self.budget = budget
         self.project_env = dict(project_env or {})
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = rng or random.Random()
@@ -176,7 +181,14 @@ class Engine:
     def _launch(self, run_id: str, name: str) -> KernelLaunch:
         task = self.pipeline.tasks[name]
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
+        if task.policy.cpus and "OMP_NUM_THREADS" not in os.environ:  # numerical libraries: one thread per CPU granted
+            env["OMP_NUM_THREADS"] = str(task.policy.cpus)
         return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
+
+    def _want(self, run_id: str, name: str) -> None:
+        """Start the task's kernel ahead, unless it needs GPU ids, which are known only when it starts."""
+        if not self.pipeline.tasks[name].policy.gpus:
+            self.executor.want(self._launch(run_id, name))
 
     def _look_ahead(self, p: RunPlan) -> None:
         """Ask for kernels for the tasks that will probably run next: those waiting only on tasks that are about to
@@ -190,7 +202,7 @@ class Engine:
             if any(u in self._will_run or u in expected for u in ups) and all(
                     u in self._will_run or u in expected or self._state.get(u) in DONE_OK for u in ups):
                 expected.add(name)
-                self.executor.want(self._launch(p.run_id, name))
+                self._want(p.run_id, name)
 
     async def _set(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
         if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.BLOCKED):  # no kernel needed
@@ -247,7 +259,7 @@ class Engine:
             await self._set(p.run_id, name, TaskState.BLOCKED, reason=blocked, cache_key=key, ended_at=time.time())
             return
         await self._set(p.run_id, name, TaskState.QUEUED, reason=d.reason, cache_key=key)
-        self.executor.want(self._launch(p.run_id, name))
+        self._want(p.run_id, name)
         self._will_run.add(name)
         self._look_ahead(p)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
@@ -294,6 +306,36 @@ class Engine:
         task = self.pipeline.tasks[name]
         suffix = "" if number == 1 else f".attempt-{number}"
         artifact = os.path.join(self.config.artifacts, p.run_id, f"{name}{suffix}.ipynb")
+        request = task.policy.request
+        grant = await self.budget.acquire(request) if self.budget is not None else None
+        try:
+            result, attempt_id = await self._run_attempt(p, name, number, key, artifact, grant, slots, pool, reads)
+        finally:
+            if self.budget is not None and grant is not None:
+                self.budget.release(request, grant)
+        writes: list[tuple[str, str, int]] = []
+        if result.status == AttemptState.SUCCEEDED:
+            if result.writes is not None:  # hashed where the attempt ran
+                writes, missing = list(result.writes), list(result.missing)
+            else:
+                writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root)
+            if missing:
+                result = dataclasses.replace(result, status=AttemptState.FAILED, error_kind=ErrorKind.MISSING_OUTPUT, retriable=False,
+                                             error=f"the notebook declares writes:{missing[0]} but did not write it. "
+                                                   f"Fix: write that file, or correct the writes: tag")
+        await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
+                      error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
+                      reads=[r for r in reads if r[1] != "missing"], writes=writes,
+                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None,
+                      placement=placement(result))
+        await self.observers.attempt_finished(self._context(), name, number, result, reads, writes)
+        return result, artifact
+
+    async def _run_attempt(self, p: RunPlan, name: str, number: int, key: str, artifact: str, grant: Grant | None,
+                           slots: asyncio.Semaphore, pool: asyncio.Semaphore | None,
+                           reads: list[tuple[str, str, int]]) -> tuple[AttemptResult, int]:
+        """Take a slot (and the task's pool), record the attempt as running, and have the executor run it."""
+        task = self.pipeline.tasks[name]
         async with slots:
             if pool:
                 await pool.acquire()
@@ -305,7 +347,10 @@ class Engine:
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
                                    cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
-                                   check_cells=task.check_cells, env=dict(launch.env))
+                                   check_cells=task.check_cells, env=dict(launch.env), cpus=task.policy.cpus,
+                                   cores=grant.cores if grant else (), memory=task.policy.memory, gpus=task.policy.gpus,
+                                   gpu_ids=grant.gpus if grant else (), named=task.policy.resources, root=self.config.root,
+                                   writes=tuple(plan.resolve(w, p.parameters, task, self.config.root) for w in task.writes))
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:
@@ -324,21 +369,14 @@ class Engine:
             finally:
                 if pool:
                     pool.release()
-        writes: list[tuple[str, str, int]] = []
-        if result.status == AttemptState.SUCCEEDED:
-            writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root)
-            if missing:
-                result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
-                                       error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
-                                       error=f"the notebook declares writes:{missing[0]} but did not write it. "
-                                             f"Fix: write that file, or correct the writes: tag")
-        await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
-                      error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
-                      reads=[r for r in reads if r[1] != "missing"], writes=writes,
-                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None)
-        await self.observers.attempt_finished(self._context(), name, number, result, reads, writes)
-        return result, artifact
+        return result, attempt_id
 
     def _context(self) -> RunContext:
         assert self.run is not None, "the run context is set when execute starts"
         return self.run
+
+
+def placement(result: AttemptResult) -> dict[str, Any]:
+    """Where an attempt ran and what it used, as the store records it."""
+    return {"host": result.host or None, "worker": result.worker, "pid": result.pid or None, "peak_rss": result.peak_rss,
+            "cpu_seconds": result.cpu_seconds, "resources": result.resources or None}

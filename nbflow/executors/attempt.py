@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..liveness import HOST
+from ..resources import format_size
 from ..states import AttemptState, ErrorKind
 from .base import AttemptResult, AttemptSpec, KernelLaunch
 
@@ -74,7 +76,7 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from . import kernels
+    from . import kernels, limits
 
     started = time.time()
     executed = _Executed(spec.output)
@@ -82,6 +84,9 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     timer: asyncio.TimerHandle | None = None
     timed_out = False
     trace = ""
+    applied = limits.Limits()
+    meter: limits.Meter | None = None
+    sampler: asyncio.Task[None] | None = None
 
     def time_is_up() -> None:
         nonlocal timed_out
@@ -97,11 +102,23 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
         kernel = await asyncio.wait_for((take or kernels.start)(spec.launch), spec.timeout)
         if spec.timeout:
             timer = asyncio.get_running_loop().call_later(max(0.0, started + spec.timeout - time.time()), time_is_up)
+        if kernel.pid:
+            applied = limits.apply(kernel.pid, spec.cores, spec.memory)
+            meter = limits.Meter(kernel.pid)
+            sampler = asyncio.ensure_future(_sample(meter))
+        if applied.problem:
+            raise _BelowBaseline(applied.problem)
         await _cancellable(_papermill(spec, kernel))
         outcome: dict[str, Any] = {"status": AttemptState.SUCCEEDED}
+    except _BelowBaseline as e:
+        outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, f"memory:{format_size(spec.memory)} is less than {e}. "
+                              f"Fix: raise memory: for this task", None), "retriable": False}
     except PapermillExecutionError as e:
         cell = executed.failed_cell()
-        if e.ename == "SystemExit":
+        if e.ename == "MemoryError" and spec.memory:
+            outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, _over_limit(spec, applied, meter, "MemoryError"), cell, e.ename, e.evalue),
+                       "retriable": False}
+        elif e.ename == "SystemExit":
             outcome = _failure(ErrorKind.EXIT, f"the notebook called sys.exit({e.evalue})", cell, e.ename, e.evalue)
         elif cell is not None and cell in spec.check_cells:
             outcome = {**_failure(ErrorKind.CHECK, f"check failed: {e.ename}: {e.evalue}", cell, e.ename, e.evalue),
@@ -118,6 +135,9 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
         cell = executed.failed_cell()
         if timed_out:
             outcome = _failure(ErrorKind.TIMEOUT, f"the notebook ran longer than its {spec.timeout:g} s timeout", cell)
+        elif limits.oom_killed(applied.cgroup):
+            outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, _over_limit(spec, applied, meter, "the kernel was killed"), cell),
+                       "retriable": False}
         else:
             outcome = _failure(ErrorKind.DEAD_KERNEL, "the kernel died while running this cell", cell)
     except ArtifactError as e:
@@ -134,16 +154,49 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     finally:
         if timer is not None:
             timer.cancel()
+        if sampler is not None:
+            sampler.cancel()
+        if meter is not None:
+            meter.sample()  # the last numbers, before the kernel stops
         kernel_output = kernel.output() if kernel is not None else ""
         if kernel is not None:
             if release is not None:
                 release(kernel)
             else:
                 await kernel.stop()
+        limits.remove_cgroup(applied.cgroup)
     text = executed.log() + (f"\n--- kernel process output ---\n{kernel_output}" if kernel_output.strip() else "")
     if trace:
         text += f"\n--- nbflow internal error ---\n{trace}"
-    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), **outcome)
+    usage: dict[str, Any] = {}
+    if meter is not None:
+        usage = {"peak_rss": max(meter.peak_rss, limits.cgroup_peak(applied.cgroup) or 0) or None,
+                 "cpu_seconds": round(meter.cpu_seconds, 3)}
+    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), host=HOST,
+                         resources=applied.as_json(spec.gpu_ids), **usage, **outcome)
+
+
+class _BelowBaseline(Exception):
+    """The memory limit is below what the kernel uses before running anything."""
+
+
+async def _sample(meter: Any) -> None:
+    """Sample the kernel's memory and CPU time while the notebook runs."""
+    from .limits import SAMPLE_EVERY
+
+    while True:
+        meter.sample()
+        await asyncio.sleep(SAMPLE_EVERY)
+
+
+def _over_limit(spec: AttemptSpec, applied: Any, meter: Any, what: str) -> str:
+    """Why an attempt ended memory_exceeded: the limit, how it was enforced, and the peak seen."""
+    if meter is not None:
+        meter.sample()
+    peak = max(meter.peak_rss if meter is not None else 0, 0)
+    how = f", enforced by {applied.memory_by}" if applied.memory_by else ""
+    return (f"the notebook went over its memory limit of {format_size(spec.memory)}{how} ({what}); peak resident memory "
+            f"{format_size(peak)}. Fix: raise memory: for this task, or make the notebook use less")
 
 
 async def _cancellable(work: Awaitable[None]) -> None:

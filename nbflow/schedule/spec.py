@@ -168,9 +168,12 @@ def sensor_from(name: str, table: Mapping[str, Any], where: str, root: str) -> S
 
 
 def check_glob(pattern: Any, root: str, where: str) -> str:
-    """The glob, relative to the project; ScheduleError when it is absolute or reaches outside the project."""
+    """The glob, relative to the project, or a URL of object storage (s3://bucket/incoming/*.csv); ScheduleError when a
+    local glob is absolute or reaches outside the project."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise ScheduleError(where, "glob", f"{pattern!r} is not a glob", "write e.g. glob = \"incoming/*.csv\"")
+    if paths.is_url(pattern) and not pattern.lower().startswith("file://"):
+        return paths.project_key(pattern, root, root)
     outside = ScheduleError(where, "glob", f"'{pattern}' reaches outside the project folder {root}",
                             "use a pattern relative to the project folder, e.g. \"incoming/*.csv\"")
     if os.path.isabs(pattern) or pattern.startswith("~"):

@@ -26,7 +26,7 @@ class Child:
 
 
 def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-                   error_file: str) -> list[str]:
+                   error_file: str, executor: str | None = None) -> list[str]:
     """The `nbflow run` command line for a triggered run; every value passed as JSON so its type survives."""
     cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter",
            "--error-file", error_file]
@@ -34,6 +34,8 @@ def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any],
         cmd += ["-p", f"{key}={json.dumps(value)}"]
     for name in only:
         cmd += ["--only", name]
+    if executor:
+        cmd += ["--executor", executor]
     return cmd + (["--force"] if force else [])
 
 
@@ -45,8 +47,9 @@ class RunnerProcesses:
     def __init__(self) -> None:
         self._children: dict[str, Child] = {}
 
-    def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool) -> Child:
-        """Spawn the runner of a new run."""
+    def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
+              executor: str | None = None) -> Child:
+        """Spawn the runner of a new run (`executor`: "local" or "dask"; None: the project's own)."""
         run_id = new_run_id()
         logs = os.path.join(project.root, ".nbflow", "logs")
         os.makedirs(logs, exist_ok=True)
@@ -55,7 +58,7 @@ class RunnerProcesses:
         log = open(log_path, "ab")  # noqa: SIM115 - closed by the reaper thread
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
         try:
-            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path), cwd=project.root,
+            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path, executor), cwd=project.root,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         except OSError as err:

@@ -294,6 +294,13 @@ def _split_datasets_by_project(conn: Any, default: str) -> None:
     conn.execute("UPDATE datasets SET project = ? WHERE project = '' AND substr(path, 1, 1) != '/'", (default,))
 
 
+def _v5_attempt_placement(db: Database) -> None:
+    """Where each attempt ran and what it used: the Dask worker's address (host and pid are the machine and process that
+    ran it), the kernel's peak resident memory and CPU seconds, and the resources applied (cores, GPU ids, memory limit)."""
+    for column, kind in (("worker", "TEXT"), ("peak_rss", "INTEGER"), ("cpu_seconds", "REAL"), ("resources", "TEXT")):
+        db.conn.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
+
+
 @dataclass(frozen=True)
 class MigrationContext:
     """Who is opening the store: a migration that must name a project uses this one."""
@@ -304,7 +311,7 @@ class MigrationContext:
 
 Migration = Callable[["Database", MigrationContext], None]
 MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects,
-                               _v4_operations]
+                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db)]
 
 
 def user_version(db: Db) -> int:
