@@ -26,7 +26,7 @@ from nbflow.project import is_cli_command
 from nbflow.server import paths
 from nbflow.store import Store
 
-from .conftest import FIXTURES, REPO, write_notebook
+from .conftest import FIXTURES, REPO, stop_processes_under, write_notebook
 
 pytestmark = pytest.mark.kernel
 TOKEN = "nbflow-test-token"
@@ -135,7 +135,8 @@ def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
             assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
             time.sleep(0.2)
         yield api
-    finally:  # also when it never answered: no server is left behind
+    finally:  # also when it never answered: no server is left behind, nor a runner it started
+        stop_processes_under(root)
         proc.terminate()
         proc.wait(timeout=30)
         log.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import REPO, write_notebook
+from tests.conftest import REPO, stop_processes_under, write_notebook
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("NBFLOW_SCREENSHOTS") or Path(__file__).parent / "screenshots")
@@ -105,6 +105,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        stop_processes_under(root)  # runners the server started live in sessions of their own
 
 
 @pytest.fixture(scope="module")
