@@ -18,6 +18,8 @@ else:  # pragma: no cover
 TOP_FIELDS = {"name", "notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools",
               "schedules", "sensors"}
 POLICY_FIELDS = {f.name for f in fields(Policy)}
+# Notebook files: .ipynb, and .py/.md files that are jupytext notebooks (a plain module or README is not a task).
+DEFAULT_INCLUDE = ("**/*.ipynb", "**/*.py", "**/*.md")
 # Always left out: JupyterLab's checkpoints and untitled notebooks (new, unsaved work is not a task) and nbflow's own.
 DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", "**/*-checkpoint.ipynb", "**/Untitled*.ipynb", ".nbflow/**", "**/.nbflow/**")
 
@@ -78,7 +80,7 @@ def load_config(root: str) -> Config:
         source=source,
         name=name,
         notebooks=notebooks,
-        include=tuple(_get(raw, "include", list, ["**/*.ipynb"], where)),
+        include=tuple(_get(raw, "include", list, list(DEFAULT_INCLUDE), where)),
         exclude=tuple(_get(raw, "exclude", list, [], where)) + DEFAULT_EXCLUDE,
         store=_abs(root, _get(raw, "store", str, ".nbflow/nbflow.db", where)),
         artifacts=_abs(root, _get(raw, "artifacts", str, "nbflow-runs", where)),

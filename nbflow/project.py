@@ -15,10 +15,10 @@ from . import dag, paths
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
+from .errors import ConflictError, KernelNotFoundError, NbflowError, NotebookError, NotFoundError
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
-from .model import Config, Pipeline
-from .notebook import discover, read_task
+from .model import Config, Pipeline, Task
+from .notebook import located, read_tasks
 from .records import AttemptRecord, RunDetail, RunRecord, TaskRecord
 from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
 from .sync import run_sync
@@ -134,8 +134,13 @@ class Project:
     # compile side
     def compile(self) -> Pipeline:
         """Read every notebook and build the validated DAG. Nothing executes."""
-        tasks = [read_task(path, self.config) for path in discover(self.config)]
-        return dag.build(self.root, tasks)
+        return self._build(read_tasks(self.config))
+
+    def _build(self, tasks: list[Task]) -> Pipeline:
+        try:
+            return dag.build(self.root, tasks)
+        except NotebookError as e:
+            raise located(e, tasks) from None
 
     def graph(self, fmt: str = "dot", run_id: str | None = None) -> str | bytes:
         """The DAG as DOT text or SVG bytes, coloured by the states of `run_id` when given."""

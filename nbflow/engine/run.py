@@ -168,7 +168,7 @@ class Engine:
     def _launch(self, run_id: str, name: str) -> KernelLaunch:
         task = self.pipeline.tasks[name]
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
-        return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
+        return KernelLaunch(task.kernel, task.folder, tuple(sorted(env.items())))
 
     def _look_ahead(self, p: RunPlan) -> None:
         """Ask for kernels for the tasks that will probably run next: those waiting only on tasks that are about to
@@ -282,9 +282,10 @@ class Engine:
                 self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number})
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
-                                   cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
+                                   cwd=launch.cwd, kernel=launch.kernel, parameters={**p.parameters, **task.injected},
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
-                                   check_cells=task.check_cells, env=dict(launch.env))
+                                   check_cells=task.check_cells, env=dict(launch.env),
+                                   notebook_copies=task.notebook_copies, output_dirs=task.output_dirs)
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:

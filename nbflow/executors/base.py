@@ -37,6 +37,8 @@ class AttemptSpec:
     cell_timeout: float | None = None
     check_cells: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    notebook_copies: tuple[str, ...] = ()  # where the executed notebook is also written (.ipynb copied, .html converted)
+    output_dirs: tuple[str, ...] = ()  # folders created before the notebook runs (Ploomber creates its products' parents)
 
     @property
     def launch(self) -> KernelLaunch:
