@@ -291,8 +291,8 @@ def apply(task: Task, decl: PloomberDecl, root: str) -> Task:
     return replace(task, ploomber=decl, code_hash=code_hash, writes=tuple(dict.fromkeys((*task.writes, *writes))), tag_cells=cells,
                    injected=injected, notebook_copies=(nb,) if nb else (),
                    output_dirs=tuple(sorted({os.path.dirname(p) for p in product_paths(decl)})),
-                   parameters=tuple(p for p in task.parameters if p not in ("upstream", "product")),
-                   parameter_defaults={k: v for k, v in task.parameter_defaults.items() if k not in ("upstream", "product")})
+                   parameters=tuple(p for p in task.parameters if p not in injected and p != "upstream"),
+                   parameter_defaults={k: v for k, v in task.parameter_defaults.items() if k not in injected and k != "upstream"})
 
 
 def resolve(tasks: list[Task], root: str) -> list[Task]:
