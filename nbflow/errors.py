@@ -132,6 +132,14 @@ class ConflictError(NbflowError):
     """The request conflicts with the current state (a run already in progress, say)."""
 
 
+class CycleRefusedError(ConflictError):
+    """An edit of a notebook's tags was refused (nothing written): it would make the dependency cycle `cycle`."""
+
+    def __init__(self, cycle: list[str], message: str) -> None:
+        super().__init__(message)
+        self.cycle = cycle
+
+
 class ScheduleError(NbflowError):
     """A schedule or sensor cannot be used: a bad cron field, an unknown time zone, a glob outside the project."""
 

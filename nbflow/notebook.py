@@ -127,22 +127,28 @@ def read_task(path: str, config: Config, contents: Mapping[str, str] | None = No
               spec_task: ploomber.SpecTask | None = None, spec: ploomber.Spec | None = None) -> Task:
     """Compile one notebook file (.ipynb, or a jupytext text notebook) into a Task; `spec_task` when pipeline.yaml lists it."""
     shown = os.path.relpath(path, config.root)
-    lines: tuple[int, ...] = ()
-    paired = None
+    nb, lines = load(path, shown, contents)
     try:
-        if textnb.is_text(path):
-            text = contents[path] if contents and path in contents else textnb.read_text(path, shown)
-            nb = textnb.parse(text, path, shown)
-            lines = textnb.cell_lines(text, nb["cells"])
-            paired = _paired(path, nb)
-        elif contents and path in contents:
-            nb = _json(contents[path], shown)
-        else:
-            nb = load_json(path, shown)
         task = _read(nb, path, shown, config, spec_task, spec)
     except NotebookError as e:
         raise e.at_line(lines[e.cell] if e.cell is not None and 0 <= e.cell < len(lines) else None) from None
-    return replace(task, cell_lines=lines, paired=paired)
+    return replace(task, cell_lines=lines, paired=_paired(path, nb) if textnb.is_text(path) else None)
+
+
+def load(path: str, shown: str, contents: Mapping[str, str] | None = None) -> tuple[Any, tuple[int, ...]]:
+    """A notebook file as nbformat-4 JSON, and for a text notebook the line where each cell starts."""
+    if textnb.is_text(path):
+        text = contents[path] if contents and path in contents else textnb.read_text(path, shown)
+        nb = textnb.parse(text, path, shown)
+        return nb, textnb.cell_lines(text, nb["cells"])
+    if contents and path in contents:
+        return _json(contents[path], shown), ()
+    return load_json(path, shown), ()
+
+
+def cell_tags(nb: Any, shown: str) -> list[list[str]]:
+    """Every cell's tags, in order."""
+    return [list(tags) for _, _, tags in _cells(nb, shown)]
 
 
 def _paired(path: str, nb: Any) -> str | None:

@@ -70,6 +70,14 @@ def format_name(text: str, path: str) -> str:
     return f"{ext[1:]}:{name}" if name else ext[1:]
 
 
+def notebook_format(path: str) -> str:
+    """'ipynb' for an .ipynb file, else jupytext's name of the text file's format ('py:percent', 'md:myst', ...)."""
+    if not is_text(path):
+        return "ipynb"
+    with open(path, encoding="utf-8") as f:
+        return format_name(f.read(), path)
+
+
 def cell_lines(text: str, cells: list[dict[str, Any]]) -> tuple[int, ...]:
     """The 1-based line where each cell starts in the text: its marker line when it has one, else its first line.
 
@@ -97,6 +105,11 @@ def cell_lines(text: str, cells: list[dict[str, Any]]) -> tuple[int, ...]:
         out.append(start + 1)
         cursor = found + 1
     return tuple(out)
+
+
+def is_marker(line: str) -> bool:
+    """Whether a line starts a cell in a jupytext file (`# %%`, `# +`, a code fence, `<!-- #region -->`, `+++`)."""
+    return bool(_CELL_MARKER.match(line))
 
 
 def _find(lines: list[str], cursor: int, first: str | None) -> int | None:
