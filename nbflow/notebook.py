@@ -59,11 +59,21 @@ def read_tasks(config: Config, contents: Mapping[str, str] | None = None) -> lis
     spec_path = ploomber.find_spec(config.root, config.notebooks)
     spec = ploomber.load_spec(spec_path, config.root) if spec_path else None
     found = [p for p in discover(config) if spec is None or p not in spec.sources]
-    tasks = [read_task(p, config, contents) for p in found if textnb.is_text(p)]
+
+    def read(paths: list[str]) -> list[Task]:
+        out = []
+        for p in paths:
+            try:
+                out.append(read_task(p, config, contents, spec=spec))
+            except _NotATask:
+                continue
+        return out
+
+    tasks = read([p for p in found if textnb.is_text(p)])
     if spec is not None:
         tasks += [read_task(t.source, config, contents, t, spec) for t in spec.tasks]
     taken = {t.paired for t in tasks if t.paired} | {c for t in tasks for c in t.notebook_copies}
-    tasks += [read_task(p, config, contents) for p in found if not textnb.is_text(p) and p not in taken]
+    tasks += read([p for p in found if not textnb.is_text(p) and p not in taken])
     products = {c for t in tasks for c in t.notebook_copies}
     tasks = [t for t in tasks if t.path not in products]
     names: dict[str, Task] = {}
@@ -72,7 +82,10 @@ def read_tasks(config: Config, contents: Mapping[str, str] | None = None) -> lis
             raise NotebookError(t.relpath, f"is task '{t.name}', and so is {names[t.name].relpath}",
                                 "rename one of the files (or give the pipeline.yaml task another `name:`)")
         names[t.name] = t
-    return ploomber.resolve(tasks, config.root)
+    try:
+        return ploomber.resolve(tasks, config.root)
+    except NotebookError as e:
+        raise located(e, tasks) from None
 
 
 def located(err: NotebookError, tasks: list[Task]) -> NotebookError:
@@ -81,6 +94,10 @@ def located(err: NotebookError, tasks: list[Task]) -> NotebookError:
     if task is None or err.cell is None or not 0 <= err.cell < len(task.cell_lines):
         return err
     return err.at_line(task.cell_lines[err.cell])
+
+
+class _NotATask(Exception):
+    """A notebook file that is not a task (a Ploomber script that pipeline.yaml does not list)."""
 
 
 def task_name(path: str, config: Config) -> str:
@@ -125,7 +142,8 @@ def normalized_code(cells: list[dict[str, Any]]) -> str:
 
 def read_task(path: str, config: Config, contents: Mapping[str, str] | None = None,
               spec_task: ploomber.SpecTask | None = None, spec: ploomber.Spec | None = None) -> Task:
-    """Compile one notebook file (.ipynb, or a jupytext text notebook) into a Task; `spec_task` when pipeline.yaml lists it."""
+    """Compile one notebook file (.ipynb, or a jupytext text notebook) into a Task; `spec_task` when pipeline.yaml
+    lists it, `spec` when the project has a pipeline.yaml."""
     shown = os.path.relpath(path, config.root)
     nb, lines = load(path, shown, contents)
     try:
@@ -237,6 +255,8 @@ def _read(nb: Any, path: str, shown: str, config: Config, spec_task: ploomber.Sp
         identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells, tagged=tagged,
         cwd=spec_task.cwd if spec_task is not None and spec_task.cwd != os.path.dirname(path) else None,
     )
+    if spec is not None and spec_task is None and params_cell is not None and ploomber.declared(params_source, shown, params_cell):
+        raise _NotATask  # a Ploomber script that pipeline.yaml does not list: not a task, as in Ploomber
     decl = ploomber.declaration(params_source, shown, params_cell, nb_dir, spec_task, spec)
     return ploomber.apply(task, decl, config.root) if decl is not None else task
 

@@ -158,16 +158,16 @@ def _spec_task(i: int, raw: Any, values: Mapping[str, Any], folder: str, shown: 
         raise NotebookError(where, "has no `source:`", "name the script or notebook the task runs")
     raw = render(raw, values, where)
     source = str(raw["source"])
-    name = str(raw.get("name") or os.path.splitext(os.path.basename(source))[0])
+    ext = os.path.splitext(source)[1]
+    function = ext not in NOTEBOOK_SOURCES and ext not in (".sql", ".R", ".r") and "/" not in source
+    name = str(raw.get("name") or (source.rsplit(".", 1)[-1] if function else os.path.splitext(os.path.basename(source))[0]))
     where = f"{shown}, task '{name}'"
     for key in raw:
         if key not in TASK_KEYS | TASK_KEYS_IGNORED:
             raise NotebookError(where, f"key '{key}' is not supported by nbflow",
                                 f"remove it; nbflow honours {', '.join(sorted(TASK_KEYS))}")
-    ext = os.path.splitext(source)[1]
     if ext not in NOTEBOOK_SOURCES:
-        kind = "an SQL file" if ext == ".sql" else "a Python function" if "/" not in source and ext not in (".R", ".r") \
-            else f"a {ext or 'extension-less'} file"
+        kind = "a Python function" if function else "an SQL file" if ext == ".sql" else f"a {ext or 'extension-less'} file"
         raise NotebookError(where, f"source '{source}' is {kind}; nbflow runs notebooks and scripts ({', '.join(NOTEBOOK_SOURCES)})",
                             "call that code from a script task, or keep this task in Ploomber")
     path = os.path.normpath(os.path.join(folder, os.path.expanduser(source)))

@@ -57,7 +57,8 @@ def parse(text: str, path: str, shown: str) -> Any:
     try:
         return jupytext().reads(text, fmt=ext)
     except Exception as e:  # noqa: BLE001 - jupytext raises many types for a file it cannot read
-        raise NotebookError(shown, f"jupytext cannot read it as a notebook ({type(e).__name__}: {e})",
+        said = " ".join(str(e).split())  # YAML errors span lines; a message is one
+        raise NotebookError(shown, f"jupytext cannot read it as a notebook ({type(e).__name__}: {said})",
                             "fix the jupytext header or the cell markers (check with `jupytext --to ipynb` on it)") from None
 
 
