@@ -75,6 +75,7 @@ print(k)
 
 
 def text_project(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     (root / "ingest.py").write_text(INGEST)
     (root / "clean.py").write_text(CLEAN)
     (root / "report.md").write_text(REPORT)
