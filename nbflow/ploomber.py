@@ -288,7 +288,8 @@ def apply(task: Task, decl: PloomberDecl, root: str) -> Task:
     injected = {**decl.params, "product": decl.product}
     declared_as = json.dumps([injected, task.cwd], sort_keys=True, default=str)  # a changed product or param re-runs it
     code_hash = hashlib.sha256(f"{task.code_hash}\n{declared_as}".encode()).hexdigest()
-    return replace(task, ploomber=decl, code_hash=code_hash, writes=tuple(dict.fromkeys((*task.writes, *writes))), tag_cells=cells,
+    return replace(task, ploomber=decl, code_hash=code_hash, tagged=True,
+                   writes=tuple(dict.fromkeys((*task.writes, *writes))), tag_cells=cells,
                    injected=injected, notebook_copies=(nb,) if nb else (),
                    output_dirs=tuple(sorted({os.path.dirname(p) for p in product_paths(decl)})),
                    parameters=tuple(p for p in task.parameters if p not in injected and p != "upstream"),
