@@ -16,13 +16,14 @@ from rich.tree import Tree
 
 from .model import Pipeline
 from .records import AttemptRecord, RunDetail, RunRecord
-from .states import FINAL
+from .states import FINAL, AttemptState, TaskState, WorkState
 
-STYLE = {"succeeded": "green", "skipped": "dim green", "failed": "bold red", "check_failed": "bold yellow",
-         "upstream_failed": "magenta", "running": "cyan", "queued": "blue", "pending": "dim", "cancelled": "dim red",
-         "crashed": "bold red"}
-SYMBOL = {"succeeded": "✓", "skipped": "=", "failed": "✗", "check_failed": "!", "upstream_failed": "↯",
-          "running": "▶", "queued": "…", "cancelled": "■"}
+T = TaskState
+STYLE: dict[str, str] = {T.SUCCEEDED: "green", T.SKIPPED: "dim green", T.FAILED: "bold red", T.CHECK_FAILED: "bold yellow",
+                         T.UPSTREAM_FAILED: "magenta", T.RUNNING: "cyan", T.QUEUED: "blue", T.PENDING: "dim",
+                         T.CANCELLED: "dim red", T.CRASHED: "bold red", WorkState.INTERRUPTED: "dim red"}
+SYMBOL: dict[str, str] = {T.SUCCEEDED: "✓", T.SKIPPED: "=", T.FAILED: "✗", T.CHECK_FAILED: "!", T.UPSTREAM_FAILED: "↯",
+                          T.RUNNING: "▶", T.QUEUED: "…", T.CANCELLED: "■", T.CRASHED: "✗"}
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -120,12 +121,17 @@ class RunReporter(_BarReporter):
             self.progress.console.print(f"run [bold]{data['run_id']}[/]: {len(data['tasks'])} tasks")
         elif kind == "warning":
             self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
+        elif kind == "waiting":
+            self.progress.update(self.bar, description=f"waiting for run {data['run_id']} (pid {data['pid']}): it holds "
+                                                       f"{escape(data['path'])}")
+            self.progress.console.print(f"[yellow]waiting[/] for run {data['run_id']} (pid {data['pid']} on {data['host']}), "
+                                        f"which holds {escape(data['path'])}; this run starts when it ends")
         elif kind == "retry":
             self.progress.console.print(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
                                         f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
         elif kind == "task":
             task, status = data["task"], data["status"]
-            if status == "running":
+            if status == TaskState.RUNNING:
                 self.running.add(task)
                 again = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
                 self.progress.console.print(f"  [cyan]▶ {task}[/]{again}")
@@ -197,7 +203,7 @@ def print_run(detail: RunDetail) -> None:
         for path in notebooks:
             partial = " [yellow](partial: saved while it ran, never finished)[/]" if path in detail.partial else ""
             console.print(f"  {rel(path)}{partial}", soft_wrap=True)
-    retried = [a for a in detail.attempts if a.status not in ("succeeded", "running")]
+    retried = [a for a in detail.attempts if a.status not in (AttemptState.SUCCEEDED, AttemptState.RUNNING)]
     if retried:
         console.print("failed attempts:")
         for a in retried:
@@ -355,6 +361,8 @@ class SchedulerReporter:
         if kind == "run_finished":
             status = d["status"]
             return f"[{STYLE.get(status, '')}]{SYMBOL.get(status, '·')} {what}[/] {status} (run {d['run_id'] or '-'}){reason}"
+        if kind == "run_waiting":
+            return f"[yellow]… {what}[/] waits{reason}"
         if kind == "run_interrupted":
             return f"[red]■ {what}[/] interrupted: the next scheduler resumes it"
         if kind == "recovered":

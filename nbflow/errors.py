@@ -140,6 +140,18 @@ class CycleRefusedError(ConflictError):
         self.cycle = cycle
 
 
+class RunConflictError(ConflictError):
+    """Another live run holds a dataset this run would write, or writes one it would read."""
+
+    def __init__(self, run_id: str, pid: int | None, host: str | None, path: str, theirs: str, mine: str) -> None:
+        verb = {"write": "writes", "read": "reads"}
+        super().__init__(
+            f"run {run_id} (pid {pid} on {host}) is running and {verb[theirs]} '{path}', which this run would "
+            f"{mine} too. Fix: wait for it (`nbflow run --wait` waits), cancel it (`nbflow` Ctrl-C in its terminal, "
+            f"or Cancel in the panel), or run tasks whose data does not overlap")
+        self.run_id, self.pid, self.host, self.path, self.theirs, self.mine = run_id, pid, host, path, theirs, mine
+
+
 class ScheduleError(NbflowError):
     """A schedule or sensor cannot be used: a bad cron field, an unknown time zone, a glob outside the project."""
 

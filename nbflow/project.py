@@ -2,8 +2,10 @@
 class: they never open the store themselves."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import os
 import secrets
 import time
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import dag, paths
+from .claims import Claim, Held, claims_of, first_conflict
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
@@ -23,12 +26,13 @@ from .errors import (
     NbflowError,
     NotebookError,
     NotFoundError,
+    RunConflictError,
 )
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
 from .model import Config, Pipeline, Task
 from .notebook import cell_tags, located, read_tasks
 from .notebook import load as load_notebook
-from .records import AttemptRecord, RunDetail, RunRecord, TaskRecord
+from .records import AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
 from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
 from .sync import run_sync
 from .textnb import notebook_format
@@ -116,6 +120,18 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def _ignore(kind: str, data: Mapping[str, Any]) -> None:
     """The event sink when the caller gives none."""
+
+
+WAIT_POLL_SECONDS = 0.5  # how often a waiting run looks whether the run it waits for has ended
+
+
+def _refuse_conflicts(mine: list[Claim], held: list[ClaimRecord]) -> None:
+    """RunConflictError when a live run's claim clashes with one of ours (the store calls this in its transaction)."""
+    found = first_conflict(mine, [Held(Claim(c.project, c.path, c.mode), c.run_id,
+                                       Holder(c.host, c.pid, since=c.started_at, heartbeat_at=c.heartbeat_at)) for c in held])
+    if found is not None:
+        theirs, ours = found
+        raise RunConflictError(theirs.run_id, theirs.holder.pid, theirs.holder.host, theirs.claim.path, theirs.claim.mode, ours.mode)
 
 
 def with_liveness(run: RunRecord, now: float | None = None) -> RunRecord:
@@ -345,16 +361,19 @@ class Project:
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
-            run_id: str | None = None) -> RunSummary:
-        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too."""
+            run_id: str | None = None, wait: bool = False) -> RunSummary:
+        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too.
+
+        A live run that holds data this run would write (or writes data it would read) makes this one a
+        RunConflictError before anything runs; with `wait`, it waits for that run to end instead."""
         return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
-                                          trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
-                                          run_id=run_id))
+                                       trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
+                                       run_id=run_id, wait=wait))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
-                        on_event: EventSink | None = None, run_id: str | None = None) -> RunSummary:
+                        on_event: EventSink | None = None, run_id: str | None = None, wait: bool = False) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         self._refuse_running_itself()
         pipeline = self.compile()
@@ -371,8 +390,17 @@ class Project:
             emit("warning", {"message": w})
         self._preflight(pipeline, selected, params)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
-        self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
-                              parameters=params, selection=selection, tasks=selected, schedule=schedule)
+        mine = claims_of(pipeline, selected, params, self.name)
+        while True:
+            try:
+                self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"], parameters=params,
+                                      selection=selection, tasks=selected, schedule=schedule, claims=mine,
+                                      check=functools.partial(_refuse_conflicts, mine))
+                break
+            except RunConflictError as conflict:
+                if not wait:
+                    raise
+                await self._wait_for(conflict, emit)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
         emit("run_started", {"run_id": run_id, "tasks": selected})
         summary = await self._execute(pipeline, p, on_event)
@@ -424,6 +452,32 @@ class Project:
         os.kill(run.pid, signal.SIGTERM)
         return run
 
+    def run_conflict(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
+                     start: Iterable[str] = (), end: Iterable[str] = ()) -> RunConflictError | None:
+        """The conflict a run with these arguments would meet now (the REST API's 409), or None; records nothing."""
+        store = self._reader()
+        if store is None:
+            return None
+        pipeline = self.compile()
+        selected = dag.select(pipeline, only, start, end)
+        mine = claims_of(pipeline, selected, self.run_parameters(parameters, "check", None), self.name)
+        try:
+            _refuse_conflicts(mine, store.held_claims())
+        except RunConflictError as conflict:
+            return conflict
+        return None
+
+    async def _wait_for(self, conflict: RunConflictError, emit: EventSink) -> None:
+        """Wait until the run that holds the conflicting data is no longer running (it ended, or its runner died)."""
+        emit("waiting", {"run_id": conflict.run_id, "pid": conflict.pid, "host": conflict.host, "path": conflict.path,
+                         "message": str(conflict)})
+        while True:
+            held = [c for c in self.store.held_claims() if c.run_id == conflict.run_id]  # it may be another project's run
+            if not held or gone(Holder(held[0].host, held[0].pid, since=held[0].started_at, heartbeat_at=held[0].heartbeat_at),
+                                RUN_TTL_SECONDS):
+                return
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+
     def _refuse_running_itself(self) -> None:
         """A notebook that is a task of this project must not run the project: it would run itself."""
         if os.environ.get("NBFLOW_PROJECT") != self.root or not os.environ.get("NBFLOW_TASK"):
@@ -474,7 +528,8 @@ class Project:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
         self._preflight(pipeline, todo, params)
-        self.store.reset_tasks(run_id, todo)
+        mine = claims_of(pipeline, todo, params, self.name)
+        self.store.reset_tasks(run_id, todo, claims=mine, check=functools.partial(_refuse_conflicts, mine))
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
                     force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)

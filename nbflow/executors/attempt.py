@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -151,15 +152,28 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
 
 async def _cancellable(work: Awaitable[None]) -> None:
     """Await `work`, letting a cancellation of the attempt through as CancelledError: nbclient turns any
-    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash."""
-    inner = asyncio.ensure_future(work)
+    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash (and, at
+    interpreter shutdown, be reported as an unhandled exception)."""
+    cancelled = False
+
+    async def guarded() -> None:
+        try:
+            await work
+        except BaseException:
+            me = asyncio.current_task()
+            if cancelled or (sys.version_info >= (3, 11) and me is not None and me.cancelling()):
+                raise asyncio.CancelledError from None  # it was stopped on purpose: end as cancelled
+            raise
+
+    inner = asyncio.ensure_future(guarded())
     try:
         await asyncio.shield(inner)
     except asyncio.CancelledError:
+        cancelled = True
         inner.cancel()
         await asyncio.wait([inner])  # nbclient stops the cell and papermill saves the notebook as it stands
         if not inner.cancelled():
-            inner.exception()  # collected: the DeadKernelError it ends with is expected, not "never retrieved"
+            inner.exception()  # collected: it is reported through the attempt, never as "never retrieved"
         raise
 
 
