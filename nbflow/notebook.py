@@ -110,16 +110,9 @@ def load_json(path: str, shown: str) -> dict[str, Any]:
     """The notebook's JSON; NotebookError saying what is wrong with a file that is not one."""
     try:
         with open(path, encoding="utf-8") as f:
-            nb = json.load(f)
-    except json.JSONDecodeError as e:
-        raise NotebookError(shown, f"not valid notebook JSON (line {e.lineno}, column {e.colno}: {e.msg})",
-                            "restore the file from version control or re-save it from JupyterLab") from None
+            return _json(f.read(), shown)
     except UnicodeDecodeError:
         raise NotebookError(shown, "not UTF-8 text", "re-save the notebook from JupyterLab") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise NotebookError(shown, "has no 'cells' list: not an nbformat 4 notebook",
-                            "convert it with `jupyter nbconvert --to notebook` or exclude it in nbflow.toml")
-    return nb
 
 
 def _source(cell: dict[str, Any]) -> str:
@@ -198,7 +191,8 @@ def _json(text: str, shown: str) -> dict[str, Any]:
         raise NotebookError(shown, f"not valid notebook JSON (line {e.lineno}, column {e.colno}: {e.msg})",
                             "restore the file from version control or re-save it from JupyterLab") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise NotebookError(shown, "has no 'cells' list: not an nbformat 4 notebook", "re-save it from JupyterLab")
+        raise NotebookError(shown, "has no 'cells' list: not an nbformat 4 notebook",
+                            "convert it with `jupyter nbconvert --to notebook` or exclude it in nbflow.toml")
     return nb
 
 
