@@ -16,10 +16,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOP_FIELDS = {"name", "notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools",
-              "schedules", "sensors"}
+              "schedules", "sensors", "alerts", "breakers", "forecast", "openlineage"}
 POLICY_FIELDS = {f.name for f in fields(Policy)}
 # Notebook files: .ipynb, and .py/.md files that are jupytext notebooks (a plain module or README is not a task).
 DEFAULT_INCLUDE = ("**/*.ipynb", "**/*.py", "**/*.md")
+OPS_TASK_FIELDS = {"alert", "sla"}  # [tasks."x"] alert/sla: validated by nbflow.ops.settings, not execution policy
 # Always left out: JupyterLab's checkpoints and untitled notebooks (new, unsaved work is not a task) and nbflow's own.
 DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", "**/*-checkpoint.ipynb", "**/Untitled*.ipynb", ".nbflow/**", "**/.nbflow/**")
 
@@ -66,7 +67,7 @@ def load_config(root: str) -> Config:
     for name, table in tasks.items():
         if not isinstance(table, dict):
             raise ConfigError(where, f"tasks.{name}", "must be a table", f'write [tasks."{name}"] with policy fields')
-        _check_policy(table, where, f"tasks.{name}")
+        _check_policy({k: v for k, v in table.items() if k not in OPS_TASK_FIELDS}, where, f"tasks.{name}")
     defaults_raw = _get(raw, "defaults", dict, {}, where)
     pools = _get(raw, "pools", dict, {}, where)
     for name, size in pools.items():
@@ -91,6 +92,10 @@ def load_config(root: str) -> Config:
         pools=pools,
         schedules=_get(raw, "schedules", dict, {}, where),
         sensors=_get(raw, "sensors", dict, {}, where),
+        alerts=_get(raw, "alerts", dict, {}, where),
+        breakers=_get(raw, "breakers", dict, {}, where),
+        forecast=_get(raw, "forecast", dict, {}, where),
+        openlineage=_get(raw, "openlineage", dict, {}, where),
     )
 
 

@@ -21,9 +21,10 @@ from .states import FINAL, AttemptState, TaskState, WorkState
 T = TaskState
 STYLE: dict[str, str] = {T.SUCCEEDED: "green", T.SKIPPED: "dim green", T.FAILED: "bold red", T.CHECK_FAILED: "bold yellow",
                          T.UPSTREAM_FAILED: "magenta", T.RUNNING: "cyan", T.QUEUED: "blue", T.PENDING: "dim",
-                         T.CANCELLED: "dim red", T.CRASHED: "bold red", WorkState.INTERRUPTED: "dim red"}
+                         T.CANCELLED: "dim red", T.CRASHED: "bold red", T.BLOCKED: "bold magenta",
+                         WorkState.INTERRUPTED: "dim red"}
 SYMBOL: dict[str, str] = {T.SUCCEEDED: "✓", T.SKIPPED: "=", T.FAILED: "✗", T.CHECK_FAILED: "!", T.UPSTREAM_FAILED: "↯",
-                          T.RUNNING: "▶", T.QUEUED: "…", T.CANCELLED: "■", T.CRASHED: "✗"}
+                          T.RUNNING: "▶", T.QUEUED: "…", T.CANCELLED: "■", T.CRASHED: "✗", T.BLOCKED: "⊘"}
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -114,6 +115,7 @@ class RunReporter(_BarReporter):
     def __init__(self) -> None:
         super().__init__("starting")
         self.running: set[str] = set()
+        self.eta = ""  # " · ETA 14:05 (~3 min)" from the run's forecast, when its tasks have a history
 
     def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "run_started":
@@ -126,6 +128,8 @@ class RunReporter(_BarReporter):
                                                        f"{escape(data['path'])}")
             self.progress.console.print(f"[yellow]waiting[/] for run {data['run_id']} (pid {data['pid']} on {data['host']}), "
                                         f"which holds {escape(data['path'])}; this run starts when it ends")
+        elif kind == "eta":
+            self.eta = eta_text(data.get("eta"), data.get("remaining"))
         elif kind == "retry":
             self.progress.console.print(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
                                         f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
@@ -141,7 +145,18 @@ class RunReporter(_BarReporter):
                 extra = data.get("error") or data.get("reason") or ""
                 self.progress.console.print(f"  [{STYLE[status]}]{SYMBOL.get(status, ' ')} {task}[/] {status}"
                                             + (f": {escape(str(extra))}" if extra else ""))
-            self.progress.update(self.bar, description="running " + ", ".join(sorted(self.running)) if self.running else "waiting")
+        if kind in ("task", "eta"):
+            doing = "running " + ", ".join(sorted(self.running)) if self.running else "waiting"
+            self.progress.update(self.bar, description=doing + self.eta)
+
+
+def eta_text(eta: float | None, remaining: float | None) -> str:
+    """' · ETA 14:05:10 (~3 min)', or '' without a forecast."""
+    if not eta:
+        return ""
+    left = remaining or 0.0
+    about = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h"
+    return f" · ETA {dt.datetime.fromtimestamp(eta).strftime('%H:%M:%S')} (~{about})"
 
 
 def print_summary(summary: Any) -> None:
@@ -298,7 +313,8 @@ def print_schedules(rows: list[dict[str, Any]], status: Mapping[str, Any] | None
         stateword = "[yellow]paused[/]" if r["paused"] else "[green]active[/]"
         source = "nbflow.toml" if r["source"] == "config" else "cli"
         table.add_row(r["name"], f"{escape(r['cron'])}\n[dim]{r['timezone']}[/]", r["next_fire"] or "-", f"{stateword}\n[dim]{source}[/]",
-                      last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}")
+                      last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}"
+                      + (f"\nsla {r['sla'] / 60:g} min" if r.get("sla") else "") + (f"\nalert {r['alert']}" if r.get("alert") else ""))
     console.print(table)
 
 
@@ -404,3 +420,48 @@ def print_backfill(summary: Any) -> None:
         counts[s.status] = counts.get(s.status, 0) + 1
     parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items())) or "no slots in that range"
     console.print(f"backfill {summary.schedule}: {parts}")
+
+
+# operations
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+DELIVERY_STYLE = {"sent": "green", "failed": "bold red", "pending": "yellow"}
+
+
+def print_alerts(rows: list[Any]) -> None:
+    """Alerts, newest first: one line each, then a line per delivery (target, status, attempts, error)."""
+    if not rows:
+        console.print("no alerts yet ([alerts] in nbflow.toml routes them: see the README's Alerts section)")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("when", "severity", "alert", "delivery"):
+        table.add_column(col, no_wrap=col in ("when", "severity"))
+    for a in rows:
+        if a.outcome == "routed":
+            lines = []
+            for d in a.deliveries:
+                tries = f", {d.attempts} attempt{'s' if d.attempts != 1 else ''}" if d.attempts else ""
+                err = f": {escape(d.error)}" if d.error and d.status != "sent" else ""
+                lines.append(f"[{DELIVERY_STYLE.get(d.status, '')}]{d.status}[/] {escape(d.target)}{tries}{err}")
+            delivery = "\n".join(lines) or "-"
+        else:
+            delivery = f"[dim]{a.outcome.replace('_', ' ')}[/]"
+        what = escape(a.title) + (f"\n[dim]run {a.run_id}[/]" if a.run_id else "")
+        table.add_row(_short(a.created_at), f"[{SEVERITY_STYLE.get(a.severity, '')}]{a.severity}[/]", what, delivery)
+    console.print(table)
+
+
+def print_breakers(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no circuit breakers: tag a cell `uses:NAME` to guard a task's outside service (see the README)")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("breaker", "state", "failures", "opened", "next probe", "used by", "last error"):
+        table.add_column(col, no_wrap=col not in ("last error", "used by"))
+    style = {"closed": "green", "open": "bold red", "half_open": "yellow"}
+    for b in rows:
+        state = str(b["state"])
+        table.add_row(b["name"], f"[{style.get(state, '')}]{state}[/]", f"{b['failures']}/{b['threshold']}",
+                      _short(b["opened_at"]), _short(b["next_probe"]), escape(", ".join(b["used_by"]) or "-"),
+                      escape(b["last_error"] or "-"))
+    console.print(table)

@@ -41,6 +41,7 @@ class Task:
     tag_cells: Mapping[str, int] = field(default_factory=dict)  # "upstream:x" / "reads:p" / "writes:p" -> cell index
     parameter_defaults: Mapping[str, Any] = field(default_factory=dict)  # parameters cell: literal value, else source
     tagged: bool = False  # carries at least one nbflow tag
+    uses: tuple[str, ...] = ()  # outside services (`uses:NAME` tags), each guarded by a circuit breaker
     cell_lines: tuple[int, ...] = ()  # a text notebook's line of each cell (1-based; 0 unknown); empty for .ipynb
     paired: str | None = None  # the .ipynb paired with this text notebook (jupytext), which is not a task itself
     ploomber: PloomberDecl | None = None  # set when the task comes from a Ploomber declaration
@@ -136,3 +137,8 @@ class Config:
     pools: Mapping[str, int] = field(default_factory=dict)
     schedules: Mapping[str, Any] = field(default_factory=dict)  # [schedules.NAME] tables, validated by nbflow.schedule.spec
     sensors: Mapping[str, Any] = field(default_factory=dict)  # [sensors.NAME] tables
+    # operations, validated by nbflow.ops.settings: [alerts], [breakers], [forecast], [openlineage]
+    alerts: Mapping[str, Any] = field(default_factory=dict)
+    breakers: Mapping[str, Any] = field(default_factory=dict)
+    forecast: Mapping[str, Any] = field(default_factory=dict)
+    openlineage: Mapping[str, Any] = field(default_factory=dict)

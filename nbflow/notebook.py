@@ -210,6 +210,7 @@ def _read(nb: Any, path: str, shown: str, config: Config, spec_task: ploomber.Sp
     params_source = ""
     overrides: dict[str, Any] = {}
     tag_cells: dict[str, int] = {}
+    uses: list[str] = []
     tagged = False
     for index, cell, tags in _cells(nb, shown):
         for raw in tags:
@@ -224,6 +225,8 @@ def _read(nb: Any, path: str, shown: str, config: Config, spec_task: ploomber.Sp
                 rel = project_key(str(tag.value), nb_dir, config.root)
                 (reads if tag.kind == "reads" else writes).append(rel)
                 tag_cells.setdefault(f"{tag.kind}:{rel}", index)
+            elif tag.kind == "uses":
+                uses.append(str(tag.value))
             elif tag.kind == "check":
                 if cell.get("cell_type") != "code":
                     raise TagError(shown, "tag 'check' is on a markdown cell", "move it to the code cell that asserts", index)
@@ -247,6 +250,7 @@ def _read(nb: Any, path: str, shown: str, config: Config, spec_task: ploomber.Sp
         check_cells=tuple(checks), parameters=tuple(params), parameter_defaults=defaults, parameters_cell=params_cell,
         code_hash=hashlib.sha256(f"{kernel}\n{code}".encode()).hexdigest(),
         identifiers=frozenset(_IDENT.findall(code)), kernel=kernel, policy=policy, tag_cells=tag_cells, tagged=tagged,
+        uses=tuple(dict.fromkeys(uses)),
         cwd=spec_task.cwd if spec_task is not None and spec_task.cwd != os.path.dirname(path) else None,
     )
     if spec is not None and spec_task is None and params_cell is not None and ploomber.declared(params_source, shown, params_cell):

@@ -32,12 +32,14 @@ from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_ali
 from .model import Config, Pipeline, Task
 from .notebook import cell_tags, located, read_tasks
 from .notebook import load as load_notebook
-from .records import AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
-from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
+from .records import AlertRecord, AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
+from .states import DONE_OK, UNFINISHED, AttemptState, DeliveryState, RunState, TaskState
 from .sync import run_sync
 from .textnb import notebook_format
 
 if TYPE_CHECKING:
+    from .ops.alerts import AlertService
+    from .ops.settings import OpsSettings
     from .schedule.backfill import BackfillSummary
     from .schedule.clock import Clock
     from .schedule.daemon import Scheduler
@@ -64,6 +66,7 @@ class PipelineState:
     tasks: Mapping[str, TaskRecord]  # by task name; a task the run did not list has none
     attempts: tuple[AttemptRecord, ...]
     event_id: int  # the store's newest event when this was read: follow changes from here
+    forecast: Mapping[str, Any] | None = None  # Project.forecast of the run: expected durations, and its ETA while it runs
 
     def state(self, task: str) -> TaskState:
         row = self.tasks.get(task)
@@ -160,6 +163,7 @@ class Project:
         self.name = self.config.name
         self._store: Store | None = store
         self._owns_store = store is None
+        self._alerts: AlertService | None = None
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] = ".") -> Project:
@@ -188,7 +192,11 @@ class Project:
         return store
 
     def close(self) -> None:
-        """Close the store this Project opened (a store it was given stays open for its owner)."""
+        """Close the store this Project opened (a store it was given stays open for its owner), after a bounded wait
+        for alerts still being delivered."""
+        if self._alerts is not None:
+            self._alerts.close()
+            self._alerts = None
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
@@ -236,7 +244,8 @@ class Project:
         if store is not None and chosen:
             detail = self._detail(store, chosen)
             run, tasks, attempts = detail.run, {t.task: t for t in detail.tasks}, detail.attempts
-        return PipelineState(self.name, pipeline, self.parameter_defaults(pipeline), run, tasks, attempts, event_id)
+        forecast = self._forecast(store, pipeline, run, tasks, time.time())
+        return PipelineState(self.name, pipeline, self.parameter_defaults(pipeline), run, tasks, attempts, event_id, forecast)
 
     def last_event_id(self) -> int:
         """The newest event recorded for this project (0 before any): poll it to follow changes."""
@@ -361,19 +370,21 @@ class Project:
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
-            run_id: str | None = None, wait: bool = False) -> RunSummary:
+            run_id: str | None = None, wait: bool = False, alerts: bool = True) -> RunSummary:
         """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too.
 
         A live run that holds data this run would write (or writes data it would read) makes this one a
-        RunConflictError before anything runs; with `wait`, it waits for that run to end instead."""
+        RunConflictError before anything runs; with `wait`, it waits for that run to end instead. `alerts=False`
+        raises no alert for this run (`--no-alerts`)."""
         return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
                                        trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
-                                       run_id=run_id, wait=wait))
+                                       run_id=run_id, wait=wait, alerts=alerts))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
-                        on_event: EventSink | None = None, run_id: str | None = None, wait: bool = False) -> RunSummary:
+                        on_event: EventSink | None = None, run_id: str | None = None, wait: bool = False,
+                        alerts: bool = True) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         self._refuse_running_itself()
         pipeline = self.compile()
@@ -388,7 +399,7 @@ class Project:
         emit = on_event or _ignore
         for w in warnings:
             emit("warning", {"message": w})
-        self._preflight(pipeline, selected, params)
+        settings = self._preflight(pipeline, selected, params)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         mine = claims_of(pipeline, selected, params, self.name)
         while True:
@@ -403,7 +414,7 @@ class Project:
                 await self._wait_for(conflict, emit)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
         emit("run_started", {"run_id": run_id, "tasks": selected})
-        summary = await self._execute(pipeline, p, on_event)
+        summary = await self._execute(pipeline, p, on_event, settings, alerts=alerts)
         summary.warnings = warnings
         return summary
 
@@ -487,29 +498,149 @@ class Project:
                             f"from inside it would run it again, and itself. Fix: exclude the notebook from the pipeline "
                             f"(exclude = [\"{task}.ipynb\"] in nbflow.toml), or start runs from a terminal or the panel")
 
-    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
+    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> OpsSettings:
+        """Everything checked before a run is recorded; the operations settings it will use."""
+        from .ops import runtime  # noqa: F401 - imported before the run is recorded: a signal then leaves no run behind
+
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
         self.check_kernels(pipeline, selected)
+        return self.ops_settings(pipeline)
 
-    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None) -> RunSummary:
+    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, settings: OpsSettings,
+                       alerts: bool = True) -> RunSummary:
         from .executors import LocalExecutor
+        from .ops.runtime import flush_alerts, run_observers
 
+        emit = on_event or _ignore
+        for w in settings.warnings:
+            emit("warning", {"message": w})
+        service = self.alert_service(settings) if alerts else None
         executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
-        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root})
+        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root},
+                        observers=run_observers(settings, self.name, service))
         try:
             summary = await engine.execute(p)
         except BaseException:
             await executor.close(cancel=True)
             raise
         await executor.close()
+        await flush_alerts(service, emit)
         return summary
 
-    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
-        """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
-        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event))
+    # operations: alerts, circuit breakers, forecasts (nbflow/ops/)
+    def ops_settings(self, pipeline: Pipeline | None = None) -> OpsSettings:
+        """[alerts], [breakers], [forecast], [openlineage] and the tasks' alert/sla, validated (ConfigError naming the
+        field otherwise); with the pipeline, every `uses:` tag has its breaker. Alert targets are checked too."""
+        from .ops.settings import ops_settings
+        from .ops.targets import check_targets
 
-    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
+        settings = ops_settings(self.config, pipeline)
+        check_targets(settings.alerts.targets, self.config.source or os.path.join(self.root, "nbflow.toml"), self.root)
+        return settings
+
+    def alert_service(self, settings: OpsSettings | None = None) -> AlertService | None:
+        """The project's alert service (one per Project, delivering in background threads); None when [alerts] names
+        no target."""
+        from .ops.alerts import AlertService
+
+        settings = settings or self.ops_settings()
+        if not settings.alerts.configured:
+            return None
+        if self._alerts is None or self._alerts.settings != settings.alerts:
+            if self._alerts is not None:
+                self._alerts.close(0)
+            self._alerts = AlertService(self.store, self.name, self.root, settings.alerts)
+        return self._alerts
+
+    def alerts(self, limit: int = 50, offset: int = 0) -> list[AlertRecord]:
+        """Recent alerts, newest first, with each delivery (sent, failed, or pending); a pending delivery whose process is
+        gone shows failed. Writes nothing."""
+        from .liveness import parse_owner
+
+        store = self._reader()
+        if store is None:
+            return []
+        out = []
+        for a in store.alerts(limit, offset):
+            fixed = []
+            for d in a.deliveries:
+                if d.status == DeliveryState.PENDING and gone(dataclasses.replace(parse_owner(d.owner)[1], since=d.created_at),
+                                                              RUN_TTL_SECONDS):
+                    d = dataclasses.replace(d, status=DeliveryState.FAILED,
+                                            error=(d.error + "; " if d.error else "") + "its process exited before delivering it")
+                fixed.append(d)
+            out.append(dataclasses.replace(a, deliveries=tuple(fixed)))
+        return out
+
+    def breakers(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Every circuit breaker (each `uses:` name, and each declared): state (closed, open, half_open), failures in
+        its window, when it opened, the next probe, the last error and the tasks using it. Writes nothing."""
+        from .ops.breakers import describe
+        from .ops.settings import ops_settings
+
+        pipeline = self.compile()
+        settings = ops_settings(self.config, pipeline)  # alert targets are not checked here: this only reads
+        store = self._reader()
+        stored = {b.name: b for b in store.breakers()} if store else {}
+        now = time.time() if now is None else now
+        return [describe(spec, stored.get(name), now, sorted(t.name for t in pipeline.tasks.values() if name in t.uses))
+                for name, spec in settings.breakers.items()]
+
+    def reset_breaker(self, name: str) -> dict[str, Any]:
+        """Close a breaker by hand (failures forgotten); raises a breaker_closed info alert when it was open."""
+        from .ops import breakers as br
+        from .ops.alerts import Alert
+
+        known = {b["name"]: b for b in self.breakers()}
+        if name not in known:
+            raise NotFoundError(f"no circuit breaker '{name}' (breakers: {', '.join(known) or 'none'}). Fix: name one that a "
+                                f"`uses:` tag or a [breakers.NAME] table declares (`nbflow breakers` lists them)")
+        now = time.time()
+        before = self.store.update_breaker(name, lambda rec: br.reset(rec or br.fresh(name, now), now))
+        if before is not None and before.state != "closed":
+            service = self.alert_service()
+            if service is not None:
+                service.raise_(Alert("breaker_closed", self.name, f"circuit breaker {name} closed", status="closed",
+                                     detail="reset by hand (`nbflow breakers reset`)"))
+                service.flush()
+        return next(b for b in self.breakers() if b["name"] == name)
+
+    def forecast(self, run_id: str | None = None, now: float | None = None) -> dict[str, Any]:
+        """Each task's expected duration (median, p90, p95 of its last successes) and, while the run (the latest when
+        None) is running, its ETA along the critical path. Writes nothing."""
+        store = self._reader()
+        pipeline = self.compile()
+        run, tasks = None, {}
+        if store is not None and (run_id or store.latest_run_id()):
+            detail = self._detail(store, run_id or store.latest_run_id() or "")
+            run, tasks = detail.run, {t.task: t for t in detail.tasks}
+        return self._forecast(store, pipeline, run, tasks, time.time() if now is None else now) or {"tasks": {}, "run": None}
+
+    def _forecast(self, store: Store | None, pipeline: Pipeline, run: RunRecord | None, tasks: Mapping[str, TaskRecord],
+                  now: float) -> dict[str, Any] | None:
+        from .ops import forecast as fc
+        from .ops.settings import forecast_settings
+
+        if store is None:
+            return None
+        settings = forecast_settings(self.config.forecast, self.config.source or "nbflow.toml")
+        known = fc.estimates(store.task_durations(pipeline.tasks, settings.history), settings.min_history)
+        out: dict[str, Any] = {"tasks": {t: e.as_json() for t, e in known.items()}, "run": None}
+        if run is not None and run.status == RunState.RUNNING:
+            states = {t: r.status for t, r in tasks.items() if t in pipeline.tasks}
+            started = {t: r.started_at for t, r in tasks.items() if r.started_at and r.status == TaskState.RUNNING}
+            forecast = fc.eta(pipeline, states, states, started, known, now, self.config.jobs)
+            out["run"] = {"run_id": run.id, **forecast.as_json()}
+        return out
+
+    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None,
+               alerts: bool = True) -> RunSummary:
+        """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
+        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event, alerts=alerts))
+
+    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None,
+                           alerts: bool = True) -> RunSummary:
         self._refuse_running_itself()
         run = with_liveness(self._existing().get_run(run_id))
         run_id = run.id
@@ -527,14 +658,14 @@ class Project:
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
-        self._preflight(pipeline, todo, params)
+        settings = self._preflight(pipeline, todo, params)
         mine = claims_of(pipeline, todo, params, self.name)
         self.store.reset_tasks(run_id, todo, claims=mine, check=functools.partial(_refuse_conflicts, mine))
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
                     force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
         (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
-        return await self._execute(pipeline, p, on_event)
+        return await self._execute(pipeline, p, on_event, settings, alerts=alerts)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
                 end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:
@@ -715,14 +846,15 @@ class Project:
 
     def add_schedule(self, name: str, cron: str, *, timezone: str = "UTC", parameters: Mapping[str, Any] | None = None,
                      only: Iterable[str] = (), catchup: str = "latest", max_concurrent: int = 1, overlap: str = "queue",
-                     jobs: int | None = None) -> dict[str, Any]:
+                     jobs: int | None = None, sla: str | float | None = None, alert: str | None = None) -> dict[str, Any]:
         """Add a schedule to the store (as `nbflow schedule add` does); its first slot is the first after now."""
         from .schedule.spec import schedule_from, schedule_row
 
         if name in {s.name for s in self.schedule_config()[0]}:
             raise ConflictError(f"schedule '{name}' is declared in {self.config.source}. Fix: edit it there, or pick another name")
         table: dict[str, Any] = {"cron": cron, "timezone": timezone, "parameters": dict(parameters or {}), "only": list(only),
-                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs}
+                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs,
+                                 "sla": sla, "alert": alert}
         spec = schedule_from(name, table, "nbflow schedule add", source="cli")
         self.store.add_schedule(schedule_row(spec), time.time())
         return next(s for s in self.schedules() if s["name"] == name)
@@ -750,11 +882,34 @@ class Project:
         self.store.sync_config_schedules([schedule_row(s) for s in self.schedule_config()[0]], time.time())
 
     def scheduler(self, *, clock: Clock | None = None, standby: bool = True, on_event: Any = None) -> Scheduler:
-        """A scheduler for this project (call `tick()` yourself, or `serve()`); `run_scheduler` runs one until stopped."""
+        """A scheduler for this project (call `tick()` yourself, or `serve()`); `run_scheduler` runs one until stopped.
+        A lost lease, an abandoned slot and a skipped slot raise alerts."""
         from .schedule.daemon import Scheduler
 
         return Scheduler(self.store, self.root, _ProjectRuns(self), clock=clock, specs=self.schedule_config,
-                         on_event=on_event, standby=standby)
+                         on_event=self._scheduler_alerts(on_event), standby=standby)
+
+    def _scheduler_alerts(self, on_event: Any) -> Callable[[str, Mapping[str, Any]], None]:
+        """The scheduler's event sink: the caller's, and an alert for the events that deserve one."""
+        from .ops.alerting import AlertRouter, scheduler_alert
+
+        def sink(kind: str, data: Mapping[str, Any]) -> None:
+            if on_event is not None:
+                on_event(kind, data)
+            try:
+                alert = scheduler_alert(kind, data, self.name)
+                service = self.alert_service() if alert is not None else None
+                if alert is None or service is None:
+                    return
+                router = AlertRouter(service.raise_, {})
+                row = self.store.schedule_row(data["schedule"]) if data.get("schedule") else None
+                router.schedule_level = row.get("alert") if row else None
+                router(alert)
+            except NbflowError as e:  # a broken [alerts] table: said by the next run; the scheduler goes on
+                if on_event is not None:
+                    on_event("error", {"message": f"alert not raised: {e}"})
+
+        return sink
 
     def run_scheduler(self, *, standby: bool = True, stop_timeout: float = 60.0, on_event: Any = None) -> None:
         """The scheduler daemon in the foreground until SIGTERM/SIGINT: running runs get `stop_timeout` s to finish,
@@ -762,11 +917,12 @@ class Project:
         from .schedule.daemon import run_forever
 
         self.schedule_config()  # a broken nbflow.toml is an error before the daemon starts
+        self.ops_settings()
         run_forever(self.scheduler(standby=standby, on_event=on_event), stop_timeout)
 
     def backfill(self, start: str, end: str, *, schedule: str | None = None, concurrency: int = 2, jobs: int | None = None,
                  parameters: Mapping[str, Any] | None = None, only: Iterable[str] = (), clock: Clock | None = None,
-                 on_event: Any = None) -> BackfillSummary:
+                 on_event: Any = None, alerts: bool = True) -> BackfillSummary:
         """One run per slot of `schedule` (or per day, when None) from start to end inclusive, `concurrency` at a time.
         Slots that already succeeded are skipped; failed, skipped and interrupted ones run again."""
         from .schedule import backfill as bf
@@ -783,7 +939,7 @@ class Project:
                 raise NotFoundError(f"no schedule '{schedule}' (schedules: {names}). Fix: check `nbflow schedule list`")
             spec = schedule_from_row(row)
         slots = bf.backfill_slots(spec, start, end, clock.now())
-        return run_sync(bf.backfill(self.store, _ProjectRuns(self), spec, slots, clock=clock, concurrency=concurrency,
+        return run_sync(bf.backfill(self.store, _ProjectRuns(self, alerts), spec, slots, clock=clock, concurrency=concurrency,
                                     parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))
 
 
@@ -795,8 +951,8 @@ class _ProjectRuns:
     unchanged tasks are skipped). If the daemon dies, even by SIGKILL, its kernels exit with it (see "Crash
     safety" in docs/design.md), the run shows as crashed, and the next scheduler resumes it."""
 
-    def __init__(self, project: Project) -> None:
-        self.project = project
+    def __init__(self, project: Project, alerts: bool = True) -> None:
+        self.project, self.alerts = project, alerts
 
     async def run(self, request: RunRequest, started: Callable[[str], None]) -> RunState:
         def on_event(kind: str, data: Mapping[str, Any]) -> None:
@@ -805,7 +961,7 @@ class _ProjectRuns:
 
         summary = await self.project.run_async(dict(request.parameters), only=request.only, jobs=request.jobs,
                                                trigger=request.trigger, logical_date=request.logical_date,
-                                               schedule=request.schedule, on_event=on_event)
+                                               schedule=request.schedule, on_event=on_event, alerts=self.alerts)
         return summary.status
 
     async def resume(self, run_id: str) -> RunState:
@@ -813,7 +969,7 @@ class _ProjectRuns:
         if all(t.status in DONE_OK for t in detail.tasks):  # it crashed after its last task: close it
             self.project.store.finish_run(run_id, RunState.SUCCEEDED)
             return RunState.SUCCEEDED
-        summary = await self.project.resume_async(run_id)
+        summary = await self.project.resume_async(run_id, alerts=self.alerts)
         return summary.status
 
     def liveness(self, run_id: str) -> RunState | None:

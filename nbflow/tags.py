@@ -9,11 +9,12 @@ from .paths import placeholders as placeholders  # the path rules live in paths.
 
 # Words whose tags nbflow owns. A tag that starts with one of these, followed by a separator,
 # must parse, so that a typo is an error instead of a silently ignored dependency.
-VALUE_TAGS = ("upstream", "reads", "writes", "retries", "timeout", "pool", "kernel")
+VALUE_TAGS = ("upstream", "reads", "writes", "retries", "timeout", "pool", "kernel", "uses")
 FLAG_TAGS = ("parameters", "check")
 KNOWN = VALUE_TAGS + FLAG_TAGS
 _OWNED = re.compile(r"^(?P<word>[A-Za-z_]+)(?P<sep>\s*[:=]|\s+)?", re.ASCII)
 _TASK_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # `uses:NAME`: a circuit breaker's name
 IGNORED = ("injected-parameters",)  # papermill's own tag, found in executed notebooks
 
 
@@ -50,7 +51,7 @@ def parse_tag(tag: str, notebook: str, cell: int) -> Tag | None:
 
 def _example(kind: str) -> str:
     return {"upstream": "ingest", "reads": "data/raw.csv", "writes": "data/out.csv", "retries": "3",
-            "timeout": "600", "pool": "db", "kernel": "python3"}[kind]
+            "timeout": "600", "pool": "db", "kernel": "python3", "uses": "warehouse"}[kind]
 
 
 def _value(kind: str, value: str, tag: str, notebook: str, cell: int) -> str | int | float:
@@ -69,6 +70,9 @@ def _value(kind: str, value: str, tag: str, notebook: str, cell: int) -> str | i
     if kind == "upstream" and not _TASK_NAME.match(value):
         raise TagError(notebook, f"tag '{tag}': '{value}' is not a task name",
                        "name the upstream notebook by its path under the notebooks folder without .ipynb, e.g. 'upstream:etl/clean'", cell)
+    if kind == "uses" and not _SERVICE_NAME.match(value):
+        raise TagError(notebook, f"tag '{tag}': '{value}' is not a service name",
+                       "name the outside service with letters, digits, '_', '.' or '-', e.g. 'uses:warehouse'", cell)
     if kind in ("reads", "writes"):
         _check_template(value, tag, notebook, cell)
     return value

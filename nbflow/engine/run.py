@@ -9,7 +9,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +18,7 @@ from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
 from . import plan
+from .observe import Observers, RunContext, RunObserver
 from .retry import backoff
 
 if TYPE_CHECKING:
@@ -90,14 +91,17 @@ class Engine:
 
     def __init__(self, config: Config, pipeline: Pipeline, store: Store, executor: Executor,
                  on_event: EventSink | None = None, rng: random.Random | None = None,
-                 project_env: Mapping[str, str] | None = None) -> None:
-        """`project_env`: set in every task's kernel besides NBFLOW_RUN_ID and NBFLOW_TASK (the project's folder)."""
+                 project_env: Mapping[str, str] | None = None, observers: Sequence[RunObserver] = ()) -> None:
+        """`project_env`: set in every task's kernel besides NBFLOW_RUN_ID and NBFLOW_TASK (the project's folder).
+        `observers`: told of every run, task and attempt change, and asked before each attempt (nbflow/ops/)."""
         self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
         self.project_env = dict(project_env or {})
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
         self.db = StoreCalls(store)
+        self.observers = Observers(observers)
+        self.run: RunContext | None = None  # set when execute starts
         self._pending: list[str] = []  # the current run's view, for looking ahead
         self._state: dict[str, TaskState] = {}
         self._selected: set[str] = set()
@@ -125,7 +129,10 @@ class Engine:
         self._pending, self._state, self._selected, self._will_run = pending, state, selected, set()
         beat = asyncio.create_task(self._heartbeat(p.run_id))
         status = RunState.FAILED
+        self.run = RunContext(p.run_id, p.parameters, tuple(p.tasks), tuple(p.done), p.jobs, self.config, self.pipeline,
+                              self.store, self.db, self.on_event)
         try:
+            await self.observers.run_started(self.run)
             while pending or running:
                 for name in list(pending):
                     ups = [u for u in self.pipeline.tasks[name].upstream if u in selected]
@@ -161,6 +168,7 @@ class Engine:
             with contextlib.suppress(StoreGoneError):  # a store that is gone has already been reported
                 await self.db(self.store.finish_run, p.run_id, status)
             self.on_event("run_finished", {"run_id": p.run_id, "status": status})
+            await self.observers.run_finished(self.run, status)
         return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, TaskState.PENDING))
                                              for t in self.pipeline.order if t in selected],
                           os.path.join(self.config.artifacts, p.run_id))
@@ -185,7 +193,7 @@ class Engine:
                 self.executor.want(self._launch(p.run_id, name))
 
     async def _set(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
-        if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED):  # its kernel is not needed
+        if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.BLOCKED):  # no kernel needed
             self.executor.unwant(self._launch(run_id, task))
         if status in FINAL:
             self._will_run.discard(task)
@@ -196,6 +204,8 @@ class Engine:
             if k in fields:
                 setattr(out, k, fields[k])
         self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields})
+        if self.run is not None:
+            await self.observers.task_changed(self.run, task, status, fields)
 
     async def _heartbeat(self, run_id: str) -> None:
         while True:
@@ -230,11 +240,16 @@ class Engine:
             state[name] = TaskState.SKIPPED
             await self._set(p.run_id, name, TaskState.SKIPPED, cache_key=key, artifact=d.last.artifact, reason=d.reason)
             return
+        number = p.first_attempt.get(name, 1)
+        blocked = await self.observers.admit(self._context(), name, number)
+        if blocked:  # an open circuit breaker: not attempted, no kernel started
+            state[name] = TaskState.BLOCKED
+            await self._set(p.run_id, name, TaskState.BLOCKED, reason=blocked, cache_key=key, ended_at=time.time())
+            return
         await self._set(p.run_id, name, TaskState.QUEUED, reason=d.reason, cache_key=key)
         self.executor.want(self._launch(p.run_id, name))
         self._will_run.add(name)
         self._look_ahead(p)
-        number = p.first_attempt.get(name, 1)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
             result, artifact = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
@@ -246,16 +261,21 @@ class Engine:
                 self.outcomes[name].seconds = result.ended_at - result.started_at
                 return
             last_try = number >= p.first_attempt.get(name, 1) + task.policy.retries
-            if not result.retriable or last_try:
+            blocked = None
+            if result.retriable and not last_try:
+                delay = backoff(task.policy, number, self.rng)
+                self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
+                await self.observers.retrying(self._context(), name, number, result, delay)
+                await asyncio.sleep(delay)
+                blocked = await self.observers.admit(self._context(), name, number + 1)
+            if not result.retriable or last_try or blocked:
                 final = TaskState(result.status)
                 state[name] = final
                 await self._set(p.run_id, name, final, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                                error=result.error, error_cell=result.error_cell)
+                                error=result.error, error_cell=result.error_cell,
+                                **({"reason": f"not retried: {blocked}"} if blocked else {}))
                 self.outcomes[name].seconds = result.ended_at - result.started_at
                 return
-            delay = backoff(task.policy, number, self.rng)
-            self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
-            await asyncio.sleep(delay)
             number += 1
 
     async def _missing_input(self, p: RunPlan, name: str, error: MissingInputError, state: dict[str, TaskState]) -> None:
@@ -280,6 +300,7 @@ class Engine:
             try:
                 attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact)
                 self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number})
+                await self.observers.attempt_started(self._context(), name, number, reads)
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
                                    cwd=launch.cwd, kernel=launch.kernel, parameters={**p.parameters, **task.injected},
@@ -291,6 +312,10 @@ class Engine:
                 except asyncio.CancelledError:
                     await self.db(self.store.finish_attempt, attempt_id, AttemptState.CANCELLED, error_kind=ErrorKind.CANCELLED,
                                   error="the run was interrupted")
+                    now = time.time()
+                    await self.observers.attempt_finished(self._context(), name, number, AttemptResult(
+                        status=AttemptState.CANCELLED, started_at=now, ended_at=now, error_kind=ErrorKind.CANCELLED,
+                        error="the run was interrupted"), reads, [])
                     raise
                 except Exception as e:  # noqa: BLE001 - the executor itself failed: record it on the attempt
                     log.exception("the executor failed on %s of run %s", name, p.run_id)
@@ -312,4 +337,9 @@ class Engine:
                       error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
                       reads=[r for r in reads if r[1] != "missing"], writes=writes,
                       fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None)
+        await self.observers.attempt_finished(self._context(), name, number, result, reads, writes)
         return result, artifact
+
+    def _context(self) -> RunContext:
+        assert self.run is not None, "the run context is set when execute starts"
+        return self.run

@@ -14,6 +14,7 @@ from ..records import AttemptRecord, ClaimRecord, FileRecord, RunRecord, TaskRec
 from ..states import AttemptState, ErrorKind, RunState, TaskState
 from . import migrations
 from .db import Db, wal_bug_warning
+from .ops import OpsStore
 from .schedules import ScheduleStore
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def _version(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Store(ScheduleStore):
+class Store(ScheduleStore, OpsStore):
     """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage, of one project.
 
     Several projects may share one store file (`store = "/shared/nbflow.db"`): every query here is limited to
