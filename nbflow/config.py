@@ -22,6 +22,8 @@ TOP_FIELDS = {"name", "notebooks", "include", "exclude", "store", "artifacts", "
 DASK_FIELDS = {"address", "local_workers", "threads", "wait_for_workers"}
 EXECUTORS = ("local", "dask")
 POLICY_FIELDS = {f.name for f in fields(Policy)}
+# Notebook files: .ipynb, and .py/.md files that are jupytext notebooks (a plain module or README is not a task).
+DEFAULT_INCLUDE = ("**/*.ipynb", "**/*.py", "**/*.md")
 OPS_TASK_FIELDS = {"alert", "sla"}  # [tasks."x"] alert/sla: validated by nbflow.ops.settings, not execution policy
 # Always left out: JupyterLab's checkpoints and untitled notebooks (new, unsaved work is not a task) and nbflow's own.
 DEFAULT_EXCLUDE = ("**/.ipynb_checkpoints/**", "**/*-checkpoint.ipynb", "**/Untitled*.ipynb", ".nbflow/**", "**/.nbflow/**")
@@ -94,7 +96,7 @@ def load_config(root: str) -> Config:
         source=source,
         name=name,
         notebooks=notebooks,
-        include=tuple(_get(raw, "include", list, ["**/*.ipynb"], where)),
+        include=tuple(_get(raw, "include", list, list(DEFAULT_INCLUDE), where)),
         exclude=tuple(_get(raw, "exclude", list, [], where)) + DEFAULT_EXCLUDE,
         store=_abs(root, _get(raw, "store", str, ".nbflow/nbflow.db", where)),
         artifacts=_abs(root, _get(raw, "artifacts", str, "nbflow-runs", where)),

@@ -57,6 +57,10 @@ def print_pipeline(p: Pipeline) -> None:
         t = p.tasks[name]
         ups = f"  [dim]<- {', '.join(t.upstream)}[/]" if t.upstream else ""
         console.print(f"{i:>3}. [bold]{name}[/]  [dim]{t.relpath}[/]{ups}")
+        if t.ploomber is not None:
+            console.print(f"       {'from':<7}Ploomber declarations ({t.ploomber.origin})")
+        if t.paired is not None:
+            console.print(f"       {'paired':<7}{escape(os.path.relpath(t.paired, p.root))} (jupytext; the text file is read)")
         for label, values in (("params", t.parameters), ("reads", t.reads), ("writes", t.writes),
                               ("check", [f"cell {c}" for c in t.check_cells])):
             for j, value in enumerate(values if label != "params" else [", ".join(values)] if values else []):
@@ -80,7 +84,9 @@ def pipeline_json(p: Pipeline) -> str:
         "order": list(p.order),
         "tasks": [{"name": t.name, "notebook": t.relpath, "upstream": list(t.upstream), "reads": list(t.reads),
                    "writes": list(t.writes), "check_cells": list(t.check_cells), "parameters": list(t.parameters),
-                   "kernel": t.kernel, "policy": t.policy.__dict__} for t in p.tasks.values()],
+                   "kernel": t.kernel, "policy": t.policy.__dict__,
+                   "ploomber": t.ploomber.origin if t.ploomber else None,
+                   "paired": os.path.relpath(t.paired, p.root) if t.paired else None} for t in p.tasks.values()],
         "edges": [{"upstream": e.upstream, "downstream": e.downstream, "reason": e.reason} for e in p.edges],
     }, indent=2)
 

@@ -4,6 +4,7 @@ All are picklable (plain args), so they survive crossing a process or a Dask wor
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -45,6 +46,17 @@ class NotebookError(NbflowError):
         where = notebook if cell is None else f"{notebook}, cell {cell}"
         super().__init__(f"{where}: {problem}. Fix: {fix}")
         self.notebook, self.cell, self.problem, self.fix = notebook, cell, problem, fix
+        self.line: int | None = None  # in a text notebook (jupytext), the line where the cell starts
+
+    def at_line(self, line: int | None) -> NotebookError:
+        """The same error, also naming the line of a text notebook where its cell starts."""
+        if not line or self.cell is None:
+            return self
+        err = copy.copy(self)
+        err.line = line
+        err.message = f"{self.notebook}, cell {self.cell} (line {line}): {self.problem}. Fix: {self.fix}"
+        err.args = (err.message,)
+        return err
 
 
 class TagError(NotebookError):
@@ -118,6 +130,14 @@ class NotFoundError(NbflowError):
 
 class ConflictError(NbflowError):
     """The request conflicts with the current state (a run already in progress, say)."""
+
+
+class CycleRefusedError(ConflictError):
+    """An edit of a notebook's tags was refused (nothing written): it would make the dependency cycle `cycle`."""
+
+    def __init__(self, cycle: list[str], message: str) -> None:
+        super().__init__(message)
+        self.cycle = cycle
 
 
 class RunConflictError(ConflictError):

@@ -1,6 +1,7 @@
 """Frozen values that the compile side produces and the engine consumes."""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,35 @@ class Task:
     parameter_defaults: Mapping[str, Any] = field(default_factory=dict)  # parameters cell: literal value, else source
     tagged: bool = False  # carries at least one nbflow tag
     uses: tuple[str, ...] = ()  # outside services (`uses:NAME` tags), each guarded by a circuit breaker
+    cell_lines: tuple[int, ...] = ()  # a text notebook's line of each cell (1-based; 0 unknown); empty for .ipynb
+    paired: str | None = None  # the .ipynb paired with this text notebook (jupytext), which is not a task itself
+    ploomber: PloomberDecl | None = None  # set when the task comes from a Ploomber declaration
+    injected: Mapping[str, Any] = field(default_factory=dict)  # injected after the run's parameters (Ploomber's)
+    cwd: str | None = None  # the kernel's working directory when not the notebook's folder
+    notebook_copies: tuple[str, ...] = ()  # absolute paths the executed notebook is also written to (.ipynb or .html)
+    output_dirs: tuple[str, ...] = ()  # absolute folders created before the notebook runs (Ploomber products' parents)
+
+    @property
+    def folder(self) -> str:
+        """Where the kernel runs, and what its tags' relative paths are relative to."""
+        return self.cwd or os.path.dirname(self.path)
+
+    def at(self, cell: int | None) -> str:
+        """'cell 3', with the line in a text notebook: 'cell 3 (line 14)'."""
+        line = self.cell_lines[cell] if cell is not None and 0 <= cell < len(self.cell_lines) else 0
+        return f"cell {cell}" + (f" (line {line})" if line else "")
+
+
+@dataclass(frozen=True)
+class PloomberDecl:
+    """A task's Ploomber declaration as written: in pipeline.yaml, or in its parameters cell (a directory of scripts)."""
+
+    origin: str  # "pipeline.yaml" or "parameters cell"
+    upstream: tuple[str, ...]  # task names as Ploomber writes them (a file's stem)
+    product: str | Mapping[str, str] | None  # absolute paths
+    params: Mapping[str, Any] = field(default_factory=dict)  # pipeline.yaml's `params`
+    nb_key: str = "nb"  # the product key naming the executed notebook
+    cell: int | None = None  # the parameters cell
 
 
 @dataclass(frozen=True)
@@ -116,7 +146,7 @@ class Config:
     source: str | None  # the file the settings came from, None for defaults
     notebooks: str
     name: str = ""  # the project's name in its store (default: the folder's name)
-    include: tuple[str, ...] = ("**/*.ipynb",)
+    include: tuple[str, ...] = ("**/*.ipynb", "**/*.py", "**/*.md")
     exclude: tuple[str, ...] = ()
     store: str = ""
     artifacts: str = ""

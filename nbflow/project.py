@@ -18,13 +18,25 @@ from .claims import Claim, Held, claims_of, first_conflict
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError, ResourceError, RunConflictError
+from .errors import (
+    ConflictError,
+    CycleError,
+    CycleRefusedError,
+    KernelNotFoundError,
+    NbflowError,
+    NotebookError,
+    NotFoundError,
+    ResourceError,
+    RunConflictError,
+)
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
-from .model import Config, Pipeline
-from .notebook import discover, read_task
+from .model import Config, Pipeline, Task
+from .notebook import cell_tags, located, read_tasks
+from .notebook import load as load_notebook
 from .records import AlertRecord, AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
 from .states import DONE_OK, UNFINISHED, AttemptState, DeliveryState, RunState, TaskState
 from .sync import run_sync
+from .textnb import notebook_format
 
 if TYPE_CHECKING:
     from .engine.budget import Budget
@@ -72,6 +84,48 @@ class _Opened:
     executor: Executor
     jobs: int
     budget: Budget | None
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    """One notebook as the pipeline sees it, for the notebook editor's sidebar. Paths are spelled as the notebook's
+    tags spell them (relative to its folder); cells are indexes in the notebook."""
+
+    task: str
+    path: str  # absolute
+    relpath: str  # relative to the project
+    format: str  # "ipynb", or jupytext's "py:percent", "py:light", "md", "md:myst"
+    paired: str | None  # the .ipynb paired with a text notebook
+    ploomber: str | None  # "pipeline.yaml" or "parameters cell" when Ploomber declared the task
+    upstream: tuple[str, ...]
+    downstream: tuple[str, ...]
+    parameters_cell: int | None
+    check_cells: tuple[int, ...]
+    upstream_cells: tuple[tuple[str, int], ...]  # (task, cell of its upstream: tag or Ploomber declaration)
+    reads: tuple[tuple[str, int], ...]  # (path, cell)
+    writes: tuple[tuple[str, int], ...]
+    cell_tags: tuple[tuple[str, ...], ...]  # every cell's tags
+    cell_lines: tuple[int, ...]  # a text notebook's line of each cell
+    tasks: tuple[str, ...]  # every task of the project, in pipeline order
+    written: tuple[str, ...]  # the paths the other tasks write
+
+
+def _replace_file(path: str, text: str) -> None:
+    """Write `text` to `path` atomically (a reader sees the old file or the new one), keeping its permissions."""
+    import stat
+    import tempfile
+
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".nbflow-edit-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -169,8 +223,13 @@ class Project:
     # compile side
     def compile(self) -> Pipeline:
         """Read every notebook and build the validated DAG. Nothing executes."""
-        tasks = [read_task(path, self.config) for path in discover(self.config)]
-        return dag.build(self.root, tasks)
+        return self._build(read_tasks(self.config))
+
+    def _build(self, tasks: list[Task]) -> Pipeline:
+        try:
+            return dag.build(self.root, tasks)
+        except NotebookError as e:
+            raise located(e, tasks) from None
 
     def graph(self, fmt: str = "dot", run_id: str | None = None) -> str | bytes:
         """The DAG as DOT text or SVG bytes, coloured by the states of `run_id` when given."""
@@ -258,6 +317,67 @@ class Project:
         merged["run_date"] = str(logical_date or merged.get("run_date") or dt.date.today().isoformat())
         merged["run_id"] = run_id
         return merged
+
+    # authoring: what the notebook editor's sidebar shows and edits
+    def notebook_info(self, notebook: str) -> NotebookInfo:
+        """One notebook as a task: its name, neighbours, the cells holding its tags, every cell's tags, and what the
+        tag editor completes (task names, the paths other tasks write, spelled as this notebook's tags would)."""
+        pipeline = self.compile()
+        task = self._task_of(pipeline.tasks.values(), notebook)
+        nb, lines = load_notebook(task.path, task.relpath)
+        folder = paths.project_key(task.folder, self.root, self.root)
+
+        def cells(kind: str) -> tuple[tuple[str, int], ...]:
+            return tuple((paths.spelled_from(k.split(":", 1)[1], folder), c) for k, c in task.tag_cells.items()
+                         if k.startswith(kind + ":"))
+
+        written = sorted({paths.spelled_from(w, folder) for t in pipeline.tasks.values() if t.name != task.name for w in t.writes})
+        return NotebookInfo(
+            task=task.name, path=task.path, relpath=task.relpath, format=notebook_format(task.path),
+            paired=task.paired, ploomber=task.ploomber.origin if task.ploomber else None,
+            upstream=task.upstream, downstream=tuple(sorted(pipeline.downstream_of(task.name))),
+            parameters_cell=task.parameters_cell, check_cells=task.check_cells,
+            upstream_cells=tuple((k.split(":", 1)[1], c) for k, c in task.tag_cells.items() if k.startswith("upstream:")),
+            reads=cells("reads"), writes=cells("writes"), cell_tags=tuple(tuple(t) for t in cell_tags(nb, task.relpath)),
+            cell_lines=lines, tasks=tuple(pipeline.order), written=tuple(written))
+
+    def edit_tags(self, notebook: str, cell: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Pipeline:
+        """Add and remove tags of one cell in a task's notebook file, changing nothing else in the file. Refused, with
+        nothing written, when a tag does not parse or the edited pipeline does not compile (a cycle: CycleRefusedError,
+        naming it). Returns the new pipeline."""
+        from . import tagedit
+        from .tags import parse_tag
+
+        add, remove = list(add), list(remove)
+        task = self._task_of(read_tasks(self.config), notebook)
+        for tag in add:
+            parse_tag(tag, task.relpath, cell)
+        with open(task.path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        edited = tagedit.edit(task.path, text, task.relpath, cell, add, remove)
+        try:
+            pipeline = self._build(read_tasks(self.config, {task.path: edited}))
+        except CycleError as e:
+            raise CycleRefusedError(e.cycle, f"the change was not written: it would make a {e.message}") from None
+        except NbflowError as e:
+            raise NbflowError(f"the change was not written: {e.message}") from None
+        if edited != text:
+            _replace_file(task.path, edited)
+        return pipeline
+
+    def _task_of(self, tasks: Iterable[Task], notebook: str) -> Task:
+        """The task whose file is `notebook` (absolute, or relative to the project folder); NotFoundError naming why not."""
+        path = os.path.normpath(os.path.join(self.root, os.path.expanduser(notebook)))
+        tasks = list(tasks)
+        for t in tasks:
+            if t.path == path:
+                return t
+        for t in tasks:
+            if t.paired == path:
+                raise ConflictError(f"{os.path.relpath(path, self.root)} is paired with {t.relpath}, the file nbflow reads "
+                                    f"(jupytext). Fix: change the tags in {t.relpath}, or open the notebook in JupyterLab")
+        raise NotFoundError(f"{notebook} is not a task of the project {self.name}. Fix: give the path of one of its "
+                            f"notebooks, relative to {self.root}")
 
     # running
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),

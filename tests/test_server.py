@@ -382,7 +382,7 @@ def sample_urls() -> list[tuple[str, str]]:
 def test_every_route_rejects_unauthenticated_calls(server: tuple[Api, Path]) -> None:
     api, _ = server
     urls = sample_urls()
-    assert len(urls) == 11  # 10 routes, runs has GET and POST
+    assert len(urls) == 13  # 11 routes; runs and notebook-tags have GET and POST
     anonymous = requests.Session()
     for method, path in urls:
         r = anonymous.request(method, api.url + path, timeout=30)

@@ -133,7 +133,7 @@ def missing_input_error(pipeline: Pipeline, task: Task, template: str, key: str,
 
     `values`: which parameters filled the placeholders ("this run's parameters"), shown when the template has any.
     """
-    folder = paths.project_key(os.path.dirname(task.path), pipeline.root, pipeline.root)
+    folder = paths.project_key(task.folder, pipeline.root, pipeline.root)
     shown = paths.spelled_from(template, folder)
     where = f" ({paths.spelled_from(key, folder)}, with {values})" if placeholders(template) else ""
     cell = task.tag_cells.get(f"reads:{template}")

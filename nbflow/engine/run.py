@@ -183,7 +183,7 @@ class Engine:
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
         if task.policy.cpus and "OMP_NUM_THREADS" not in os.environ:  # numerical libraries: one thread per CPU granted
             env["OMP_NUM_THREADS"] = str(task.policy.cpus)
-        return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
+        return KernelLaunch(task.kernel, task.folder, tuple(sorted(env.items())))
 
     def _want(self, run_id: str, name: str) -> None:
         """Start the task's kernel ahead, unless it needs GPU ids, which are known only when it starts."""
@@ -345,12 +345,13 @@ class Engine:
                 await self.observers.attempt_started(self._context(), name, number, reads)
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
-                                   cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
+                                   cwd=launch.cwd, kernel=launch.kernel, parameters={**p.parameters, **task.injected},
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
                                    check_cells=task.check_cells, env=dict(launch.env), cpus=task.policy.cpus,
                                    cores=grant.cores if grant else (), memory=task.policy.memory, gpus=task.policy.gpus,
                                    gpu_ids=grant.gpus if grant else (), named=task.policy.resources, root=self.config.root,
-                                   writes=tuple(plan.resolve(w, p.parameters, task, self.config.root) for w in task.writes))
+                                   writes=tuple(plan.resolve(w, p.parameters, task, self.config.root) for w in task.writes),
+                                   notebook_copies=task.notebook_copies, output_dirs=task.output_dirs)
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:

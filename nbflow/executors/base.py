@@ -45,6 +45,8 @@ class AttemptSpec:
     named: tuple[tuple[str, float], ...] = ()  # named resources asked for (resources:NAME=N)
     root: str = ""  # the project folder (an executor that hashes outputs where the attempt ran needs it)
     writes: tuple[str, ...] = ()  # the outputs to hash, as the project names them (resolved writes: paths)
+    notebook_copies: tuple[str, ...] = ()  # where the executed notebook is also written (.ipynb copied, .html converted)
+    output_dirs: tuple[str, ...] = ()  # folders created before the notebook runs (Ploomber creates its products' parents)
 
     @property
     def launch(self) -> KernelLaunch:

@@ -119,6 +119,10 @@ def page(lab: dict[str, str]) -> Iterator[Page]:
         pg.goto(f"{lab['url']}/lab?token={lab['token']}")
         pg.wait_for_selector("#jp-main-dock-panel")
         pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
+        # keyboard shortcuts are bound once the settings load, after the commands (later still with more extensions,
+        # such as jupytext's): the palette test presses one first thing
+        pg.wait_for_function("() => window.jupyterapp.commands.keyBindings.some("
+                             "k => k.command === 'apputils:activate-command-palette')")
         yield pg
         browser.close()
 
