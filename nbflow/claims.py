@@ -40,7 +40,7 @@ def claims_of(pipeline: Pipeline, tasks: Iterable[str], parameters: Mapping[str,
         for mode, templates in ((WRITE, task.writes), (READ, task.reads)):
             for template in templates:
                 key = plan.resolve(template, parameters, task, pipeline.root)
-                found[Claim("" if os.path.isabs(key) else project, key, mode)] = None
+                found[Claim("" if os.path.isabs(key) or paths.is_url(key) else project, key, mode)] = None
     writes = {(c.project, c.path) for c in found if c.mode == WRITE}
     return [c for c in found if c.mode == WRITE or (c.project, c.path) not in writes]  # a path read and written: written
 

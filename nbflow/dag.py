@@ -10,6 +10,8 @@ from . import paths
 from .errors import CycleError, DuplicateWriterError, SelectionError, UnknownUpstreamError
 from .model import Edge, Pipeline, Task
 
+PLOOMBER = "Ploomber upstream"  # an edge from a Ploomber `upstream` declaration
+
 
 def build(root: str, tasks: Iterable[Task]) -> Pipeline:
     """A frozen pipeline; raises on unknown upstream names, duplicate writers and cycles."""
@@ -20,7 +22,7 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
             if up not in by_name:
                 raise UnknownUpstreamError(t.relpath, f"tag 'upstream:{up}' names no task", _suggest(up, by_name),
                                            t.tag_cells.get(f"upstream:{up}"))
-            edges.setdefault((up, t.name), "upstream tag")
+            edges.setdefault((up, t.name), PLOOMBER if t.ploomber and up in t.ploomber.upstream else "upstream tag")
     writers: dict[str, str] = {}
     for t in by_name.values():
         for path in t.writes:
@@ -102,11 +104,13 @@ def _edge_source(tasks: dict[str, Task], edges: dict[tuple[str, str], str], up: 
     """Where an edge comes from, for messages: 'b.ipynb cell 3 upstream:a' or 'b.ipynb cell 2 reads:x.csv'."""
     why = edges[(up, down)]
     t = tasks[down]
+    if why == PLOOMBER:
+        return f"{t.relpath} {t.at(t.ploomber.cell if t.ploomber else None)} declares '{up}' upstream (Ploomber)"
     if why == "upstream tag":
-        return f"{t.relpath} cell {t.tag_cells.get(f'upstream:{up}')} has upstream:{up}"
+        return f"{t.relpath} {t.at(t.tag_cells.get(f'upstream:{up}'))} has upstream:{up}"
     path = why.removeprefix("path ")
     read = next((k for k in t.tag_cells if k.startswith("reads:") and paths.may_overlap(path, k[6:])), f"reads:{path}")
-    return f"{t.relpath} cell {t.tag_cells.get(read)} has {read} (written by {up})"
+    return f"{t.relpath} {t.at(t.tag_cells.get(read))} has {read} (written by {up})"
 
 
 def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = (), end: Iterable[str] = ()) -> list[str]:
@@ -129,4 +133,12 @@ def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = 
 
 
 def _names(values: Iterable[str]) -> list[str]:
-    return [n.strip().removesuffix(".ipynb") for v in values for n in v.split(",") if n.strip()]
+    return [_strip_suffix(n.strip()) for v in values for n in v.split(",") if n.strip()]
+
+
+def _strip_suffix(name: str) -> str:
+    """A task named by its file: 'clean.ipynb', 'clean.py' or 'clean.md' is 'clean'."""
+    for suffix in (".ipynb", ".py", ".md"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

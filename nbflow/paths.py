@@ -11,7 +11,11 @@ may hold `{param}` placeholders (a template) and glob wildcards. What a key name
   skip names that start with `.` (write the dot: `.cache/*`, `data/.*`);
 - a `{param}` placeholder stands for one whole or partial segment of any non-empty text.
 
-Everything here is pure except the two functions at the end, which look at the disk.
+A key may also be a URL of object storage (`s3://bucket/data/*.csv`, `gs://...`; fsspec's protocols): the same
+grammar applies to the part after the bucket, and a URL never matches a local path or a URL of another bucket.
+`file://` URLs are local paths. URLs are listed and fingerprinted through nbflow/storage.py, never downloaded.
+
+Everything here is pure except the functions at the end, which look at the disk (or the object store).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 _MAX_CHAR = 0x10FFFF
 _Chars = tuple[tuple[tuple[int, int], ...], bool]  # code point intervals, and whether the set is their complement
@@ -83,11 +88,32 @@ _UNDER = _Many(hidden=True)
 
 # spelling and normalisation
 
+def is_url(path: str) -> bool:
+    """Whether the path is a URL (`s3://bucket/key`); `file://` URLs are URLs here too."""
+    return _URL.match(path) is not None
+
+
+def split_url(key: str) -> tuple[str, str]:
+    """A URL key as its store and its path in it (`s3://bucket`, `/data/x.csv`); a local key as ("", key)."""
+    m = _URL.match(key)
+    if m is None:
+        return "", key
+    netloc, _, rest = key[m.end():].partition("/")
+    return f"{m.group(1).lower()}://{netloc}", "/" + rest
+
+
 def project_key(path: str, base: str, root: str) -> str:
     """`path` as written (relative to the folder `base`, or absolute; `~` expanded) as the project's key for it.
 
-    Lexical, like the code in a cell sees it: `..` is collapsed without following symlinks.
+    Lexical, like the code in a cell sees it: `..` is collapsed without following symlinks. A URL is its own key
+    (`..` and `//` collapsed); a `file://` URL is the local path it names.
     """
+    if is_url(path):
+        store, rest = split_url(path)
+        if store.startswith("file://"):
+            return project_key(rest if store == "file://" else "/" + store[len("file://"):] + rest, base, root)
+        rest = re.sub("/+", "/", posixpath.normpath(rest)) if rest != "/" else rest
+        return store + rest
     full = os.path.normpath(os.path.join(base, os.path.expanduser(path)))
     rel = os.path.relpath(full, root)
     outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
@@ -95,8 +121,8 @@ def project_key(path: str, base: str, root: str) -> str:
 
 
 def spelled_from(key: str, folder: str) -> str:
-    """How a tag in a notebook in `folder` (a key) spells `key`: relative to that folder, or absolute."""
-    if posixpath.isabs(key) or folder in ("", "."):
+    """How a tag in a notebook in `folder` (a key) spells `key`: relative to that folder, or absolute (or a URL)."""
+    if posixpath.isabs(key) or is_url(key) or folder in ("", "."):
         return key
     return posixpath.relpath(key, folder)
 
@@ -115,7 +141,9 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
     parts: list[str] = []
     for segment in template.split("/"):
         text = PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), segment)
-        if text.startswith("/") and segment.startswith("{"):
+        if segment.startswith("{") and is_url(text):  # a URL value starts the path again too
+            parts = []
+        elif text.startswith("/") and segment.startswith("{"):
             parts = [""]
             text = text[1:]
         parts.append(text)
@@ -131,11 +159,15 @@ def resolve(template: str, values: Mapping[str, Any], root: str) -> str:
 
 def is_glob(key: str) -> bool:
     """Whether the key holds a wildcard (a placeholder is not one)."""
+    key = split_url(key)[1]
     return any(isinstance(p, _Many) or any(t.wild for t in p.tokens) for p in _parse(key, plain_tail=False))
 
 
 def fixed_prefix(key: str) -> str:
     """The key's leading literal segments: the folder every match of a glob lies in ('.' when there are none)."""
+    store, key = split_url(key)
+    if store:
+        return store + fixed_prefix(key)
     names = []
     for part in _parse(key, plain_tail=False):
         if not (isinstance(part, _Segment) and part.literal is not None):
@@ -146,7 +178,8 @@ def fixed_prefix(key: str) -> str:
 
 def matches(pattern: str, path: str) -> bool:
     """Whether the file `path` (a key) is among the files `pattern` names: itself or under it, or a match."""
-    if posixpath.isabs(pattern) != posixpath.isabs(path):
+    (store, pattern), (other, path) = split_url(pattern), split_url(path)
+    if store != other or posixpath.isabs(pattern) != posixpath.isabs(path):
         return False
     parts, names = _parse(pattern), _names(path)
 
@@ -174,8 +207,16 @@ def overlap_example(a: str, b: str) -> str | None:
     segment over their characters, so `data/*.csv` and `data/sub/x.csv` do not overlap while `data` and
     `data/**/x.csv` do. A plain path read as a folder meets the other path's segments strictly: a
     placeholder on either side does not stand for a literal name there, so `data/{run_date}/out.csv` is
-    not taken to lie under a folder `data/config.csv`.
+    not taken to lie under a folder `data/config.csv`. URLs meet only URLs of the same bucket.
     """
+    (store, a), (other, b) = split_url(a), split_url(b)
+    if store != other:
+        return None
+    found = _overlap_example(a, b)
+    return None if found is None else store + found
+
+
+def _overlap_example(a: str, b: str) -> str | None:
     if a.startswith("/") != b.startswith("/"):
         return None
     x, y = _shape(a), _shape(b)
@@ -208,9 +249,24 @@ def overlapping(writes: Iterable[str], reads: Iterable[str]) -> list[tuple[str, 
     """Every (write, read) pair that may_overlap: a pipeline's edges, without trying every pair.
 
     Literal paths are looked up by their folders; paths without `**` of the same depth must share a literal
-    last name to meet as files. Only the remaining pairs are searched.
+    last name to meet as files. Only the remaining pairs are searched. URLs meet only URLs of their bucket.
     """
-    writes, reads = list(dict.fromkeys(writes)), list(dict.fromkeys(reads))
+    by_store: dict[str, tuple[list[str], list[str]]] = {}
+    for w in dict.fromkeys(writes):
+        by_store.setdefault(split_url(w)[0], ([], []))[0].append(w)
+    for r in dict.fromkeys(reads):
+        by_store.setdefault(split_url(r)[0], ([], []))[1].append(r)
+    out = []
+    for store, (ws, rs) in by_store.items():
+        if not store:
+            out += _overlapping(ws, rs)
+            continue
+        found = _overlapping([split_url(w)[1] for w in ws], [split_url(r)[1] for r in rs])
+        out += [(store + w, store + r) for w, r in found]
+    return out
+
+
+def _overlapping(writes: list[str], reads: list[str]) -> list[tuple[str, str]]:
     shapes = {w: _shape(w) for w in writes}
     literal = {w for w, s in shapes.items() if s.literal}
     under: dict[str, list[str]] = {}  # folder -> the literal writes below it
@@ -490,11 +546,22 @@ _ANY_NAME = _segment("{_}")  # any name under a plain folder: a placeholder's te
 
 # on disk: the only two functions here that touch the file system
 
+def location(key: str, root: str) -> str:
+    """What the code in a cell is given for a key: the absolute path, or the URL unchanged."""
+    if is_url(key) or posixpath.isabs(key):
+        return key
+    return os.path.join(root, *key.split("/"))
+
+
 def list_files(key: str, root: str) -> list[str]:
-    """The files a resolved key names on disk, as keys, sorted: the same grammar as `matches`.
+    """The files a resolved key names on disk (or objects, for a URL), as keys, sorted: the same grammar as `matches`.
 
     Symlinked folders are followed (the code in the cell sees through them), each at most once per pattern step.
     """
+    if is_url(key):
+        from .storage import list_objects
+
+        return list_objects(key)
     parts = _parse(key)
     absolute = posixpath.isabs(key)
     found: set[str] = set()

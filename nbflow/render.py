@@ -11,6 +11,7 @@ T = TaskState
 STATE_COLORS: dict[str, str] = {
     T.PENDING: "#e0e0e0", T.QUEUED: "#cfd8dc", T.RUNNING: "#90caf9", T.SUCCEEDED: "#a5d6a7", T.SKIPPED: "#c8e6c9",
     T.FAILED: "#ef9a9a", T.CHECK_FAILED: "#ffcc80", T.UPSTREAM_FAILED: "#f8bbd0", T.CANCELLED: "#bdbdbd", T.CRASHED: "#ef9a9a",
+    T.BLOCKED: "#ce93d8",
 }
 
 

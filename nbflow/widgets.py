@@ -24,11 +24,13 @@ from .records import RunRecord
 STATE_FILL = {
     "pending": "#757575", "queued": "#607d8b", "running": "#1565c0", "succeeded": "#2e7d32", "failed": "#c62828",
     "check_failed": "#e65100", "upstream_failed": "#ad1457", "skipped": "#ffffff", "cancelled": "#455a64",
+    "blocked": "#6a1b9a",  # a circuit breaker is open (issue 13)
 }
 # The words the panel uses for each state (labextension/src/graph.ts STATE_LABELS): one vocabulary everywhere.
 STATE_LABELS = {
     "pending": "pending", "queued": "queued", "running": "running", "succeeded": "succeeded", "failed": "failed",
     "check_failed": "check failed", "upstream_failed": "upstream failed", "skipped": "up to date", "cancelled": "cancelled",
+    "blocked": "blocked",
 }
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 34, 56, 24, 8
 PAD_TOP = 28  # room for edges that arc over a column

@@ -26,7 +26,7 @@ from nbflow.project import is_cli_command
 from nbflow.server import paths
 from nbflow.store import Store
 
-from .conftest import FIXTURES, REPO, write_notebook
+from .conftest import FIXTURES, REPO, stop_processes_under, write_notebook
 
 pytestmark = pytest.mark.kernel
 TOKEN = "nbflow-test-token"
@@ -47,7 +47,8 @@ def make_root(base: Path) -> Path:
                                                "pathlib.Path('data/a.txt').write_text('a' * n)", ["writes:data/a.txt"])])
     write_notebook(demo / "nb" / "b.ipynb", [("print(open('data/a.txt').read())", ["reads:data/a.txt"])])
     write_notebook(demo / "nb" / "c.ipynb", [("print('c')", ["upstream:a"])])
-    (demo / "nbflow.toml").write_text('notebooks = "nb"\njobs = 2\n[parameters]\nn = 4\n')
+    (demo / "nbflow.toml").write_text('notebooks = "nb"\njobs = 2\n[parameters]\nn = 4\n[forecast]\nmin_history = 1\n')
+    write_notebook(root / "ops" / "load.ipynb", [("x = 1", ["uses:warehouse"])])  # a breaker, never run
     (root / "failing").mkdir()
     shutil.copy(FIXTURES / "fails_in_cell_2.ipynb", root / "failing" / "fails_in_cell_2.ipynb")
     for name in ("sleepy", "race"):  # a run writes out.txt: a second run of the same data is refused (run claims)
@@ -124,17 +125,18 @@ def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)})
     api = Api(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 180  # a loaded machine starts jupyter slowly
-    while True:
-        try:
-            if api.get("runs", project="").status_code in (200, 403):
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
-        time.sleep(0.2)
     try:
+        while True:  # polling a process that is starting: nothing to wait on but its port
+            try:
+                if api.get("runs", project="").status_code in (200, 403):
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
+            time.sleep(0.2)
         yield api
-    finally:
+    finally:  # also when it never answered: no server is left behind, nor a runner it started
+        stop_processes_under(root)
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
@@ -382,7 +384,7 @@ def sample_urls() -> list[tuple[str, str]]:
 def test_every_route_rejects_unauthenticated_calls(server: tuple[Api, Path]) -> None:
     api, _ = server
     urls = sample_urls()
-    assert len(urls) == len(ext.ROUTES) + 2  # runs and schedules have GET and POST
+    assert len(urls) == len(ext.ROUTES) + 3  # runs, schedules and notebook-tags have GET and POST
     anonymous = requests.Session()
     for method, path in urls:
         r = anonymous.request(method, api.url + path, timeout=30)
@@ -420,6 +422,24 @@ def test_the_extension_registers_exactly_the_tested_routes() -> None:
             if method in vars(handler):  # every method went through base.route (authenticated + authorized)
                 assert getattr(vars(handler)[method], "__wrapped__", None) is not None, (handler, method)
     assert {h.auth_resource for h in routed} == {"nbflow"}
+
+
+def test_operations_routes_forecast_alerts_and_breakers(server: tuple[Api, Path], demo_run: dict[str, Any]) -> None:
+    api, root = server
+    body = api.get("pipeline", project="demo", run=demo_run["id"]).json()
+    assert body["run"]["id"] == demo_run["id"] and body["run"]["eta"] is None  # finished: no ETA
+    tasks = {t["name"]: t for t in body["tasks"]}
+    assert tasks["a"]["expected"]["samples"] >= 1 and tasks["a"]["expected"]["median"] > 0
+    assert tasks["a"]["expected_end"] is None
+    assert api.get("alerts", project="demo").json() == {"alerts": []}
+    assert api.get("breakers", project="demo").json() == {"breakers": []}
+    missing = api.post("breakers/warehouse/reset", project="demo")
+    assert missing.status_code == 404 and "no circuit breaker 'warehouse'" in missing.json()["message"]
+    [breaker] = api.get("breakers", project="ops").json()["breakers"]
+    assert (breaker["name"], breaker["state"], breaker["used_by"], breaker["threshold"]) == ("warehouse", "closed", ["load"], 3)
+    reset = api.post("breakers/warehouse/reset", project="ops")
+    assert reset.status_code == 200 and reset.json()["breaker"]["state"] == "closed"
+    assert api.get("alerts", project="ops", limit=0).status_code == 400
 
 
 def test_posts_need_the_xsrf_token_when_authenticated_by_cookie(server: tuple[Api, Path]) -> None:

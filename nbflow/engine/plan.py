@@ -5,7 +5,7 @@ import difflib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,26 +80,42 @@ def _abs(root: str, rel: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 
+def content_hash(key: str, root: str) -> tuple[str, int]:
+    """(hash, size) of what a key names: a file's sha256, or an object's ETag/checksum/version from its metadata (a URL's
+    content is never downloaded)."""
+    if paths.is_url(key):
+        from ..storage import stat
+
+        digest, size, _ = stat(key)
+        return digest, size
+    return file_hash(_abs(root, key))
+
+
 def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[str, str, int]]:
     """(path, sha256, size) of each file the task reads, folders and globs expanded; a path naming no file hashes as 'missing'."""
     out: list[tuple[str, str, int]] = []
     for template in task.reads:
         key = resolve(template, params, task, root)
         files = paths.list_files(key, root)
-        out.extend([(p, *file_hash(_abs(root, p))) for p in files] or [(key, "missing", 0)])
+        out.extend([(p, *content_hash(p, root)) for p in files] or [(key, "missing", 0)])
     return out
 
 
 def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
     """(path, sha256, size) of each declared output (folders and globs expanded), and the outputs not found."""
+    return hash_outputs([resolve(template, params, task, root) for template in task.writes], root)
+
+
+def hash_outputs(keys: Iterable[str], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """(path, sha256, size) of each resolved output path (folders and globs expanded), and the paths not found.
+    Where the attempt ran: the runner, or a Dask worker that sends the hashes back."""
     found: list[tuple[str, str, int]] = []
     missing: list[str] = []
-    for template in task.writes:
-        key = resolve(template, params, task, root)
+    for key in keys:
         files = paths.list_files(key, root)
         if not files:
             missing.append(key)
-        found.extend((p, *file_hash(_abs(root, p))) for p in files)
+        found.extend((p, *content_hash(p, root)) for p in files)
     return found, missing
 
 
@@ -117,7 +133,7 @@ def missing_input_error(pipeline: Pipeline, task: Task, template: str, key: str,
 
     `values`: which parameters filled the placeholders ("this run's parameters"), shown when the template has any.
     """
-    folder = paths.project_key(os.path.dirname(task.path), pipeline.root, pipeline.root)
+    folder = paths.project_key(task.folder, pipeline.root, pipeline.root)
     shown = paths.spelled_from(template, folder)
     where = f" ({paths.spelled_from(key, folder)}, with {values})" if placeholders(template) else ""
     cell = task.tag_cells.get(f"reads:{template}")
@@ -148,6 +164,14 @@ def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, st
 def outputs_intact(writes: list[FileRecord], root: str) -> str | None:
     """None when every recorded output still exists with its recorded hash, else why not."""
     for path, digest, size in writes:
+        if paths.is_url(path):
+            try:
+                found = content_hash(path, root)
+            except FileNotFoundError:
+                return f"output {path} is missing"
+            if found != (digest, size):
+                return f"output {path} changed since it was written"
+            continue
         full = _abs(root, path)
         if not os.path.isfile(full):
             return f"output {path} is missing"

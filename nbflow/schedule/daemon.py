@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import paths
 from ..errors import LeaseLostError, NbflowError, StandbyError
 from ..liveness import HOST, LEASE_TTL_SECONDS, Holder, gone, new_owner
 from ..states import RunState, WorkState
@@ -194,7 +195,7 @@ class Scheduler:
                           schedule=spec.name, jobs=spec.jobs)
 
     def _file_request(self, spec: SensorSpec, row: Mapping[str, Any]) -> RunRequest:
-        full = os.path.join(self.root, *row["path"].split("/"))
+        full = paths.location(row["path"], self.root)
         return RunRequest(parameters={**spec.parameters, spec.parameter: full}, only=spec.only, trigger=spec.trigger,
                           jobs=spec.jobs)
 
@@ -322,7 +323,7 @@ class Scheduler:
         if spec is None:
             return None
         return self.store.find_run(spec.trigger, row["claimed_at"],
-                                   parameter=(spec.parameter, os.path.join(self.root, *row["path"].split("/"))))
+                                   parameter=(spec.parameter, paths.location(row["path"], self.root)))
 
     # the loop
 

@@ -5,7 +5,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
-from ..paths import list_files
+from ..paths import is_url, list_files
 
 FileStat = tuple[str, int, int]  # (project-relative posix path, size in bytes, mtime in ns)
 
@@ -14,6 +14,15 @@ def scan(root: str, pattern: str) -> list[FileStat]:
     """The files under `root` that `pattern` names (the path rule of nbflow/paths.py: wildcards skip dot-files), sorted."""
     out: list[FileStat] = []
     for path in list_files(pattern, root):
+        if is_url(path):  # an object: its size and modification time from the store's metadata
+            from ..storage import stat
+
+            try:
+                _, size, mtime_ns = stat(path)
+            except FileNotFoundError:
+                continue
+            out.append((path, size, mtime_ns))
+            continue
         try:
             st = os.stat(os.path.join(root, path))
         except OSError:  # gone between listing and stat

@@ -11,6 +11,8 @@ from jupyter_server.utils import url_path_join
 
 from .base import NbflowHandler
 from .changes import ChangesHandler
+from .notebooks import NotebookTagsHandler
+from .ops import AlertsHandler, BreakerResetHandler, BreakersHandler
 from .review import CompareHandler, DatasetsHandler, NotebookHandler, ParametersHandler, TaskHistoryHandler, TimelineHandler
 from .routes import AttemptIOHandler, LineageHandler, LogHandler, PipelineHandler, RunHandler
 from .runs import CancelHandler, DryRunHandler, ResumeHandler, RunsHandler
@@ -43,6 +45,10 @@ ROUTES: list[tuple[str, type[NbflowHandler]]] = [
     ("schedules/(?P<name>[^/]+)/(?P<action>pause|resume|remove)", ScheduleActionHandler),
     ("cron", CronHandler),
     ("backfill", BackfillHandler),
+    ("notebook-tags", NotebookTagsHandler),
+    ("alerts", AlertsHandler),
+    ("breakers", BreakersHandler),
+    ("breakers/(?P<name>[^/]+)/reset", BreakerResetHandler),
 ]
 
 

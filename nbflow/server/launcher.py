@@ -27,7 +27,7 @@ class Child:
 
 
 def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-                   error_file: str) -> list[str]:
+                   error_file: str, executor: str | None = None) -> list[str]:
     """The `nbflow run` command line for a triggered run; every value passed as JSON so its type survives."""
     cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter",
            "--error-file", error_file]
@@ -35,6 +35,8 @@ def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any],
         cmd += ["-p", f"{key}={json.dumps(value)}"]
     for name in only:
         cmd += ["--only", name]
+    if executor:
+        cmd += ["--executor", executor]
     return cmd + (["--force"] if force else [])
 
 
@@ -47,10 +49,12 @@ class RunnerProcesses:
         self._children: dict[str, Child] = {}
 
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              run_id: str | None = None) -> Child:
-        """Spawn the runner of a new run (`run_id`: the id a queued run was given when it was queued)."""
+              executor: str | None = None, run_id: str | None = None) -> Child:
+        """Spawn the runner of a new run (`executor`: "local" or "dask", None: the project's own; `run_id`: the id a
+        queued run was given when it was queued)."""
         run_id = run_id or new_run_id()
-        return self.spawn(project, run_id, lambda error_path: runner_command(project, run_id, parameters, only, force, error_path))
+        return self.spawn(project, run_id,
+                          lambda error_path: runner_command(project, run_id, parameters, only, force, error_path, executor))
 
     def resume(self, project: Project, run_id: str) -> Child:
         """Spawn `nbflow resume RUN` (the panel's Resume and Retry failed)."""

@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nbflow.server")
 RECORD_WAIT_S = 60.0  # how long POST runs waits for the runner to record the run (it imports papermill first)
-BODY_FIELDS = {"parameters", "only", "force", "queue"}
+BODY_FIELDS = {"parameters", "only", "force", "queue", "executor"}
+EXECUTORS = ("local", "dask")
 STATUSES = {s.value for s in RunState} | {"queued"}
 
 
-def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool]:
-    """The trigger body {"parameters": {...}, "only": [...], "force": bool, "queue": bool}, checked field by field."""
+def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool, str | None]:
+    """The trigger body {"parameters": {...}, "only": [...], "force": bool, "queue": bool, "executor": "local"|"dask"},
+    checked field by field."""
     body = {} if body is None else body
     if not isinstance(body, dict):
         raise NbflowError('the request body must be a JSON object like {"parameters": {"sample_size": 500}, "only": [], "force": false}')
@@ -45,7 +47,10 @@ def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool]:
     for flag in ("force", "queue"):
         if not isinstance(body.get(flag, False), bool):
             raise NbflowError(f"field '{flag}' must be true or false, not {body[flag]!r}")
-    return parameters, only, bool(body.get("force", False))
+    executor = body.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        raise NbflowError(f"field 'executor' must be one of {', '.join(EXECUTORS)} (or left out for the project's own), not {executor!r}")
+    return parameters, only, bool(body.get("force", False)), executor
 
 
 def wants_queue(body: Any) -> bool:
@@ -88,19 +93,19 @@ class RunsHandler(NbflowHandler):
     @route
     async def post(self) -> None:
         body = self.json_body()
-        parameters, only, force = parse_body(body)
+        parameters, only, force, executor = parse_body(body)
         folder = self.folder()
         project = await self.blocking(self.nbflow.project, folder)
-        _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
+        _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only, executor=executor))
         conflict = await self.blocking(lambda: project.run_conflict(parameters, only=only))
         waiting = queue.entries(project.root)
         if wants_queue(body) and (waiting or conflict is not None):  # wait behind the queue and the runs it overlaps
-            entry = queue.add(project.root, new_run_id(), parameters, only, force)
+            entry = queue.add(project.root, new_run_id(), parameters, only, force, executor)
             self.reply({"run_id": entry.run_id, "queued": True, "position": len(waiting) + 1, "warnings": warnings}, 202)
             return
         if conflict is not None:  # the rule every run start follows; the runner checks it again atomically
             raise conflict
-        child = self.nbflow.runners.start(project, parameters, only, force)
+        child = self.nbflow.runners.start(project, parameters, only, force, executor)
         await self.wait_recorded(folder, child, warnings)
 
     async def wait_recorded(self, folder: str, child: Child, warnings: list[str] | None = None) -> None:
@@ -185,12 +190,12 @@ class DryRunHandler(NbflowHandler):
 
     @route
     async def post(self) -> None:
-        parameters, only, force = parse_body(self.json_body())
-        self.reply(await self.blocking(self.plan, self.folder(), parameters, only, force))
+        parameters, only, force, executor = parse_body(self.json_body())
+        self.reply(await self.blocking(self.plan, self.folder(), parameters, only, force, executor))
 
-    def plan(self, folder: str, parameters: dict[str, Any], only: list[str], force: bool) -> dict[str, Any]:
+    def plan(self, folder: str, parameters: dict[str, Any], only: list[str], force: bool, executor: str | None) -> dict[str, Any]:
         with self.nbflow.project(folder) as project:
-            _, _, warnings = project.check_run(parameters, only=only)
+            _, _, warnings = project.check_run(parameters, only=only, executor=executor)
             planned = project.dry_run(parameters, only=only, force=force)
             return {"tasks": [{"task": p.task, "action": p.action, "reason": p.reason} for p in planned],
                     "parameters": project.run_parameters(parameters, "(new)", None), "warnings": warnings}
@@ -224,7 +229,7 @@ async def drain_queues(state: ServerState) -> None:
             if conflict is not None or state.runners.starting(folder):
                 continue
             queue.remove(folder, entry.run_id)
-            state.runners.start(project, entry.parameters, entry.only, entry.force, run_id=entry.run_id)
+            state.runners.start(project, entry.parameters, entry.only, entry.force, entry.executor, run_id=entry.run_id)
             log.info("nbflow: started queued run %s of %s", entry.run_id, folder)
         except NbflowError as err:  # the queued request no longer fits the pipeline: the reason goes to the server log
             queue.remove(folder, entry.run_id)

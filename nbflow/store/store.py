@@ -5,15 +5,17 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
 from ..liveness import HOST
+from ..paths import is_url
 from ..records import AttemptRecord, ClaimRecord, FileRecord, RunRecord, TaskRecord, record_fields
 from ..states import AttemptState, ErrorKind, RunState, TaskState
 from . import migrations
 from .db import Db, wal_bug_warning
+from .ops import OpsStore
 from .schedules import ScheduleStore
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 ClaimCheck = Callable[[list[ClaimRecord]], None]  # raises when a held claim conflicts with the new run's
 
+PLACEMENT_FIELDS = ("host", "worker", "pid", "peak_rss", "cpu_seconds", "resources")
 TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact")
 ABANDONED = "the runner stopped while this attempt ran"
 DEFAULT_PROJECT = "default"
@@ -67,6 +70,7 @@ def _attempt(row: Sequence[Any]) -> AttemptRecord:
     values = dict(zip(record_fields(AttemptRecord), row))
     values["status"] = AttemptState(values["status"])
     values["error_kind"] = ErrorKind(values["error_kind"]) if values["error_kind"] else None
+    values["resources"] = _loads(values["resources"])
     return AttemptRecord(**values)
 
 
@@ -81,7 +85,7 @@ def _version(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Store(ScheduleStore):
+class Store(ScheduleStore, OpsStore):
     """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage, of one project.
 
     Several projects may share one store file (`store = "/shared/nbflow.db"`): every query here is limited to
@@ -362,11 +366,16 @@ class Store(ScheduleStore):
                        error: str | None = None, error_cell: int | None = None, ename: str | None = None,
                        evalue: str | None = None, log: str | None = None,
                        reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
-                       fingerprint: str | None = None) -> None:
+                       fingerprint: str | None = None, placement: Mapping[str, Any] | None = None) -> None:
         """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
 
         `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
+        `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources); a field left
+        out keeps what start_attempt recorded.
         """
+        where = {k: v for k, v in (placement or {}).items() if k in PLACEMENT_FIELDS and v is not None}
+        if "resources" in where:
+            where["resources"] = _dumps(where["resources"])
         with self._write() as conn:
             found = conn.execute("SELECT run_id, task, number FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
             if found is None:
@@ -374,8 +383,9 @@ class Store(ScheduleStore):
             run_id, task, number = found
             conn.execute(
                 "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, ename = ?, "
-                "evalue = ?, log = ?, fingerprint = ? WHERE id = ?",
-                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, attempt_id),
+                "evalue = ?, log = ?, fingerprint = ?" + "".join(f", {k} = ?" for k in where) + " WHERE id = ?",
+                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, *where.values(),
+                 attempt_id),
             )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
@@ -394,7 +404,7 @@ class Store(ScheduleStore):
 
     def _dataset_key(self, path: str) -> tuple[str, str]:
         """A dataset's (project, path): paths inside a project are the project's; an absolute path is shared."""
-        return ("" if os.path.isabs(path) else self.project), path
+        return ("" if os.path.isabs(path) or is_url(path) else self.project), path
 
     def _dataset_id(self, conn: sqlite3.Connection, path: str) -> int:
         key = self._dataset_key(path)

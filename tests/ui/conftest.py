@@ -1,6 +1,7 @@
 """Fixtures for the UI tests: a small pipeline in a temp folder, JupyterLab serving it, Debian's Chromium."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import REPO, write_notebook
+from tests.conftest import REPO, stop_processes_under, write_notebook
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("NBFLOW_SCREENSHOTS") or Path(__file__).parent / "screenshots")
@@ -110,10 +111,6 @@ def wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout:
 def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """JupyterLab serving a fresh copy of the small pipeline (and, in `big/`, 300 tasks in 10 folders); stopped at
     the end of the module."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    if not (REPO / "nbflow" / "labextension" / "package.json").exists():
-        pytest.skip("the labextension is not built: run `make setup`")
     base = tmp_path_factory.mktemp("ui")
     if getattr(request.module, "LAYOUT", "small") == "big":  # the server's root holds big/ and small/, two projects
         root = base / "root"
@@ -123,6 +120,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
             (root / name / "nbflow.toml").write_text(f'name = "{name}"\n')
     else:
         root = write_pipeline(base / "project")
+    with serve_lab(base, root) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serve_lab(base: Path, root: Path) -> Iterator[dict[str, str]]:
+    """JupyterLab with nbflow's server extension serving `root` (settings and logs under `base`), stopped on exit,
+    with the runners it started."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    if not (REPO / "nbflow" / "labextension" / "package.json").exists():
+        pytest.skip("the labextension is not built: run `make setup`")
     settings = base / "settings"
     notify = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notify.parent.mkdir(parents=True)
@@ -144,6 +153,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        stop_processes_under(root)  # runners the server started live in sessions of their own
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +168,10 @@ def page(lab: dict[str, str]) -> Iterator[Page]:
         pg.wait_for_selector("#jp-main-dock-panel", timeout=90_000)  # a loaded machine
         pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
         pg.evaluate("() => window.jupyterapp.restored.then(() => null)")  # the layout restored: nothing moves after this
+        # keyboard shortcuts are bound once the settings load, after the commands (later still with more extensions,
+        # such as jupytext's): the palette test presses one first thing
+        pg.wait_for_function("() => window.jupyterapp.commands.keyBindings.some("
+                             "k => k.command === 'apputils:activate-command-palette')")
         yield pg
         browser.close()
 
