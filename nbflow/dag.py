@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from fnmatch import fnmatchcase
 
+from .cells import cell_label
 from .errors import CycleError, DuplicateWriterError, SelectionError, UnknownUpstreamError
 from .model import Edge, Pipeline, Task
 
@@ -30,7 +31,7 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
             if path in writers and writers[path] != t.name:
                 other = by_name[writers[path]]
                 raise DuplicateWriterError(t.relpath, f"writes '{path}', which {other.relpath} writes too "
-                                           f"(cell {other.tag_cells.get('writes:' + path)})",
+                                           f"({_cell(other.tag_cells.get('writes:' + path))})",
                                            "give each output one writer: rename one path, or merge the two notebooks",
                                            t.tag_cells.get(f"writes:{path}"))
             writers[path] = t.name
@@ -96,10 +97,14 @@ def _edge_source(tasks: dict[str, Task], edges: dict[tuple[str, str], str], up: 
     why = edges[(up, down)]
     t = tasks[down]
     if why == "upstream tag":
-        return f"{t.relpath} cell {t.tag_cells.get(f'upstream:{up}')} has upstream:{up}"
+        return f"{t.relpath} {_cell(t.tag_cells.get(f'upstream:{up}'))} has upstream:{up}"
     path = why.removeprefix("path ")
     read = next((k for k in t.tag_cells if k.startswith("reads:") and fnmatchcase(path, k[6:])), f"reads:{path}")
-    return f"{t.relpath} cell {t.tag_cells.get(read)} has {read} (written by {up})"
+    return f"{t.relpath} {_cell(t.tag_cells.get(read))} has {read} (written by {up})"
+
+
+def _cell(index: int | None) -> str:
+    return cell_label(index) or "a cell"
 
 
 def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = (), end: Iterable[str] = ()) -> list[str]:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .cells import cell_label
 from .config import policy_from
 from .errors import NotebookError, TagError
 from .model import Config, Task
@@ -127,7 +128,7 @@ def read_task(path: str, config: Config) -> Task:
                 checks.append(index)
             elif tag.kind == "parameters":
                 if params_cell is not None:
-                    raise TagError(shown, f"a second 'parameters' cell (the first is cell {params_cell})",
+                    raise TagError(shown, f"a second 'parameters' cell (the first is {cell_label(params_cell)})",
                                    "keep one parameters cell: papermill injects after the first", index)
                 params_cell = index
                 params, defaults = _assignments(_source(cell), shown, index)

@@ -48,6 +48,9 @@ class RunRecord:
     heartbeat_at: float | None
     schedule: str | None
     resumed_from: str | None
+    code_commit: str | None = None  # the project's git commit when the run started (None: not in git)
+    code_dirty: bool | None = None  # whether tracked files differed from that commit
+    code_changed: tuple[str, ...] | None = None  # task notebooks (project-relative) that differ from it or are untracked
 
     @property
     def duration(self) -> float | None:
@@ -69,6 +72,8 @@ class TaskRecord:
     error: str | None
     error_cell: int | None
     artifact: str | None
+    error_execution_count: int | None = None  # the failing cell's In [n] in the executed notebook
+    progress: Mapping[str, Any] | None = None  # while running: {"cell": 1-based, "cells": n, "since": cell start}
 
     @property
     def duration(self) -> float | None:
@@ -95,6 +100,7 @@ class AttemptRecord:
     host: str | None
     pid: int | None
     fingerprint: str | None
+    error_execution_count: int | None = None  # the failing cell's In [n] in the executed notebook
 
     @property
     def duration(self) -> float | None:

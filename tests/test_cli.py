@@ -46,7 +46,7 @@ def test_compile_error_exit_2_names_notebook_cell_and_fix(tmp_path):
     write_notebook(tmp_path / "b.ipynb", ["x = 1", ("pass", ["upstream:aa"])])
     out = nbflow("compile", cwd=tmp_path)
     assert out.returncode == 2
-    assert "b.ipynb, cell 1: tag 'upstream:aa' names no task" in out.stderr and "upstream:a" in out.stderr
+    assert "b.ipynb, cell 2: tag 'upstream:aa' names no task" in out.stderr and "upstream:a" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
+PROGRESS_SECONDS = 1.0  # a running task's current cell is recorded at most this often (the live display hears every one)
+SLOW_FACTOR = 10  # `nbflow run` says so when a task has run this many times its usual (median) duration
+SLOW_MIN_SECONDS = 10.0  # ... and at least this long: a 0.2 s task at 2 s is not worth a warning
 T = TypeVar("T")
 log = logging.getLogger("nbflow.engine")
 
@@ -55,6 +58,7 @@ class TaskOutcome:
     error: str | None = None
     error_cell: int | None = None
     artifact: str | None = None
+    error_execution_count: int | None = None  # the failing cell's In [n]
 
 
 @dataclass
@@ -100,6 +104,9 @@ class Engine:
         self._state: dict[str, TaskState] = {}
         self._selected: set[str] = set()
         self._will_run: set[str] = set()  # decided to run, not finished
+        self._progress_due: set[tuple[str, str]] = set()  # running tasks whose current cell is still to be recorded
+        self._latest_progress: dict[tuple[str, str], dict[str, Any]] = {}
+        self._background: set[asyncio.Future[None]] = set()  # progress writes in flight
 
     async def execute(self, p: RunPlan) -> RunSummary:
         try:
@@ -153,6 +160,7 @@ class Engine:
             raise
         finally:
             beat.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)  # progress is a hint: its failure is no failure
             await self.db(self.store.finish_run, p.run_id, status)
             self.on_event("run_finished", {"run_id": p.run_id, "status": status})
         return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, TaskState.PENDING))
@@ -178,7 +186,8 @@ class Engine:
                 expected.add(name)
                 self.executor.want(self._launch(p.run_id, name))
 
-    async def _set(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
+    async def _set(self, run_id: str, task: str, status: TaskState, duration: float | None = None, **fields: Any) -> None:
+        """Record a task's state; `duration` (the last attempt's seconds) goes only to the event sink."""
         if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED):  # its kernel is not needed
             self.executor.unwant(self._launch(run_id, task))
         if status in FINAL:
@@ -189,7 +198,8 @@ class Engine:
         for k in ("reason", "attempts", "error", "error_cell", "artifact"):
             if k in fields:
                 setattr(out, k, fields[k])
-        self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields})
+        extra = {"duration": duration} if duration is not None else {}
+        self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields, **extra})
 
     async def _heartbeat(self, run_id: str) -> None:
         while True:
@@ -225,29 +235,31 @@ class Engine:
         number = p.first_attempt.get(name, 1)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
-            result, artifact = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
+            result, artifact, took = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
             if result.status == AttemptState.SUCCEEDED:
                 keys[name] = key
                 state[name] = TaskState.SUCCEEDED
-                await self._set(p.run_id, name, TaskState.SUCCEEDED, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                                error=None, error_cell=None)
-                self.outcomes[name].seconds = result.ended_at - result.started_at
+                await self._set(p.run_id, name, TaskState.SUCCEEDED, duration=took, attempts=number, artifact=artifact,
+                                ended_at=result.ended_at, error=None, error_cell=None, error_execution_count=None)
+                self.outcomes[name].seconds = took
                 return
             last_try = number >= p.first_attempt.get(name, 1) + task.policy.retries
             if not result.retriable or last_try:
                 final = TaskState(result.status)
                 state[name] = final
-                await self._set(p.run_id, name, final, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                                error=result.error, error_cell=result.error_cell)
-                self.outcomes[name].seconds = result.ended_at - result.started_at
+                await self._set(p.run_id, name, final, duration=took, attempts=number, artifact=artifact, ended_at=result.ended_at,
+                                error=result.error, error_cell=result.error_cell, error_execution_count=result.error_execution_count)
+                out = self.outcomes[name]
+                out.seconds, out.error_execution_count = took, result.error_execution_count
                 return
             delay = backoff(task.policy, number, self.rng)
             self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
             await asyncio.sleep(delay)
             number += 1
 
-    async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]],
-                       fingerprint: str, slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str]:
+    async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]], fingerprint: str,
+                       slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str, float]:
+        """Run and record one attempt; returns its result, its executed notebook and its duration (as recorded)."""
         task = self.pipeline.tasks[name]
         suffix = "" if number == 1 else f".attempt-{number}"
         artifact = os.path.join(self.config.artifacts, p.run_id, f"{name}{suffix}.ipynb")
@@ -255,15 +267,19 @@ class Engine:
             if pool:
                 await pool.acquire()
             try:
-                attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact)
-                self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number})
+                started = time.time()
+                attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact, started_at=started)
+                usual = await self.db(self._usual_seconds, name, started)
+                self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number,
+                                       "started_at": started, "usual": usual})
+                watch = self._watch_slow(p.run_id, name, started, usual)
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
                                    cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
                                    check_cells=task.check_cells, env=dict(launch.env))
                 try:
-                    result = await self.executor.submit(spec)
+                    result = await self.executor.submit(spec, on_cell=self._progress(p.run_id, name))
                 except asyncio.CancelledError:
                     await self.db(self.store.finish_attempt, attempt_id, AttemptState.CANCELLED, error_kind=ErrorKind.CANCELLED,
                                   error="the run was interrupted")
@@ -274,6 +290,9 @@ class Engine:
                     result = AttemptResult(status=AttemptState.FAILED, started_at=now, ended_at=now, error_kind=ErrorKind.INTERNAL,
                                            error=f"the executor failed: {type(e).__name__}: {e}", retriable=True)
             finally:
+                if watch is not None:
+                    watch.cancel()
+                self._progress_due.discard((p.run_id, name))
                 if pool:
                     pool.release()
         writes: list[tuple[str, str, int]] = []
@@ -287,5 +306,48 @@ class Engine:
         await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
                       error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
                       reads=[r for r in reads if r[1] != "missing"], writes=writes,
-                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None)
-        return result, artifact
+                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None, ended_at=result.ended_at,
+                      error_execution_count=result.error_execution_count)
+        return result, artifact, max(0.0, result.ended_at - started)
+
+    def _usual_seconds(self, task: str, before: float) -> float | None:
+        """The median duration of the task's recent successful attempts (None without history). In the store's thread."""
+        import statistics
+
+        found = self.store.attempt_durations(task, before=before)
+        return statistics.median(found) if found else None
+
+    def _watch_slow(self, run_id: str, task: str, started: float, usual: float | None) -> asyncio.TimerHandle | None:
+        """Say once when the attempt has run SLOW_FACTOR times its usual duration: a hung notebook has no limit by default."""
+        if usual is None:
+            return None
+        after = max(SLOW_FACTOR * usual, SLOW_MIN_SECONDS)
+
+        def slow() -> None:
+            self.on_event("task_slow", {"run_id": run_id, "task": task, "usual": usual, "elapsed": time.time() - started,
+                                        "factor": SLOW_FACTOR})
+        return asyncio.get_running_loop().call_later(max(0.0, started + after - time.time()), slow)
+
+    def _progress(self, run_id: str, task: str) -> Callable[[int, int, float], None]:
+        """The executor's cell-start callback: the event sink hears each cell at once; the store gets the current one
+        at most every PROGRESS_SECONDS (a notebook of many short cells must not cost a write per cell)."""
+        loop = asyncio.get_running_loop()
+        key = (run_id, task)
+
+        def write() -> None:
+            if key in self._progress_due:
+                self._progress_due.discard(key)
+                data = self._latest_progress.get(key)
+                if data is not None:
+                    fut = asyncio.ensure_future(self.db(self.store.set_progress, run_id, task, data))
+                    self._background.add(fut)
+                    fut.add_done_callback(self._background.discard)
+
+        def on_cell(cell: int, cells: int, since: float) -> None:
+            data = {"cell": cell, "cells": cells, "since": since}
+            self._latest_progress[key] = data
+            self.on_event("task_progress", {"run_id": run_id, "task": task, **data})
+            if key not in self._progress_due:
+                self._progress_due.add(key)
+                loop.call_later(PROGRESS_SECONDS, write)
+        return on_cell
