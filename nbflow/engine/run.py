@@ -302,7 +302,8 @@ class Engine:
                 result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
                                        error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
                                        error=f"the notebook declares writes:{missing[0]} but did not write it. "
-                                             f"Fix: write that file, or correct the writes: tag")
+                                             f"Fix: write that file, or correct the writes: tag"
+                                             + plan.path_safe_note(task, p.parameters))
         await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
                       error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
                       reads=[r for r in reads if r[1] != "missing"], writes=writes,

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from ..states import AttemptState, ErrorKind
 
-
 CellProgress = Callable[[int, int, float], None]  # (cell: 1-based position in the source notebook, cells, started)
 
 

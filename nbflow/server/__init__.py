@@ -11,7 +11,7 @@ from jupyter_server.utils import url_path_join
 
 from .base import NbflowHandler
 from .changes import ChangesHandler
-from .routes import LineageHandler, LogHandler, PipelineHandler, RunHandler
+from .routes import CompareHandler, LineageHandler, LogHandler, PipelineHandler, RunHandler
 from .runs import CancelHandler, RunsHandler
 from .state import ServerState
 
@@ -23,6 +23,7 @@ ROUTES: list[tuple[str, type[NbflowHandler]]] = [
     ("pipeline", PipelineHandler),
     ("changes", ChangesHandler),
     ("runs", RunsHandler),
+    ("runs/compare", CompareHandler),  # before runs/<id>, which would take "compare" for a run id
     (f"runs/{_RUN}", RunHandler),
     (f"runs/{_RUN}/cancel", CancelHandler),
     (f"runs/{_RUN}/tasks/(?P<task>.+)/attempts/(?P<attempt>[0-9]+)/log", LogHandler),
