@@ -383,8 +383,9 @@ def print_diff(d: Mapping[str, Any]) -> None:
     if d["parameters"]:
         console.print("[bold]parameters[/]")
         for p in d["parameters"]:
-            console.print(f"  {p['name']}: [red]{escape(json.dumps(p['a'], default=str))}[/] -> "
-                          f"[green]{escape(json.dumps(p['b'], default=str))}[/]")
+            va = "(not set)" if p.get("only_in") == "b" else json.dumps(p["a"], default=str)
+            vb = "(not set)" if p.get("only_in") == "a" else json.dumps(p["b"], default=str)
+            console.print(f"  {p['name']}: [red]{escape(va)}[/] -> [green]{escape(vb)}[/]")
     else:
         console.print("[bold]parameters[/] the same")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)

@@ -126,8 +126,14 @@ def _cells(nb: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _stripped(cell: Mapping[str, Any]) -> dict[str, Any]:
     """What nbdime aligns on: source and outputs only (no ids, execution counts or timing metadata)."""
-    outputs = [{k: v for k, v in o.items() if k in ("output_type", "name", "text", "data", "ename", "evalue", "traceback")}
-               for o in cell.get("outputs", [])]
+    outputs = []
+    for o in cell.get("outputs", []):
+        kept = {k: v for k, v in o.items() if k in ("output_type", "name", "ename", "evalue", "traceback")}
+        if "text" in o:
+            kept["text"] = _text(o["text"])  # notebook JSON may split text into lines; nbdime wants strings
+        if "data" in o:
+            kept["data"] = {m: _text(v) if isinstance(v, (list, str)) else v for m, v in o["data"].items()}
+        outputs.append(kept)
     stripped: dict[str, Any] = {"cell_type": cell.get("cell_type", "code"), "metadata": {}, "source": _text(cell.get("source"))}
     if stripped["cell_type"] == "code":
         stripped.update(outputs=outputs, execution_count=None)
