@@ -164,7 +164,8 @@ class RunReporter(_BarReporter):
     def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "run_started":
             self.progress.update(self.bar, total=len(data["tasks"]))
-            self.held.append(f"run [bold]{data['run_id']}[/]: {len(data['tasks'])} tasks")
+            n = len(data["tasks"])
+            self.held.append(f"run [bold]{data['run_id']}[/]: {n} task{'s' if n != 1 else ''}")
         elif kind == "warning":
             self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
         elif kind == "retry":

@@ -254,25 +254,33 @@ def test_progress_of_the_running_cell_is_recorded_and_shown(tmp_path):
         if kind == "task_progress":
             heard.append(dict(data))
 
+    def recorded() -> dict | None:  # as another process (the panel's server) reads it
+        with Project(tmp_path) as reader:
+            row = reader.pipeline_state().tasks.get("waits")
+            return dict(row.progress) if row and row.progress else None
+
     done = threading.Thread(target=lambda: project.run(on_event=on_event))
     with reporter:
         done.start()
         try:
-            wait_for(lambda: project.store.run_tasks(project.store.latest_run_id())[0].progress, 60, "progress recorded")
-            progress = project.store.run_tasks(project.store.latest_run_id())[0].progress
-            assert (progress["cell"], progress["cells"]) == (3, 4)  # source cell 3 of 4, markdown counted
-            body = views.pipeline("p", project.pipeline_state(), lambda p: p, lambda p: True)
+            wait_for(recorded, 60, "progress recorded")
+            progress = recorded()
+            assert progress and (progress["cell"], progress["cells"]) == (3, 4)  # source cell 3 of 4, markdown counted
+            with Project(tmp_path) as reader:
+                body = views.pipeline("p", reader.pipeline_state(), lambda p: p, lambda p: True)
             assert body["tasks"][0]["progress"] == progress and body["tasks"][0]["state"] == "running"
             assert re.fullmatch(r"running waits: cell 3 of 4 \(\d+\.\ds\)", reporter.live_text())
         finally:
             (tmp_path / "go").write_text("")
             done.join(120)
-    assert [(h["cell"], h["cells"]) for h in heard] == [(2, 4), (3, 4), (4, 4)]  # code cells only, as each starts
-    events = [e for e in project.store.events_since(0) if e["kind"] == "task_progress"]
-    assert events and events[-1]["data"]["cell"] in (3, 4)  # written at most once a second: the long cell is there
-    assert project.pipeline_state().tasks["waits"].status == "succeeded"
-    assert views.pipeline("p", project.pipeline_state(), lambda p: p, lambda p: True)["tasks"][0]["progress"] is None
     project.close()
+    assert [(h["cell"], h["cells"]) for h in heard] == [(2, 4), (3, 4), (4, 4)]  # code cells only, as each starts
+    with Project(tmp_path) as reader:
+        events = [e for e in reader.store.events_since(0) if e["kind"] == "task_progress"]
+        assert events and events[-1]["data"]["cell"] in (3, 4)  # written at most once a second: the long cell is there
+        state = reader.pipeline_state()
+    assert state.tasks["waits"].status == "succeeded"
+    assert views.pipeline("p", state, lambda p: p, lambda p: True)["tasks"][0]["progress"] is None
 
 
 # rough edge 6: any Graphviz format, and edge labels
