@@ -123,11 +123,13 @@ class _BarReporter:
         self.bar = self.progress.add_task(label, total=None)
 
     def __enter__(self: _R) -> _R:
-        self.progress.__enter__()
+        if console.is_terminal:  # into a pipe or a log file a bar only adds an empty line when it stops
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if console.is_terminal:
+            self.progress.__exit__(*exc)
 
 
 class RunReporter(_BarReporter):
