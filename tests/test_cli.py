@@ -58,8 +58,8 @@ def test_graph_writes_dot_and_svg(tmp_path):
     svg = nbflow("graph", "-o", "dag.svg", cwd=tmp_path)
     assert svg.returncode == 0, svg.stderr
     assert (tmp_path / "dag.svg").read_text().lstrip().startswith("<?xml")
-    bad = nbflow("graph", "-o", "dag.png", cwd=tmp_path)
-    assert bad.returncode == 2 and "*.svg or *.dot" in bad.stderr
+    bad = nbflow("graph", "-o", "dag", cwd=tmp_path)
+    assert bad.returncode == 2 and "*.png, *.pdf, *.svg or *.dot" in bad.stderr
 
 
 def test_svg_without_graphviz_says_how_to_get_it(tmp_path):
