@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import console as out
-from .errors import NbflowError
+from .errors import ConflictError, NbflowError
 from .records import as_json
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except NbflowError as e:
-            _fail(str(e), e.exit_code, kwargs.get("error_file"))
+            _fail(str(e), e.exit_code, kwargs.get("error_file"), conflict=isinstance(e, ConflictError))
         except OSError as e:
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}. Fix: check that the path exists and that you may write there", 2,
@@ -54,13 +54,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _fail(message: str, code: int, error_file: str | None) -> None:
+def _fail(message: str, code: int, error_file: str | None, conflict: bool = False) -> None:
     """Print the one-line error; the Jupyter server's runner also gets it in its error file."""
     out.err_console.print(f"[red]error:[/] {out.escape(message)}")
     if error_file:
         try:
             with open(error_file, "w", encoding="utf-8") as f:
-                json.dump({"message": message, "exit_code": code}, f)
+                json.dump({"message": message, "exit_code": code, "conflict": conflict}, f)
         except OSError:
             pass
     sys.exit(code)
@@ -117,7 +117,7 @@ def compile(directory: str, json_out: bool) -> None:
     """Read the notebooks, build and validate the DAG; print tasks, edges and an order. Runs nothing."""
     project = _project(directory)
     pipeline = project.compile()
-    for w in project.kernel_warnings(pipeline):  # `run` would refuse to start: say it now
+    for w in project.input_warnings(pipeline) + project.kernel_warnings(pipeline):  # a missing kernel: `run` would refuse
         out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
     if json_out:
         click.echo(out.pipeline_json(pipeline))
@@ -152,23 +152,27 @@ def graph(directory: str, output: str, run_id: str | None, edge_labels: bool) ->
 @click.option("--force", is_flag=True, help="Run every selected task, even when up to date.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once (default: `jobs` in nbflow.toml).")
 @click.option("--dry-run", is_flag=True, help="Show what would run and why; execute nothing.")
+@click.option("--wait", is_flag=True, help="If a running run holds data this run would write or read, wait for it to end "
+                                          "(default: refuse, exit 2).")
 @click.option("--run-id", default=None, hidden=True, help="Use this run id (the Jupyter server picks it before starting the run).")
 @click.option("--trigger", default="manual", hidden=True, help="What started the run, as recorded (manual, jupyter, ...).")
 @click.option("--error-file", default=None, hidden=True, help="Write an error that stops the run to this file, as JSON.")
 @handle_errors
 def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: tuple[str, ...], end: tuple[str, ...],
-        force: bool, jobs: int | None, dry_run: bool, run_id: str | None, trigger: str, error_file: str | None) -> None:
+        force: bool, jobs: int | None, dry_run: bool, wait: bool, run_id: str | None, trigger: str,
+        error_file: str | None) -> None:
     """Run the pipeline: each notebook in a fresh kernel, skipping tasks that are up to date."""
     project = _project(directory)
     parameters = parse_params(params)
     if dry_run:
-        for w in project.parameter_warnings(project.compile(), parameters):
+        pipeline = project.compile()
+        for w in project.parameter_warnings(pipeline, parameters) + project.input_warnings(pipeline, parameters):
             out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
         out.print_plan(project.dry_run(parameters, only=only, start=start, end=end, force=force))
         return
     with out.RunReporter() as reporter:
         summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter,
-                              trigger=trigger, run_id=run_id)
+                              trigger=trigger, run_id=run_id, wait=wait)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
 

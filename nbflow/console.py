@@ -170,6 +170,11 @@ class RunReporter(_BarReporter):
             self.held.append(f"run [bold]{data['run_id']}[/]: {n} task{'s' if n != 1 else ''}")
         elif kind == "warning":
             self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
+        elif kind == "waiting":
+            self.progress.update(self.bar, description=f"waiting for run {data['run_id']} (pid {data['pid']}): it holds "
+                                                       f"{escape(data['path'])}")
+            self.progress.console.print(f"[yellow]waiting[/] for run {data['run_id']} (pid {data['pid']} on {data['host']}), "
+                                        f"which holds {escape(data['path'])}; this run starts when it ends")
         elif kind == "retry":
             self._say(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
                       f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
@@ -526,6 +531,8 @@ class SchedulerReporter:
         if kind == "run_finished":
             status = d["status"]
             return f"[{STYLE.get(status, '')}]{SYMBOL.get(status, '·')} {what}[/] {status} (run {d['run_id'] or '-'}){reason}"
+        if kind == "run_waiting":
+            return f"[yellow]… {what}[/] waits{reason}"
         if kind == "run_interrupted":
             return f"[red]■ {what}[/] interrupted: the next scheduler resumes it"
         if kind == "recovered":

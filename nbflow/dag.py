@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import difflib
 import heapq
-import re
 from collections.abc import Iterable
 from dataclasses import replace
-from fnmatch import fnmatchcase
 
+from . import paths
 from .cells import cell_label
 from .errors import CycleError, DuplicateWriterError, SelectionError, UnknownUpstreamError
 from .model import Edge, Pipeline, Task
-
-_GLOB = re.compile(r"[*?\[]")
 
 
 def build(root: str, tasks: Iterable[Task]) -> Pipeline:
@@ -35,11 +32,14 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
                                            "give each output one writer: rename one path, or merge the two notebooks",
                                            t.tag_cells.get(f"writes:{path}"))
             writers[path] = t.name
+    readers: dict[str, list[str]] = {}
     for t in by_name.values():
         for read in t.reads:
-            for path, writer in writers.items():
-                if writer != t.name and (path == read or (_GLOB.search(read) and fnmatchcase(path, read))):
-                    edges.setdefault((writer, t.name), f"path {path}")
+            readers.setdefault(read, []).append(t.name)
+    for path, read in paths.overlapping(writers, readers):  # the one path rule: nbflow/paths.py
+        for reader in readers[read]:
+            if writers[path] != reader:
+                edges.setdefault((writers[path], reader), f"path {path}")
     upstream: dict[str, list[str]] = {n: [] for n in by_name}
     for (up, down) in edges:
         upstream[down].append(up)
@@ -47,6 +47,13 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
     order = _toposort(done, edges)
     edge_list = tuple(Edge(u, d, why) for (u, d), why in sorted(edges.items()))
     return Pipeline(root=root, tasks={n: done[n] for n in order}, order=tuple(order), edges=edge_list)
+
+
+def unwritten_reads(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """(task, read) for each read that no task's writes may overlap: a typo, a forgotten writes: tag, or an input."""
+    reads = [(n, r) for n, t in pipeline.tasks.items() for r in t.reads]
+    written = {r for _, r in paths.overlapping([w for t in pipeline.tasks.values() for w in t.writes], [r for _, r in reads])}
+    return [(n, r) for n, r in reads if r not in written]
 
 
 def _suggest(name: str, tasks: dict[str, Task]) -> str:
@@ -99,7 +106,7 @@ def _edge_source(tasks: dict[str, Task], edges: dict[tuple[str, str], str], up: 
     if why == "upstream tag":
         return f"{t.relpath} {_cell(t.tag_cells.get(f'upstream:{up}'))} has upstream:{up}"
     path = why.removeprefix("path ")
-    read = next((k for k in t.tag_cells if k.startswith("reads:") and fnmatchcase(path, k[6:])), f"reads:{path}")
+    read = next((k for k in t.tag_cells if k.startswith("reads:") and paths.may_overlap(path, k[6:])), f"reads:{path}")
     return f"{t.relpath} {_cell(t.tag_cells.get(read))} has {read} (written by {up})"
 
 

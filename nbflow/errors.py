@@ -61,6 +61,14 @@ class DuplicateWriterError(NotebookError):
     """Two notebooks declare `writes:` for the same path."""
 
 
+class MissingInputError(NotebookError):
+    """A `reads:` path names no file: warned at compile and dry-run when no task writes it; fails its task when ready."""
+
+    def __init__(self, notebook: str, problem: str, fix: str, cell: int | None, path: str) -> None:
+        super().__init__(notebook, problem, fix, cell)
+        self.path = path
+
+
 class CycleError(NbflowError):
     """The dependencies form a cycle; `cycle` lists the task names, first repeated at the end."""
 
@@ -96,6 +104,10 @@ class StoreError(NbflowError):
     """The store cannot be opened or used."""
 
 
+class StoreGoneError(StoreError):
+    """The store file was deleted or replaced under a process using it: nothing more can be recorded."""
+
+
 class StoreVersionError(StoreError):
     """The store was written by a newer nbflow than this one."""
 
@@ -108,6 +120,18 @@ class NotFoundError(NbflowError):
 
 class ConflictError(NbflowError):
     """The request conflicts with the current state (a run already in progress, say)."""
+
+
+class RunConflictError(ConflictError):
+    """Another live run holds a dataset this run would write, or writes one it would read."""
+
+    def __init__(self, run_id: str, pid: int | None, host: str | None, path: str, theirs: str, mine: str) -> None:
+        verb = {"write": "writes", "read": "reads"}
+        super().__init__(
+            f"run {run_id} (pid {pid} on {host}) is running and {verb[theirs]} '{path}', which this run would "
+            f"{mine} too. Fix: wait for it (`nbflow run --wait` waits), cancel it (`nbflow` Ctrl-C in its terminal, "
+            f"or Cancel in the panel), or run tasks whose data does not overlap")
+        self.run_id, self.pid, self.host, self.path, self.theirs, self.mine = run_id, pid, host, path, theirs, mine
 
 
 class ScheduleError(NbflowError):

@@ -13,38 +13,15 @@ from .cells import cell_label
 from .config import policy_from
 from .errors import NotebookError, TagError
 from .model import Config, Task
+from .paths import matches, project_key
 from .tags import parse_tag
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRUNE = {"node_modules", "__pycache__", "site-packages"}
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a path glob with `**` into a regex over posix relative paths."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
 def discover(config: Config) -> list[str]:
     """Absolute paths of the notebooks that are tasks, sorted."""
-    include = [glob_regex(p) for p in config.include]
-    exclude = [glob_regex(p) for p in config.exclude]
     skip_dirs = {os.path.normpath(p) for p in (os.path.dirname(config.store), config.artifacts)}
     found = []
     for folder, dirs, files in os.walk(config.notebooks):
@@ -54,7 +31,7 @@ def discover(config: Config) -> list[str]:
             if not name.endswith(".ipynb"):
                 continue
             rel = os.path.relpath(os.path.join(folder, name), config.notebooks).replace(os.sep, "/")
-            if any(r.match(rel) for r in include) and not any(r.match(rel) for r in exclude):
+            if any(matches(p, rel) for p in config.include) and not any(matches(p, rel) for p in config.exclude):
                 found.append(os.path.join(folder, name))
     return sorted(found)
 
@@ -119,7 +96,7 @@ def read_task(path: str, config: Config) -> Task:
                 upstream.append(str(tag.value))
                 tag_cells.setdefault(f"upstream:{tag.value}", index)
             elif tag.kind in ("reads", "writes"):
-                rel = _project_path(str(tag.value), nb_dir, config.root)
+                rel = project_key(str(tag.value), nb_dir, config.root)
                 (reads if tag.kind == "reads" else writes).append(rel)
                 tag_cells.setdefault(f"{tag.kind}:{rel}", index)
             elif tag.kind == "check":
@@ -182,13 +159,6 @@ def _kernel_name(nb: dict[str, Any], shown: str) -> str | None:
         raise NotebookError(shown, '"kernelspec" in the notebook\'s metadata is not an object with a "name"',
                             'pick the kernel in JupyterLab (Kernel > Change Kernel) and save')
     return spec.get("name") or None
-
-
-def _project_path(path: str, nb_dir: str, root: str) -> str:
-    """A tag path (relative to the notebook's folder) as a posix path relative to the project root."""
-    full = os.path.normpath(os.path.join(nb_dir, os.path.expanduser(path)))
-    rel = os.path.relpath(full, root)
-    return (full if rel.startswith("..") else rel).replace(os.sep, "/")
 
 
 def _assignments(source: str, shown: str, index: int) -> tuple[list[str], dict[str, Any]]:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import difflib
+import functools
 import json
 import os
 import secrets
@@ -14,16 +15,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import dag
+from . import dag, paths
+from .claims import Claim, Held, claims_of, first_conflict
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
+from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError, RunConflictError
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
 from .model import Config, Pipeline
 from .notebook import discover, read_task
 from .provenance import code_version
-from .records import AttemptRecord, RunDetail, RunRecord, TaskRecord
+from .records import AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
 from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
 from .sync import run_sync
 
@@ -68,6 +70,18 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def _ignore(kind: str, data: Mapping[str, Any]) -> None:
     """The event sink when the caller gives none."""
+
+
+WAIT_POLL_SECONDS = 0.5  # how often a waiting run looks whether the run it waits for has ended
+
+
+def _refuse_conflicts(mine: list[Claim], held: list[ClaimRecord]) -> None:
+    """RunConflictError when a live run's claim clashes with one of ours (the store calls this in its transaction)."""
+    found = first_conflict(mine, [Held(Claim(c.project, c.path, c.mode), c.run_id,
+                                       Holder(c.host, c.pid, since=c.started_at, heartbeat_at=c.heartbeat_at)) for c in held])
+    if found is not None:
+        theirs, ours = found
+        raise RunConflictError(theirs.run_id, theirs.holder.pid, theirs.holder.host, theirs.claim.path, theirs.claim.mode, ours.mode)
 
 
 def with_liveness(run: RunRecord, now: float | None = None) -> RunRecord:
@@ -198,6 +212,28 @@ class Project:
             return [str(e)]
         return []
 
+    def input_warnings(self, pipeline: Pipeline, parameters: Mapping[str, Any] | None = None) -> list[str]:
+        """A warning for each read that no task writes and that names no file on disk (a typo, a forgotten writes: tag).
+
+        `parameters`: a run's -p values (dry-run). None at compile: placeholders take the defaults a run would use
+        (nbflow.toml's [parameters], the parameters cells' literal values, run_date = today), and the warning says so.
+        """
+        if parameters is None:
+            values = {**self.parameter_defaults(pipeline), **self.run_parameters(None, "compile", None)}
+        else:
+            values = self.run_parameters(parameters, "dry-run", None)
+        out = []
+        for name, template in dag.unwritten_reads(pipeline):
+            used = sorted(paths.placeholders(template))
+            if set(used) - set(values):
+                continue  # the run itself refuses it, naming the parameter
+            key = plan.resolve(template, values, pipeline.tasks[name], self.root)
+            if not paths.list_files(key, self.root):
+                shown = ", ".join(f"{k}={values[k]}" for k in used)
+                note = f"the defaults a run would use: {shown}" if parameters is None else f"this run's parameters: {shown}"
+                out.append(str(plan.missing_input_error(pipeline, pipeline.tasks[name], template, key, note)))
+        return out
+
     def check_kernels(self, pipeline: Pipeline, names: Iterable[str]) -> None:
         """KernelNotFoundError before anything runs when a task's kernel is not installed."""
         from .executors.kernelspecs import installed_kernels
@@ -226,16 +262,19 @@ class Project:
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
-            run_id: str | None = None) -> RunSummary:
-        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too."""
+            run_id: str | None = None, wait: bool = False) -> RunSummary:
+        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too.
+
+        A live run that holds data this run would write (or writes data it would read) makes this one a
+        RunConflictError before anything runs; with `wait`, it waits for that run to end instead."""
         return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
-                                          trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
-                                          run_id=run_id))
+                                       trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
+                                       run_id=run_id, wait=wait))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
-                        on_event: EventSink | None = None, run_id: str | None = None) -> RunSummary:
+                        on_event: EventSink | None = None, run_id: str | None = None, wait: bool = False) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         self._refuse_running_itself()
         pipeline = self.compile()
@@ -252,9 +291,18 @@ class Project:
             emit("warning", {"message": w})
         self._preflight(pipeline, selected, params)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
+        mine = claims_of(pipeline, selected, params, self.name)
         code = await asyncio.to_thread(code_version, self.root, [t.path for t in pipeline.tasks.values()])
-        self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
-                              parameters=params, selection=selection, tasks=selected, schedule=schedule, code=code)
+        while True:
+            try:
+                self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"], parameters=params,
+                                      selection=selection, tasks=selected, schedule=schedule, claims=mine,
+                                      check=functools.partial(_refuse_conflicts, mine), code=code)
+                break
+            except RunConflictError as conflict:
+                if not wait:
+                    raise
+                await self._wait_for(conflict, emit)
         p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
         emit("run_started", {"run_id": run_id, "tasks": selected})
         summary = await self._execute(pipeline, p, on_event)
@@ -306,6 +354,32 @@ class Project:
         os.kill(run.pid, signal.SIGTERM)
         return run
 
+    def run_conflict(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
+                     start: Iterable[str] = (), end: Iterable[str] = ()) -> RunConflictError | None:
+        """The conflict a run with these arguments would meet now (the REST API's 409), or None; records nothing."""
+        store = self._reader()
+        if store is None:
+            return None
+        pipeline = self.compile()
+        selected = dag.select(pipeline, only, start, end)
+        mine = claims_of(pipeline, selected, self.run_parameters(parameters, "check", None), self.name)
+        try:
+            _refuse_conflicts(mine, store.held_claims())
+        except RunConflictError as conflict:
+            return conflict
+        return None
+
+    async def _wait_for(self, conflict: RunConflictError, emit: EventSink) -> None:
+        """Wait until the run that holds the conflicting data is no longer running (it ended, or its runner died)."""
+        emit("waiting", {"run_id": conflict.run_id, "pid": conflict.pid, "host": conflict.host, "path": conflict.path,
+                         "message": str(conflict)})
+        while True:
+            held = [c for c in self.store.held_claims() if c.run_id == conflict.run_id]  # it may be another project's run
+            if not held or gone(Holder(held[0].host, held[0].pid, since=held[0].started_at, heartbeat_at=held[0].heartbeat_at),
+                                RUN_TTL_SECONDS):
+                return
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+
     def _refuse_running_itself(self) -> None:
         """A notebook that is a task of this project must not run the project: it would run itself."""
         if os.environ.get("NBFLOW_PROJECT") != self.root or not os.environ.get("NBFLOW_TASK"):
@@ -356,7 +430,8 @@ class Project:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
         self._preflight(pipeline, todo, params)
-        self.store.reset_tasks(run_id, todo)
+        mine = claims_of(pipeline, todo, params, self.name)
+        self.store.reset_tasks(run_id, todo, claims=mine, check=functools.partial(_refuse_conflicts, mine))
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
                     force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
@@ -379,8 +454,11 @@ class Project:
         for name in selected:
             task = pipeline.tasks[name]
             running_up = [u for u in task.upstream if u in will_run]
+            missing = None if running_up else plan.missing_input(pipeline, task, params, self.root)
             if running_up and not force:  # its inputs are not written yet: they cannot be hashed now
                 action, reason = "run", f"upstream {running_up[0]} will run"
+            elif missing is not None:
+                action, reason = "run", f"input {missing.path} is missing: it will fail at once (missing_input)"
             elif store is None:
                 action, reason = "run", "--force" if force else "never succeeded before"
             else:
@@ -584,17 +662,23 @@ class Project:
         if target.removesuffix(".ipynb") in self.compile().tasks:
             return {"task": self._existing().task_lineage(target.removesuffix(".ipynb"))}
         store = self._existing()
-        tree, rel = None, target
-        for full in dict.fromkeys((os.path.abspath(target), os.path.normpath(os.path.join(self.root, target)))):
-            inside = os.path.relpath(full, self.root)
-            rel = (full if inside.startswith("..") else inside).replace(os.sep, "/")
-            tree = store.lineage(rel)
+        keys = self.dataset_keys(target)
+        for key in keys:
+            tree = store.lineage(key)
             if tree is not None:
-                break
-        if tree is None:
-            raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
-                                f"reads:/writes: tag (relative to the project or the current folder), or a task name")
-        return {"path": tree}
+                return {"path": tree}
+        raise NotFoundError(f"no task has recorded reading or writing '{target}' (looked for {', '.join(keys)}). Fix: give "
+                            f"the file's path (absolute, or relative to the current folder or to the project), or a task name")
+
+    def dataset_keys(self, path: str) -> list[str]:
+        """The keys a user's spelling of a file may mean, most likely first: relative to the current folder, to the
+        project, or absolute (the tags' normalisation); then the same with symlinks followed."""
+        bases = [os.getcwd(), self.root]
+        keys = [paths.project_key(path, base, self.root) for base in bases]
+        real_root = os.path.realpath(self.root)
+        keys += [paths.project_key(os.path.realpath(os.path.join(base, os.path.expanduser(path))), real_root, real_root)
+                 for base in bases]
+        return list(dict.fromkeys(keys))
 
     # scheduling: the logic is in nbflow/schedule/; these are the entry points for the CLI and the panel
     def schedule_config(self) -> tuple[list[ScheduleSpec], list[SensorSpec]]:

@@ -117,6 +117,20 @@ class RunDetail:
     partial: frozenset[str] = field(default_factory=frozenset)  # executed notebooks saved mid-run, never finished
 
 
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A dataset claimed by a run recorded running, with its runner's whereabouts (for the liveness rule)."""
+
+    run_id: str
+    project: str  # '' for a path outside every project
+    path: str
+    mode: str  # "read" or "write"
+    host: str | None
+    pid: int | None
+    started_at: float | None
+    heartbeat_at: float | None
+
+
 def record_fields(cls: type) -> tuple[str, ...]:
     """The column names a record is read from, in order."""
     return tuple(f.name for f in dataclasses.fields(cls))

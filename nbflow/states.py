@@ -76,6 +76,7 @@ class ErrorKind(StrEnum):
     NO_KERNEL = "no_kernel"  # the kernel is not installed
     MISSING_OUTPUT = "missing_output"  # a declared `writes:` file is not there after the run
     MISSING_INPUT = "missing_input"  # a declared `reads:` file is not there when the task is ready
+    ARTIFACT = "artifact"  # the executed notebook could not be written
     CANCELLED = "cancelled"  # the run was interrupted
     ABANDONED = "abandoned"  # the runner died during the attempt (set by resume)
     INTERNAL = "internal"  # nbflow itself failed

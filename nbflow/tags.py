@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import TagError
+from .paths import placeholders as placeholders  # the path rules live in paths.py
 
 # Words whose tags nbflow owns. A tag that starts with one of these, followed by a separator,
 # must parse, so that a typo is an error instead of a silently ignored dependency.
@@ -86,7 +87,3 @@ def _check_template(path: str, tag: str, notebook: str, cell: int) -> None:
         raise TagError(notebook, f"tag '{tag}': placeholders must look like {{name}} with a parameter name",
                        "write it as e.g. 'writes:data/{run_date}/out.csv'", cell)
 
-
-def placeholders(template: str) -> set[str]:
-    """The parameter names a path template refers to."""
-    return set(re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template))

@@ -21,6 +21,7 @@ import requests
 from jupyter_server.auth.authorizer import Authorizer
 
 import nbflow.server as ext
+from nbflow.claims import Claim
 from nbflow.project import is_cli_command
 from nbflow.server import paths
 from nbflow.store import Store
@@ -47,14 +48,17 @@ def make_root(base: Path) -> Path:
     write_notebook(demo / "nb" / "b.ipynb", [("print(open('data/a.txt').read())", ["reads:data/a.txt"])])
     write_notebook(demo / "nb" / "c.ipynb", [("print('c')", ["upstream:a"])])
     (demo / "nbflow.toml").write_text('notebooks = "nb"\njobs = 2\n[parameters]\nn = 4\n')
-    for name, notebook in (("failing", "fails_in_cell_2"), ("sleepy", "sleeps_forever"), ("race", "sleeps_forever")):
-        (root / name).mkdir()
-        shutil.copy(FIXTURES / f"{notebook}.ipynb", root / name / f"{notebook}.ipynb")
+    (root / "failing").mkdir()
+    shutil.copy(FIXTURES / "fails_in_cell_2.ipynb", root / "failing" / "fails_in_cell_2.ipynb")
+    for name in ("sleepy", "race"):  # a run writes out.txt: a second run of the same data is refused (run claims)
+        write_notebook(root / name / "sleeps_forever.ipynb", [("import time\nopen('out.txt', 'w').write('1')\n"
+                                                               "while True:\n    time.sleep(0.1)", ["writes:out.txt"])])
+    for name in ("failing", "sleepy", "race"):
         (root / name / "nbflow.toml").write_text("jobs = 1\n")
     (root / "live").mkdir()
     (root / "gone").mkdir()
     write_notebook(root / "gone" / "t.ipynb", ["print(1)"])
-    write_notebook(root / "live" / "t.ipynb", ["print(1)"])
+    write_notebook(root / "live" / "t.ipynb", [("open('t.txt', 'w').write('1')", ["writes:t.txt"])])
     (root / "live" / "nbflow.toml").write_text("")
     secret = base / "root-secret"  # a sibling whose name starts with the root's: a string-prefix check lets it in
     secret.mkdir()
@@ -447,10 +451,11 @@ def test_cancel_refuses_a_runner_that_is_not_the_nbflow_command(server: tuple[Ap
     api, root = server
     with Store(str(root / "live" / ".nbflow" / "nbflow.db"), "live") as store:
         store.create_run("in-kernel", trigger="manual", logical_date="2026-01-01",
-                         parameters={}, selection={}, tasks=["t"])
+                         parameters={}, selection={}, tasks=["t"], claims=[Claim("live", "t.txt", "write")])
         try:
             assert api.get("runs/in-kernel", project="live").json()["status"] == "running"
-            assert api.post("runs", project="live").status_code == 409  # it is a live run of this project
+            refused = api.post("runs", project="live")  # it is a live run (this process) holding t.txt
+            assert refused.status_code == 409 and "run in-kernel" in refused.json()["message"] and "t.txt" in refused.json()["message"]
             r = api.post("runs/in-kernel/cancel", project="live")
             assert r.status_code == 409 and "not an `nbflow run` command" in r.json()["message"]
         finally:

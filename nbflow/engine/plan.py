@@ -1,24 +1,23 @@
 """Cache keys and the run-or-skip decision for one task."""
 from __future__ import annotations
 
-import glob
+import difflib
 import hashlib
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NbflowError
+from .. import paths
+from ..errors import MissingInputError, NbflowError
 from ..model import Pipeline, Task
+from ..paths import placeholders
 from ..records import AttemptRecord, FileRecord
-from ..tags import placeholders
 
 if TYPE_CHECKING:
     from ..store import Store
 
-_GLOB = re.compile(r"[*?\[]")
 ALWAYS_INJECTED = ("run_id", "run_date")
 
 
@@ -47,14 +46,19 @@ def path_safe(value: Any) -> str:
     return str(value).replace(":", "-")
 
 
-def resolve(template: str, params: Mapping[str, Any], task: Task) -> str:
-    """Fill {param} placeholders in a reads/writes path with the values' path-safe form."""
+def resolve(template: str, params: Mapping[str, Any], task: Task, root: str) -> str:
+    """The key a reads/writes template names in this run (its {param} placeholders filled with the values' path-safe
+    form)."""
+    _check_set(template, params, task)
+    return paths.resolve(template, {k: path_safe(params[k]) for k in placeholders(template)}, root)
+
+
+def _check_set(template: str, params: Mapping[str, Any], task: Task) -> None:
     missing = placeholders(template) - set(params)
     if missing:
         name = sorted(missing)[0]
         raise NbflowError(f"{task.relpath}: path '{template}' uses {{{name}}}, which this run does not set. "
                           f"Fix: pass -p {name}=VALUE, or add {name} to [parameters] in nbflow.toml")
-    return template.format(**{k: path_safe(params[k]) for k in placeholders(template)})
 
 
 def path_safe_note(task: Task, params: Mapping[str, Any]) -> str:
@@ -70,7 +74,7 @@ def path_safe_note(task: Task, params: Mapping[str, Any]) -> str:
 
 def check_placeholders(task: Task, params: Mapping[str, Any]) -> None:
     for template in task.reads + task.writes:
-        resolve(template, params, task)
+        _check_set(template, params, task)
 
 
 def relevant_parameters(task: Task, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,25 +99,13 @@ def _abs(root: str, rel: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 
-def expand(rel: str, root: str) -> list[str]:
-    """The files a resolved path names: itself, every file under it if it is a folder, or every match of a glob."""
-    full = _abs(root, rel)
-    if _GLOB.search(rel):
-        matches = sorted(m for m in glob.glob(full, recursive=True) if os.path.isfile(m))
-    elif os.path.isdir(full):
-        matches = sorted(os.path.join(d, f) for d, _, files in os.walk(full) for f in files)
-    else:
-        return [rel]
-    return [m if os.path.isabs(rel) else os.path.relpath(m, root).replace(os.sep, "/") for m in matches]
-
-
 def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[str, str, int]]:
-    """(path, sha256, size) of each file the task reads, folders and globs expanded; a missing file hashes as 'missing'."""
+    """(path, sha256, size) of each file the task reads, folders and globs expanded; a path naming no file hashes as 'missing'."""
     out: list[tuple[str, str, int]] = []
     for template in task.reads:
-        for p in expand(resolve(template, params, task), root):
-            full = _abs(root, p)
-            out.append((p, *file_hash(full)) if os.path.isfile(full) else (p, "missing", 0))
+        key = resolve(template, params, task, root)
+        files = paths.list_files(key, root)
+        out.extend([(p, *file_hash(_abs(root, p))) for p in files] or [(key, "missing", 0)])
     return out
 
 
@@ -122,12 +114,49 @@ def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[
     found: list[tuple[str, str, int]] = []
     missing: list[str] = []
     for template in task.writes:
-        rel = resolve(template, params, task)
-        files = [p for p in expand(rel, root) if os.path.isfile(_abs(root, p))]
+        key = resolve(template, params, task, root)
+        files = paths.list_files(key, root)
         if not files:
-            missing.append(rel)
+            missing.append(key)
         found.extend((p, *file_hash(_abs(root, p))) for p in files)
     return found, missing
+
+
+def missing_input(pipeline: Pipeline, task: Task, params: Mapping[str, Any], root: str) -> MissingInputError | None:
+    """The first declared input that names no file now: the task fails at once, before a kernel starts."""
+    for template in task.reads:
+        key = resolve(template, params, task, root)
+        if not paths.list_files(key, root):
+            return missing_input_error(pipeline, task, template, key, "this run's parameters")
+    return None
+
+
+def missing_input_error(pipeline: Pipeline, task: Task, template: str, key: str, values: str) -> MissingInputError:
+    """What to say about a read that names no file: who should write it, or the written path it was probably meant to be.
+
+    `values`: which parameters filled the placeholders ("this run's parameters"), shown when the template has any.
+    """
+    folder = paths.project_key(os.path.dirname(task.path), pipeline.root, pipeline.root)
+    shown = paths.spelled_from(template, folder)
+    where = f" ({paths.spelled_from(key, folder)}, with {values})" if placeholders(template) else ""
+    cell = task.tag_cells.get(f"reads:{template}")
+    writers = sorted({n for n, t in pipeline.tasks.items() for w in t.writes if paths.may_overlap(w, template)})
+    others = [n for n in writers if n != task.name]
+    if others:
+        who = " and ".join(f"'{n}' ({pipeline.tasks[n].relpath})" for n in others)
+        return MissingInputError(task.relpath, f"reads:{shown} names no file{where}: it is written by {who}, "
+                                 f"which has not written it yet", f"run {others[0]} first (`nbflow run --to {task.name}`), "
+                                 f"or check that the path matches what it writes", cell, key)
+    if writers:
+        return MissingInputError(task.relpath, f"reads:{shown} names no file{where}, and only this notebook writes it",
+                                 "create it before the first run, or drop the reads: tag if the notebook only writes it",
+                                 cell, key)
+    written = {w: n for n, t in pipeline.tasks.items() for w in t.writes}
+    close = difflib.get_close_matches(template, list(written), n=1, cutoff=0.6)
+    fix = (f"did you mean '{paths.spelled_from(close[0], folder)}'? ({pipeline.tasks[written[close[0]]].relpath} writes it)"
+           if close else "correct the path, add a writes: tag for it to the notebook that makes it, or create it before the run")
+    return MissingInputError(task.relpath, f"reads:{shown} names a file that no task writes and that does not exist{where}",
+                             fix, cell, key)
 
 
 def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, str, int]], upstream_keys: Mapping[str, str]) -> Fingerprint:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import os
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import MissingInputError, StoreGoneError
 from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
@@ -146,22 +148,26 @@ class Engine:
                     if pending:  # cannot happen with a valid DAG; never spin
                         raise RuntimeError(f"no task can start: {pending}")
                     continue
-                finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                finished, _ = await asyncio.wait([*running.values(), beat], return_when=asyncio.FIRST_COMPLETED)
+                if beat in finished:
+                    beat.result()  # the heartbeat found the store gone: stop the run now
                 for name in [n for n, t in running.items() if t in finished]:
                     running.pop(name).result()
             status = RunState.SUCCEEDED if all(state.get(t) in DONE_OK for t in selected) else RunState.FAILED
-        except BaseException:
+        except BaseException as e:
             status = RunState.CANCELLED
+            gone = isinstance(e, StoreGoneError)
             for t in running.values():
                 t.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)  # their attempts record the cancel
-            for name in list(running) + pending:
+            for name in [] if gone else list(running) + pending:
                 await self._set(p.run_id, name, TaskState.CANCELLED, reason="the run was interrupted")
             raise
         finally:
             beat.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)  # progress is a hint: its failure is no failure
-            await self.db(self.store.finish_run, p.run_id, status)
+            with contextlib.suppress(StoreGoneError):  # a store that is gone has already been reported
+                await self.db(self.store.finish_run, p.run_id, status)
             self.on_event("run_finished", {"run_id": p.run_id, "status": status})
         return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, TaskState.PENDING))
                                              for t in self.pipeline.order if t in selected],
@@ -211,6 +217,8 @@ class Engine:
         """Decide, run and record one task; a failure of nbflow itself fails this task, not the whole run."""
         try:
             await self._decide_and_run(p, name, keys, state, slots, pools)
+        except StoreGoneError:
+            raise  # nothing can be recorded any more: the whole run stops
         except Exception as e:  # noqa: BLE001 - recorded on the task, the other branches go on
             log.exception("task %s of run %s failed inside nbflow", name, p.run_id)
             state[name] = TaskState.FAILED
@@ -220,6 +228,10 @@ class Engine:
     async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, TaskState],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
+        missing = await self.db(plan.missing_input, self.pipeline, task, p.parameters, self.config.root)
+        if missing is not None:
+            await self._missing_input(p, name, missing, state)
+            return
         d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
@@ -256,6 +268,17 @@ class Engine:
             self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
             await asyncio.sleep(delay)
             number += 1
+
+    async def _missing_input(self, p: RunPlan, name: str, error: MissingInputError, state: dict[str, TaskState]) -> None:
+        """An input is not there: fail at once, never retried; the kernel started ahead for the task is stopped."""
+        self.executor.unwant(self._launch(p.run_id, name))
+        number = p.first_attempt.get(name, 1)
+        attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, None, None)
+        await self.db(self.store.finish_attempt, attempt_id, AttemptState.FAILED, error_kind=ErrorKind.MISSING_INPUT,
+                      error=str(error), error_cell=error.cell)
+        state[name] = TaskState.FAILED
+        await self._set(p.run_id, name, TaskState.FAILED, reason=f"input {error.path} is missing", attempts=number,
+                        error=str(error), error_cell=error.cell, ended_at=time.time())
 
     async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]], fingerprint: str,
                        slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str, float]:

@@ -79,7 +79,6 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     from . import kernels
 
     started = time.time()
-    os.makedirs(os.path.dirname(spec.output), exist_ok=True)
     executed = _Executed(spec.output)
     kernel: Kernel | None = None
     timer: asyncio.TimerHandle | None = None
@@ -93,6 +92,10 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
             kernel.kill()
 
     try:
+        try:
+            os.makedirs(os.path.dirname(spec.output), exist_ok=True)
+        except OSError as e:
+            raise ArtifactError(spec.output) from e
         kernel = await asyncio.wait_for((take or kernels.start)(spec.launch), spec.timeout)
         if spec.timeout:
             timer = asyncio.get_running_loop().call_later(max(0.0, started + spec.timeout - time.time()), time_is_up)
@@ -119,6 +122,11 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
             outcome = _failure(ErrorKind.TIMEOUT, f"the notebook ran longer than its {spec.timeout:g} s timeout", cell)
         else:
             outcome = _failure(ErrorKind.DEAD_KERNEL, "the kernel died while running this cell", cell)
+    except ArtifactError as e:
+        reason = e.__cause__.strerror if isinstance(e.__cause__, OSError) and e.__cause__.strerror else e.__cause__
+        outcome = {**_failure(ErrorKind.ARTIFACT, f"cannot write the executed notebook {spec.output}: {reason}. Fix: make "
+                              f"the artifacts folder writable (`artifacts` in nbflow.toml), then resume the run",
+                              executed.failed_cell()), "retriable": False}
     except NoSuchKernel:
         outcome = {**_failure(ErrorKind.NO_KERNEL, f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
     except Exception as e:  # noqa: BLE001 - a failure of nbflow itself: recorded with its traceback, never lost
@@ -144,15 +152,28 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
 
 async def _cancellable(work: Awaitable[None]) -> None:
     """Await `work`, letting a cancellation of the attempt through as CancelledError: nbclient turns any
-    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash."""
-    inner = asyncio.ensure_future(work)
+    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash (and, at
+    interpreter shutdown, be reported as an unhandled exception)."""
+    cancelled = False
+
+    async def guarded() -> None:
+        try:
+            await work
+        except BaseException:
+            me = asyncio.current_task()
+            if cancelled or (sys.version_info >= (3, 11) and me is not None and me.cancelling()):
+                raise asyncio.CancelledError from None  # it was stopped on purpose: end as cancelled
+            raise
+
+    inner = asyncio.ensure_future(guarded())
     try:
         await asyncio.shield(inner)
     except asyncio.CancelledError:
+        cancelled = True
         inner.cancel()
         await asyncio.wait([inner])  # nbclient stops the cell and papermill saves the notebook as it stands
         if not inner.cancelled():
-            inner.exception()  # collected: the DeadKernelError it ends with is expected, not "never retrieved"
+            inner.exception()  # collected: it is reported through the attempt, never as "never retrieved"
         raise
 
 
@@ -236,12 +257,21 @@ def _relabel_error_marker(path: str) -> None:
         f.write("\n")
 
 
+class ArtifactError(Exception):
+    """The executed notebook cannot be written (its folder is gone, not a folder, or not writable); the cause is
+    the OSError."""
+
+
 async def _save_periodically(nb_man: Any) -> None:
     """Write the running notebook every SAVE_EVERY seconds, also in the middle of a long cell: it can be watched as
-    it runs, and a runner killed mid-cell leaves its last save behind (shown as partial)."""
+    it runs, and a runner killed mid-cell leaves its last save behind (shown as partial). A failing save is left to
+    the next save of the notebook's own steps, which reports it."""
     while True:
         await asyncio.sleep(SAVE_EVERY)
-        nb_man.save()
+        try:
+            nb_man.save()
+        except ArtifactError:
+            return
 
 
 def _load(path: str) -> Any:
@@ -285,7 +315,10 @@ def _manager_class() -> type:
 
         def save(self, **kwargs: Any) -> None:
             if self.nbflow_final or time.monotonic() - self.nbflow_saved >= SAVE_EVERY:
-                super().save(**kwargs)
+                try:
+                    super().save(**kwargs)
+                except OSError as e:
+                    raise ArtifactError(self.output_path) from e
                 self.nbflow_saved = time.monotonic()
 
         def notebook_complete(self, **kwargs: Any) -> None:

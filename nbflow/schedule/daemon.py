@@ -31,6 +31,7 @@ POLL_SECONDS = 0.25  # sensors and queued work
 RECOVER_SECONDS = 5.0  # look for abandoned slots and files this often
 RELOAD_SECONDS = 5.0  # re-read nbflow.toml this often
 MISFIRE_GRACE_SECONDS = 60.0  # a slot older than this when seen is "missed" (catch-up policy applies)
+CONFLICT_RETRY_SECONDS = 2.0  # a slot whose data another run holds tries again this often
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 SpecSource = Callable[[], tuple[list[ScheduleSpec], list[SensorSpec]]]
@@ -73,6 +74,7 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.stopping = False
         self._beat = self._loaded = self._recovered = -math.inf
+        self._conflicted: dict[tuple[str, int], float] = {}  # queued work items whose run met a conflict, and when
         self._said_standby = False
 
     # the lease
@@ -210,6 +212,8 @@ class Scheduler:
         for kind, key, limit in limits:
             free = limit - self.store.count_items(kind, key, (WorkState.RUNNING,))
             for row in self.store.items(kind, key, (WorkState.QUEUED,), limit=max(free, 0)):
+                if ts - self._conflicted.get((kind, row["id"]), -math.inf) < CONFLICT_RETRY_SECONDS:
+                    continue  # its data is held by another run: look again a little later
                 if self.store.take_item(kind, row["id"], self.owner, now=ts, from_states=(WorkState.QUEUED,), lease_owner=self.owner):
                     self._start(kind, row, "started from the queue")
 
@@ -266,6 +270,10 @@ class Scheduler:
             except asyncio.CancelledError:
                 self.emit("run_interrupted", label)
                 raise
+            if outcome.status == WorkState.QUEUED:
+                self._conflicted[(kind, item_id)] = self.clock.now().timestamp()
+                self.emit("run_waiting", {**label, "reason": outcome.reason})
+                return
             self.emit("run_finished", {**label, "run_id": outcome.run_id, "status": outcome.status, "reason": outcome.reason})
         finally:
             self.active.pop((kind, item_id), None)

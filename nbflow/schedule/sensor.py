@@ -2,24 +2,24 @@
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import os
 from dataclasses import dataclass
+
+from ..paths import list_files
 
 FileStat = tuple[str, int, int]  # (project-relative posix path, size in bytes, mtime in ns)
 
 
 def scan(root: str, pattern: str) -> list[FileStat]:
-    """Regular files under `root` matching `pattern` (`**` recursive), sorted by path; dot-files are left out."""
+    """The files under `root` that `pattern` names (the path rule of nbflow/paths.py: wildcards skip dot-files), sorted."""
     out: list[FileStat] = []
-    for full in glob.glob(os.path.join(root, pattern), recursive=True):
+    for path in list_files(pattern, root):
         try:
-            st = os.stat(full)
-        except OSError:  # gone between glob and stat
+            st = os.stat(os.path.join(root, path))
+        except OSError:  # gone between listing and stat
             continue
-        if os.path.isfile(full):
-            out.append((os.path.relpath(full, root).replace(os.sep, "/"), st.st_size, st.st_mtime_ns))
-    return sorted(out)
+        out.append((path, st.st_size, st.st_mtime_ns))
+    return out
 
 
 @dataclass

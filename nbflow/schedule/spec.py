@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import paths
 from ..errors import ScheduleError
 from . import cron
 
@@ -163,13 +164,8 @@ def check_glob(pattern: Any, root: str, where: str) -> str:
     parts = Path(pattern).parts
     if ".." in parts:
         raise outside
-    fixed = []  # the part before the first wildcard: resolve it, so a symlinked folder cannot lead outside either
-    for p in parts:
-        if any(c in p for c in "*?["):
-            break
-        fixed.append(p)
-    base = Path(root, *fixed).resolve()
-    if not base.is_relative_to(Path(root).resolve()):
+    # the part before the first wildcard, resolved, so a symlinked folder cannot lead outside either
+    if paths.within(root, paths.fixed_prefix(Path(pattern).as_posix())) is None:
         raise outside
     return Path(pattern).as_posix()
 

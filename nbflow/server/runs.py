@@ -5,10 +5,9 @@ import asyncio
 from typing import Any
 
 from ..errors import NbflowError, NotFoundError
-from ..project import Project
 from ..records import RunRecord
 from ..states import RunState
-from . import views
+from . import paths, views
 from .base import NbflowHandler, route
 from .launcher import startup_error
 
@@ -61,8 +60,10 @@ class RunsHandler(NbflowHandler):
         folder = self.folder()
         project = await self.blocking(self.nbflow.project, folder)
         _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
-        active, settled = await self.blocking(self.active, project)
-        child = self.nbflow.runners.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
+        conflict = await self.blocking(lambda: project.run_conflict(parameters, only=only))
+        if conflict is not None:  # the rule every run start follows; the runner checks it again atomically
+            raise conflict
+        child = self.nbflow.runners.start(project, parameters, only, force)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT_S
         while loop.time() < deadline:
@@ -70,17 +71,12 @@ class RunsHandler(NbflowHandler):
             if await self.blocking(self.status_of, folder, child.run_id) is not None:
                 break
             if exited:
-                self.reply({"message": startup_error(child)}, 400 if child.proc.returncode == 2 else 500)
+                message, clash = startup_error(child)
+                status = 409 if clash else 400 if child.proc.returncode == 2 else 500
+                self.reply({"message": paths.server_relative(self.nbflow.root_dir, message)}, status)
                 return
             await asyncio.sleep(0.1)
         self.reply({"run_id": child.run_id, "warnings": warnings}, 202)
-
-    def active(self, project: Project) -> tuple[list[RunRecord], list[str]]:
-        """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
-        mine = self.nbflow.runners.child(project.root)
-        status = self.status_of(project.root, mine.run_id) if mine is not None else None
-        settled = [mine.run_id] if mine is not None and status not in (None, RunState.RUNNING) else []
-        return project.active_runs(), settled
 
     def status_of(self, folder: str, run_id: str) -> RunState | None:
         """The run's status, None while the store has no such run."""

@@ -5,12 +5,12 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
 from ..liveness import HOST
-from ..records import AttemptRecord, FileRecord, RunRecord, TaskRecord, record_fields
+from ..records import AttemptRecord, ClaimRecord, FileRecord, RunRecord, TaskRecord, record_fields
 from ..states import AttemptState, ErrorKind, RunState, TaskState
 from . import migrations
 from .db import Db, wal_bug_warning
@@ -18,6 +18,10 @@ from .schedules import ScheduleStore
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from ..claims import Claim
+
+ClaimCheck = Callable[[list[ClaimRecord]], None]  # raises when a held claim conflicts with the new run's
 
 TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact",
                "error_execution_count")
@@ -174,15 +178,18 @@ class Store(ScheduleStore):
 
     def create_run(self, run_id: str, *, trigger: str, logical_date: str, parameters: dict[str, Any],
                    selection: dict[str, Any], tasks: list[str], schedule: str | None = None,
-                   resumed_from: str | None = None, code: dict[str, Any] | None = None) -> None:
-        """Record a new run (status 'running') and its tasks (all 'pending') in one transaction.
-
+                   resumed_from: str | None = None, claims: Sequence[Claim] = (), check: ClaimCheck | None = None,
+                   code: dict[str, Any] | None = None) -> None:
+        """Record a new run (status 'running') and its tasks (all 'pending') in one transaction, with the datasets it
+        claims; `check` sees the claims live runs hold, inside the same transaction, and raises to refuse the run.
         `code`: the project's code version, {"commit", "dirty", "changed"} (None outside git)."""
         now = time.time()
         code = code or {}
         try:
             with self._write() as conn:
                 self._register(conn)
+                if check is not None:
+                    check(self._held(conn))
                 conn.execute(
                     "INSERT INTO runs (id, project, trigger, logical_date, parameters, selection, status, "
                     "created_at, started_at, ended_at, host, pid, heartbeat_at, schedule, resumed_from, code_commit, "
@@ -196,6 +203,7 @@ class Store(ScheduleStore):
                     "INSERT INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
                     [(run_id, task, TaskState.PENDING) for task in tasks],
                 )
+                self._claim(conn, run_id, claims)
                 self._event(conn, "run_started", run_id, None,
                             {"trigger": trigger, "logical_date": logical_date, "tasks": list(tasks)})
         except sqlite3.IntegrityError as err:
@@ -204,11 +212,28 @@ class Store(ScheduleStore):
                 "Fix: start the run with a new id"
             ) from err
 
+    def _held(self, conn: sqlite3.Connection) -> list[ClaimRecord]:
+        return [ClaimRecord(*row) for row in conn.execute(
+            "SELECT c.run_id, c.project, c.path, c.mode, r.host, r.pid, r.started_at, r.heartbeat_at FROM run_claims c "
+            "JOIN runs r ON r.id = c.run_id WHERE r.status = 'running' ORDER BY r.created_at, c.rowid")]
+
+    def held_claims(self) -> list[ClaimRecord]:
+        """Claims of every run recorded running, of every project in the store (absolute paths are shared)."""
+        with self._db.lock:
+            return self._held(self._db.conn)
+
+    @staticmethod
+    def _claim(conn: sqlite3.Connection, run_id: str, claims: Sequence[Claim]) -> None:
+        conn.execute("DELETE FROM run_claims WHERE run_id = ?", (run_id,))
+        conn.executemany("INSERT OR IGNORE INTO run_claims (run_id, project, path, mode) VALUES (?, ?, ?, ?)",
+                         [(run_id, c.project, c.path, c.mode) for c in claims])
+
     def finish_run(self, run_id: str, status: RunState) -> None:
-        """Set the run's final status and end time."""
+        """Set the run's final status and end time; its claims are let go."""
         status = RunState(status)
         now = time.time()
         with self._write() as conn:
+            conn.execute("DELETE FROM run_claims WHERE run_id = ?", (run_id,))
             cur = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
                 (status, now, now, run_id),
@@ -315,11 +340,16 @@ class Store(ScheduleStore):
             conn.execute("UPDATE run_tasks SET progress = ? WHERE run_id = ? AND task = ?", (_dumps(progress), run_id, task))
             self._event(conn, "task_progress", run_id, task, progress)
 
-    def reset_tasks(self, run_id: str, tasks: list[str], status: RunState = RunState.RUNNING) -> None:
-        """For resume: the run is this process's again (status, pid, host, heartbeat) and `tasks` pending."""
+    def reset_tasks(self, run_id: str, tasks: list[str], status: RunState = RunState.RUNNING, *,
+                    claims: Sequence[Claim] = (), check: ClaimCheck | None = None) -> None:
+        """For resume: the run is this process's again (status, pid, host, heartbeat), `tasks` pending, and it holds
+        `claims` (after `check`, as for a new run)."""
         status = RunState(status)
         now = time.time()
         with self._write() as conn:
+            if check is not None:
+                check([c for c in self._held(conn) if c.run_id != run_id])
+            self._claim(conn, run_id, claims)
             cur = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = NULL, host = ?, pid = ?, heartbeat_at = ? WHERE id = ?",
                 (status, self._host, os.getpid(), now, run_id),
@@ -338,9 +368,10 @@ class Store(ScheduleStore):
 
     # attempts
 
-    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str,
+    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str | None,
                       pid: int | None = None, started_at: float | None = None) -> int:
-        """Record attempt `number` (1-based) of a task as running (since `started_at`, default now); return its id."""
+        """Record attempt `number` (1-based) of a task as running (since `started_at`, default now); return its id
+        (`artifact` None: no notebook)."""
         now = started_at or time.time()
         with self._write() as conn:
             cur = conn.execute(
