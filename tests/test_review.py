@@ -334,7 +334,8 @@ def test_placeholders_in_paths_are_path_safe_and_the_notebook_gets_the_real_valu
         again = project.run(logical_date="2026-12-02T06:52:20")
         assert [t.status for t in again.tasks] == ["skipped", "skipped"]  # cache keys see the same paths
     task = Project(tmp_path).compile().tasks["w"]
-    assert plan.resolve("data/{run_date}/x.csv", {"run_date": "2026-12-02T06:52:20"}, task) == "data/2026-12-02T06-52-20/x.csv"
+    assert plan.resolve("data/{run_date}/x.csv", {"run_date": "2026-12-02T06:52:20"}, task, str(tmp_path)) == \
+        "data/2026-12-02T06-52-20/x.csv"
     assert "run_date.replace(':', '-')" in plan.path_safe_note(task, {"run_date": "2026-12-02T06:52:20"})
     assert plan.path_safe_note(task, {"run_date": "2026-12-02"}) == ""
 
