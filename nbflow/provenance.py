@@ -22,32 +22,49 @@ def _git(root: str, *args: str) -> str | None:
     return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
 
 
+def _top(root: str) -> str | None:
+    """The work tree holding `root`: the nearest folder with a `.git` (a folder, or a file in worktrees and submodules)."""
+    here = os.path.realpath(root)
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
 def code_version(root: str, notebooks: Iterable[str]) -> dict[str, Any] | None:
     """{"commit", "dirty", "changed"} for the project folder `root`, or None when it is not in a git work tree.
 
     `dirty`: a tracked file of the repository differs from the commit (untracked files, such as the data a pipeline
     writes, do not count). `changed`: the task notebooks (absolute paths in, project-relative out) that are modified,
-    staged, or not tracked at all, i.e. whose code the commit does not hold."""
-    status = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no")
-    if status is None:
+    staged, or not tracked at all, i.e. whose code the commit does not hold. One `git status` (~10 ms)."""
+    top = _top(root)
+    status = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal") if top else None
+    if status is None or top is None:
         return None
     commit: str | None = None
     modified: set[str] = set()
+    untracked: list[str] = []  # files, and folders (ending in '/') holding nothing tracked
     for entry in status.split("\0"):
         if entry.startswith("# branch.oid "):
             oid = entry.split(" ", 2)[2]
             commit = None if oid == "(initial)" else oid
-        elif entry[:2] in ("1 ", "2 ", "u "):
-            modified.add(entry.split(" ")[-1])
-    top = _git(root, "rev-parse", "--show-toplevel")
-    if commit is None or top is None:
+        elif entry[:2] in ("1 ", "u "):
+            modified.add(entry.split(" ", 8 if entry[0] == "1" else 10)[-1])
+        elif entry[:2] == "2 ":
+            modified.add(entry.split(" ", 9)[-1])
+        elif entry[:2] == "? ":
+            untracked.append(entry[2:])
+    if commit is None:
         return None
-    top = top.strip()
-    paths = {os.path.realpath(p): p for p in notebooks}
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--full-name", "--", "*.ipynb") or ""
-    differ = {os.path.realpath(os.path.join(top, p)) for p in modified | set(filter(None, untracked.split("\0")))}
-    changed = sorted(os.path.relpath(paths[p], root).replace(os.sep, "/") for p in paths if p in differ)
-    return {"commit": commit, "dirty": bool(modified), "changed": changed}
+    changed = []
+    for path in notebooks:
+        key = os.path.relpath(os.path.realpath(path), top).replace(os.sep, "/")
+        if key in modified or any(key == u or (u.endswith("/") and key.startswith(u)) for u in untracked):
+            changed.append(os.path.relpath(path, root).replace(os.sep, "/"))
+    return {"commit": commit, "dirty": bool(modified), "changed": sorted(changed)}
 
 
 def describe(code: Mapping[str, Any] | None, notebook: str | None = None) -> str:
