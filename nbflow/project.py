@@ -627,11 +627,15 @@ class Project:
         return out
 
     def report(self, run_id: str | None, output: str | os.PathLike[str]) -> str:
-        """Write one self-contained HTML file about a run (the latest when None): graph, timeline, parameters, code
-        version, tasks against their usual durations, errors, lineage and every executed notebook. Returns its path."""
+        """Write one self-contained HTML file about a run (when None, the latest where something ran): graph, timeline,
+        parameters, code version, tasks against their usual durations, errors, lineage and every executed notebook.
+        Returns its path."""
         from .report import render as render_report
 
         store = self._existing()
+        if run_id is None:
+            ran = self.runs(limit=1)
+            run_id = ran[0].id if ran else None
         detail = self.show(run_id)
         state = self.pipeline_state(detail.run.id)
         usual = self.usual_durations([t.task for t in detail.tasks], before=detail.run.created_at)
