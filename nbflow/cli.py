@@ -250,11 +250,7 @@ def diff(run_a: str, run_b: str, directory: str, task: str | None, json_out: boo
 @handle_errors
 def report(run_id: str | None, directory: str, output: str | None, open_it: bool) -> None:
     """Write one self-contained HTML report of a run (default: the latest where something ran), for someone without Jupyter."""
-    project = _project(directory)
-    if run_id is None:
-        ran = project.runs(limit=1)
-        run_id = ran[0].id if ran else None
-    path = project.report(run_id, output or f"nbflow-report-{project.show(run_id).run.id}.html")
+    path = _project(directory).report(run_id, output)
     out.console.print(f"wrote {out.rel(path)} ({os.path.getsize(path) / 1024:.0f} KB)")
     if open_it:
         import pathlib

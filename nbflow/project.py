@@ -626,10 +626,10 @@ class Project:
                 out[name] = statistics.median(found)
         return out
 
-    def report(self, run_id: str | None, output: str | os.PathLike[str]) -> str:
+    def report(self, run_id: str | None, output: str | os.PathLike[str] | None = None) -> str:
         """Write one self-contained HTML file about a run (when None, the latest where something ran): graph, timeline,
         parameters, code version, tasks against their usual durations, errors, lineage and every executed notebook.
-        Returns its path."""
+        `output` defaults to nbflow-report-RUN.html in the current folder. Returns its path."""
         from .report import render as render_report
 
         store = self._existing()
@@ -646,7 +646,7 @@ class Project:
                 io[row.task] = store.attempt_io(attempt.id)
         notebooks = {row.task: row.artifact for row in detail.tasks if row.artifact and os.path.exists(row.artifact)}
         page = render_report(self.name, detail, state.pipeline, usual, io, notebooks)
-        path = os.path.abspath(output)
+        path = os.path.abspath(output or f"nbflow-report-{detail.run.id}.html")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             f.write(page)
