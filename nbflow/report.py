@@ -197,6 +197,9 @@ def _lineage(detail: RunDetail, io: Mapping[str, Versions]) -> str:
 
 def _notebooks(detail: RunDetail, notebooks: Mapping[str, str]) -> str:
     """Each executed notebook (of a task that ran in this run) through nbconvert, in a frame of its own."""
+    from .executors.attempt import import_nbformat
+
+    import_nbformat()
     from nbconvert import HTMLExporter
 
     ran = {a.task for a in detail.attempts}

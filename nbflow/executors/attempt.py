@@ -47,14 +47,25 @@ def preload() -> None:
     ~1 s of a 1.3 s import here. Notebook schemas never use that format, so when jsonschema is not loaded yet
     it is imported without it: jsonschema's iri format check is then unavailable in this process."""
     with _preload_lock:  # two runs in one process (the scheduler) must not import the same package at once
-        if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-            sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
-            try:
-                import jsonschema  # noqa: F401
-            finally:
-                del sys.modules["rfc3987_syntax"]
+        _import_jsonschema()
         import nbclient.client  # noqa: F401
         import papermill.execute  # noqa: F401
+
+
+def import_nbformat() -> None:
+    """Import nbformat the fast way preload does (for `nbflow diff` and `nbflow report`, which read notebooks with it)."""
+    with _preload_lock:
+        _import_jsonschema()
+        import nbformat  # noqa: F401
+
+
+def _import_jsonschema() -> None:
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
 
 
 _preload_lock = threading.Lock()
