@@ -20,13 +20,14 @@ from .cells import cell_label, with_cell
 from .model import Pipeline
 from .provenance import describe
 from .records import AttemptRecord, RunDetail, RunRecord
-from .states import FINAL
+from .states import FINAL, AttemptState, TaskState, WorkState
 
-STYLE = {"succeeded": "green", "skipped": "dim green", "failed": "bold red", "check_failed": "bold yellow",
-         "upstream_failed": "magenta", "running": "cyan", "queued": "blue", "pending": "dim", "cancelled": "dim red",
-         "crashed": "bold red"}
-SYMBOL = {"succeeded": "✓", "skipped": "=", "failed": "✗", "check_failed": "!", "upstream_failed": "↯",
-          "running": "▶", "queued": "…", "cancelled": "■"}
+T = TaskState
+STYLE: dict[str, str] = {T.SUCCEEDED: "green", T.SKIPPED: "dim green", T.FAILED: "bold red", T.CHECK_FAILED: "bold yellow",
+                         T.UPSTREAM_FAILED: "magenta", T.RUNNING: "cyan", T.QUEUED: "blue", T.PENDING: "dim",
+                         T.CANCELLED: "dim red", T.CRASHED: "bold red", WorkState.INTERRUPTED: "dim red"}
+SYMBOL: dict[str, str] = {T.SUCCEEDED: "✓", T.SKIPPED: "=", T.FAILED: "✗", T.CHECK_FAILED: "!", T.UPSTREAM_FAILED: "↯",
+                          T.RUNNING: "▶", T.QUEUED: "…", T.CANCELLED: "■", T.CRASHED: "✗"}
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -190,14 +191,14 @@ class RunReporter(_BarReporter):
 
     def _task(self, data: Mapping[str, Any]) -> None:
         task, status = data["task"], data["status"]
-        if status == "running":
+        if status == TaskState.RUNNING:
             self.running[task] = {"started": data.get("started_at") or time.time()}
             again = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
             self._say(f"  [cyan]▶ {task}[/]{again}")
         elif status in FINAL:
             self.running.pop(task, None)
             self.progress.advance(self.bar)
-            if status == "skipped":
+            if status == TaskState.SKIPPED:
                 line = f"  [{STYLE[status]}]{SYMBOL[status]} {task}[/] up to date"
                 if self.quiet:
                     self.held.append(line)
@@ -289,7 +290,7 @@ def print_run(detail: RunDetail) -> None:
         for path in notebooks:
             partial = " [yellow](partial: saved while it ran, never finished)[/]" if path in detail.partial else ""
             console.print(f"  {rel(path)}{partial}", soft_wrap=True)
-    retried = [a for a in detail.attempts if a.status not in ("succeeded", "running")]
+    retried = [a for a in detail.attempts if a.status not in (AttemptState.SUCCEEDED, AttemptState.RUNNING)]
     if retried:
         console.print("failed attempts:")
         for a in retried:

@@ -129,8 +129,8 @@ class RunConflictError(ConflictError):
         verb = {"write": "writes", "read": "reads"}
         super().__init__(
             f"run {run_id} (pid {pid} on {host}) is running and {verb[theirs]} '{path}', which this run would "
-            f"{mine} too. Fix: wait for it (`nbflow run --wait` waits), cancel it (`nbflow` Ctrl-C in its terminal, "
-            f"or Cancel in the panel), or run tasks whose data does not overlap")
+            f"{mine} too. Fix: wait for it to end (`nbflow run --wait`), cancel it (Ctrl-C where it runs, or Cancel "
+            f"in the JupyterLab panel), or run only tasks whose data does not overlap")
         self.run_id, self.pid, self.host, self.path, self.theirs, self.mine = run_id, pid, host, path, theirs, mine
 
 

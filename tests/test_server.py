@@ -123,18 +123,18 @@ def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
         cwd=root.parent, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)})
     api = Api(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if api.get("runs", project="").status_code in (200, 403):
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
-        time.sleep(0.2)
+    deadline = time.monotonic() + 180  # a loaded machine starts jupyter slowly
     try:
+        while True:  # polling a process that is starting: nothing to wait on but its port
+            try:
+                if api.get("runs", project="").status_code in (200, 403):
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
+            time.sleep(0.2)
         yield api
-    finally:
+    finally:  # also when it never answered: no server is left behind
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
@@ -244,9 +244,14 @@ def test_second_trigger_is_409_and_cancel_stops_the_run(server: tuple[Api, Path]
         pid = store.get_run(run_id).pid
     assert api.wait_until("sleepy", lambda: api.get("pipeline", project="sleepy").json()["tasks"][0]["state"] == "running",
                           60)  # cancel once the notebook is actually running
-    # the running task's current cell: the notebook loops in its cell 2 of 2 (recorded within PROGRESS_SECONDS)
-    progress = api.wait_until("sleepy", lambda: api.get("pipeline", project="sleepy").json()["tasks"][0]["progress"], 30)
-    assert progress["cell"] == 2 and progress["cells"] == 2 and time.time() - 60 < progress["since"] <= time.time()
+    # the running task's current cell: the notebook loops in its cell 2 of 2 (recorded within PROGRESS_SECONDS of its
+    # start; cell 1 may show first on a loaded machine)
+    def looping() -> dict[str, Any] | None:
+        progress: dict[str, Any] | None = api.get("pipeline", project="sleepy").json()["tasks"][0]["progress"]
+        return progress if progress and progress["cell"] == 2 else None
+
+    progress = api.wait_until("sleepy", looping, 30)
+    assert progress and progress["cells"] == 2 and time.time() - 120 < progress["since"] <= time.time()
     r = api.post(f"runs/{run_id}/cancel", project="sleepy")
     assert r.status_code == 202 and r.json() == {"run_id": run_id}
     run = api.wait_run("sleepy", run_id, timeout=60)

@@ -62,7 +62,7 @@ def lab_command(root: Path, port: int, token: str, settings: Path) -> list[str]:
     ]
 
 
-def wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
