@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import MissingInputError, StoreGoneError
 from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
+from ..records import duration
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
 from . import plan
 from .retry import backoff
@@ -332,7 +333,7 @@ class Engine:
                       reads=[r for r in reads if r[1] != "missing"], writes=writes,
                       fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None, ended_at=result.ended_at,
                       error_execution_count=result.error_execution_count)
-        return result, artifact, max(0.0, result.ended_at - started)
+        return result, artifact, duration(started, result.ended_at) or 0.0  # rounded as the attempt record's duration is
 
     def _usual_seconds(self, task: str, before: float) -> float | None:
         """The median duration of the task's recent successful attempts (None without history). In the store's thread."""
