@@ -56,7 +56,7 @@ class NotebookError(NbflowError):
             return self
         err = copy.copy(self)
         err.line = line
-        err.message = f"{self.notebook}, cell {self.cell} (line {line}): {self.problem}. Fix: {self.fix}"
+        err.message = f"{self.notebook}, {cell_label(self.cell)} (line {line}): {self.problem}. Fix: {self.fix}"
         err.args = (err.message,)
         return err
 
