@@ -138,12 +138,13 @@ def test_history_filters_and_grid(server: tuple[Api, Path], demo_run: dict[str, 
     assert noop["status"] == "succeeded"
     shown = api.get("runs", project="demo", ran=1, tasks=1).json()
     assert noop["id"] not in [r["id"] for r in shown["runs"]]  # nothing ran in it: hidden
-    every = api.get("runs", project="demo", tasks=1).json()
+    assert noop["id"] not in [r["id"] for r in api.get("runs", project="demo").json()["runs"]]  # hidden by default too
+    every = api.get("runs", project="demo", tasks=1, all=1).json()
     row = next(r for r in every["runs"] if r["id"] == noop["id"])
     assert row["ran"] == 0 and row["tasks"] == {"a": "skipped", "b": "skipped"}
     assert api.get("runs", project="demo", status="failed").json()["runs"] == []
     assert api.get("runs", project="demo", trigger="schedule:").json()["runs"] == []
-    assert len(api.get("runs", project="demo", trigger="jupyter").json()["runs"]) == every["total"]
+    assert len(api.get("runs", project="demo", trigger="jupyter", all=1).json()["runs"]) == every["total"]
     assert api.get("runs", project="demo", status="nope").status_code == 400
 
 

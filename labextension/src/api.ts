@@ -45,7 +45,7 @@ export interface IHistoryQuery {
   status?: string[];
   trigger?: string;
   ranOnly?: boolean;
-  /** Runs where nothing ran too (`all=1`: servers that hide them by default, issue 15, need it). */
+  /** Runs where nothing ran too (`all=1`: the server hides succeeded runs where nothing ran by default). */
   all?: boolean;
 }
 

@@ -2,7 +2,7 @@
  * The Compare tab: two runs side by side (GET runs/compare, Project.diff): the parameters that differ, each task's
  * status and duration in both with why it ran, which inputs and outputs changed (hashes); for one task, a cell-by-cell
  * diff of the two executed notebooks (code and outputs). Reads the answer defensively: fields it does not know are
- * left out, and a server without Project.diff gets a message saying what is missing.
+ * left out, and an older server without the route gets a message saying what is missing.
  */
 import { ApiError, CompareResponse, NbflowApi } from './api';
 import { formatDuration, h, linkButton, shortRun, stateBadge } from './dom';

@@ -13,8 +13,8 @@ from .base import NbflowHandler
 from .changes import ChangesHandler
 from .notebooks import NotebookTagsHandler
 from .ops import AlertsHandler, BreakerResetHandler, BreakersHandler
-from .review import CompareHandler, DatasetsHandler, NotebookHandler, ParametersHandler, TaskHistoryHandler, TimelineHandler
-from .routes import AttemptIOHandler, LineageHandler, LogHandler, PipelineHandler, RunHandler
+from .review import DatasetsHandler, NotebookHandler, ParametersHandler, TaskHistoryHandler, TimelineHandler
+from .routes import AttemptIOHandler, CompareHandler, LineageHandler, LogHandler, PipelineHandler, RunHandler
 from .runs import CancelHandler, DryRunHandler, ResumeHandler, RunsHandler
 from .schedules import BackfillHandler, CronHandler, ScheduleActionHandler, SchedulesHandler, SlotsHandler
 from .state import ServerState

@@ -84,34 +84,6 @@ class TimelineHandler(NbflowHandler):
                 "attempts": as_json(found["attempts"]), "tasks": as_json(found["tasks"]), "now": _now()}
 
 
-class CompareHandler(NbflowHandler):
-    """GET runs/compare?a=ID&b=ID[&task=T]: two runs side by side (Project.diff, issue 15). Until that method
-    exists this answers 501 with a message, and the panel says comparing needs it."""
-
-    @route
-    async def get(self) -> None:
-        a, b = self.get_argument("a", ""), self.get_argument("b", "")
-        if not a or not b:
-            raise NbflowError("query arguments 'a' and 'b' (two run ids) are required")
-        task = self.get_argument("task", None)
-        folder = self.folder()
-        found = await self.blocking(self.compare, folder, a, b, task)
-        if found is None:
-            self.reply({"message": "comparing runs needs Project.diff (nbflow's `diff` command), which this nbflow "
-                                   "version does not have. Fix: update nbflow"}, 501)
-            return
-        self.reply(found)
-
-    def compare(self, folder: str, a: str, b: str, task: str | None) -> dict[str, Any] | None:
-        with self.nbflow.project(folder) as project:
-            diff = getattr(project, "diff", None)
-            if diff is None:
-                return None
-            found = diff(a, b, task=task) if task else diff(a, b)
-        plain: dict[str, Any] = as_json(found)
-        return plain
-
-
 def _now() -> float:
     import time
 

@@ -69,17 +69,20 @@ class RunsHandler(NbflowHandler):
         trigger = self.get_argument("trigger", "")
         ran_only = self.get_argument("ran", "") in ("1", "true")
         grid = self.get_argument("tasks", "") in ("1", "true")
-        self.reply(await self.blocking(self.history, self.folder(), limit, offset, statuses, trigger, ran_only, grid))
+        everything = self.int_arg("all", 0, 0, 1) == 1
+        self.reply(await self.blocking(self.history, self.folder(), limit, offset, statuses, trigger, ran_only, grid, everything))
 
     def history(self, folder: str, limit: int, offset: int, statuses: list[str], trigger: str, ran_only: bool,
-                grid: bool) -> dict[str, Any]:
+                grid: bool, everything: bool = False) -> dict[str, Any]:
+        """Runs, newest first, filtered; runs where nothing ran (succeeded, every task up to date) only with `all=1`."""
         with self.nbflow.project(folder) as project:
             queued = [q.as_json() for q in queue.entries(project.root)
                       if (not statuses or "queued" in statuses) and "jupyter".startswith(trigger)]
             stored = [s for s in statuses if s != "queued"]
             if statuses and not stored:
                 return {"runs": [], "total": 0, "queued": queued}
-            found, total = project.history(limit, offset, statuses=stored, trigger=trigger, ran_only=ran_only)
+            found, total = project.history(limit, offset, statuses=stored, trigger=trigger, ran_only=ran_only,
+                                           include_noop=everything)
             runs = []
             for run, tasks in found:
                 row = views.run_summary(run)

@@ -310,8 +310,19 @@ class MigrationContext:
 
 
 Migration = Callable[["Database", MigrationContext], None]
+def _v6_review_provenance(db: Database, ctx: MigrationContext) -> None:
+    """Reviewing runs (issue 15): each run's code version (git commit, dirty tree, notebooks that differ from the
+    commit); the In [n] label of a failing cell beside its 0-based index; a running task's cell progress."""
+    conn = db.conn
+    for column, kind in (("code_commit", "TEXT"), ("code_dirty", "INTEGER"), ("code_changed", "TEXT")):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    conn.execute("ALTER TABLE attempts ADD COLUMN error_execution_count INTEGER")
+    conn.execute("ALTER TABLE run_tasks ADD COLUMN error_execution_count INTEGER")
+    conn.execute("ALTER TABLE run_tasks ADD COLUMN progress TEXT")  # JSON {"cell", "cells", "since"} while it runs
+
+
 MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects,
-                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db)]
+                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db), _v6_review_provenance]
 
 
 def user_version(db: Db) -> int:

@@ -333,10 +333,13 @@ def test_compare_two_runs(page: Page) -> None:
     page.click(".nbflow-panel .nbflow-compare-button")
     view = page.locator(".nbflow-panel .nbflow-view-compare")
     expect(view).to_be_visible()
-    # With Project.diff (issue 15) the runs are side by side; without it, the view says what is missing.
-    expect(view.locator(".nbflow-compare-tasks, .nbflow-compare-missing")).to_have_count(1, timeout=30_000)
-    if view.locator(".nbflow-compare-tasks").count():
-        expect(view.locator(".nbflow-compare-params")).to_contain_text("fail")
+    expect(view.locator(".nbflow-compare-tasks")).to_be_visible(timeout=30_000)  # Project.diff through runs/compare
+    expect(view.locator(".nbflow-compare-params")).to_contain_text("fail")
+    expect(view.locator('.nbflow-compare-tasks tr[data-task="c"] .nbflow-badge')).to_have_count(2)
+    view.locator('.nbflow-compare-tasks tr[data-task="c"] .nbflow-compare-cells').click()
+    notebook = view.locator('.nbflow-compare-notebook[data-task="c"]')
+    expect(notebook).to_be_visible(timeout=30_000)
+    expect(view.locator(".nbflow-compare-tasks")).to_be_visible()  # the whole comparison stays above it
     shots(page, "10-compare")
     tab(page, "graph")
 
