@@ -824,6 +824,17 @@ class Project:
                         "source": source, "default": defaults.get(name), "editable": name != "run_id"})
         return out
 
+    def executor_options(self) -> dict[str, Any]:
+        """The run form's executor choice: the project's own (nbflow.toml `executor`), each executor a run may ask for,
+        and where a Dask run goes (the configured scheduler's address, or a local cluster of N workers)."""
+        import importlib.util
+
+        dask = self.config.dask
+        where = dask.address or f"a local cluster of {dask.local_workers or 2} workers"
+        return {"default": self.config.executor, "choices": ["local", "dask"],
+                "dask": {"address": dask.address, "local_workers": dask.local_workers, "where": where,
+                         "installed": importlib.util.find_spec("distributed") is not None}}
+
     def source_fingerprint(self) -> str:
         """A short hash of nbflow.toml and the notebooks' paths, sizes and mtimes: it changes when the pipeline may
         have (a notebook added, edited or excluded), so a viewer knows to compile again. Reads no notebook."""

@@ -54,6 +54,9 @@ def test_run_form_fields_carry_the_value_the_run_will_use(server: tuple[Api, Pat
     assert fields["run_date"]["default"] == "2026-01-01"
     assert fields["n"] == {**fields["n"], "value": 3, "type": "int", "declared_in": ["a.ipynb"], "source": "notebook"}
     assert fields["run_id"]["editable"] is False
+    executor = api.get("parameters", project="demo").json()["executor"]  # the Run form's choice (issue 12)
+    assert executor["default"] == "local" and executor["choices"] == ["local", "dask"]
+    assert executor["dask"]["where"] == "a local cluster of 2 workers" and executor["dask"]["address"] is None
 
 
 def test_dry_run_says_what_would_run_and_why_without_recording(server: tuple[Api, Path], demo_run: dict[str, Any]) -> None:
@@ -122,7 +125,10 @@ def test_a_queued_run_starts_when_the_running_one_ends(server: tuple[Api, Path])
     history = api.get("runs", project="sleepy").json()
     assert [q["id"] for q in history["queued"]] == [queued] and history["queued"][0]["status"] == "queued"
     assert api.get("runs", project="sleepy", status="queued").json()["queued"][0]["id"] == queued
-    dropped = api.post("runs", {"queue": True}, project="sleepy").json()["run_id"]
+    dropped = api.post("runs", {"queue": True, "executor": "dask"}, project="sleepy").json()["run_id"]
+    waiting = {q["id"]: q for q in api.get("runs", project="sleepy").json()["queued"]}
+    assert waiting[dropped]["executor"] == "dask" and waiting[queued]["executor"] is None  # kept until it starts
+    assert api.post("runs", {"queue": True, "executor": "spark"}, project="sleepy").status_code == 400
     assert api.post(f"runs/{dropped}/cancel", project="sleepy").json()["dequeued"] is True  # unqueue
     assert api.post(f"runs/{first}/cancel", project="sleepy").status_code == 202
     assert api.wait_until("sleepy", lambda: api.get(f"runs/{queued}", project="sleepy").status_code == 200, timeout=60)

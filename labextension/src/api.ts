@@ -7,10 +7,13 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   CompareResponse,
+  IAlert,
   IAttemptIO,
   IAttemptLog,
+  IBreaker,
   ICronPreview,
   IDryRun,
+  IExecutorOptions,
   INotebookJSON,
   IParameterField,
   IPipeline,
@@ -120,7 +123,7 @@ export class NbflowApi {
     return this.get(`tasks/${enc(task)}/history`, { limit: String(limit) });
   }
 
-  parameters(): Promise<{ fields: IParameterField[] }> {
+  parameters(): Promise<{ fields: IParameterField[]; executor?: IExecutorOptions }> {
     return this.get('parameters');
   }
 
@@ -166,6 +169,18 @@ export class NbflowApi {
 
   backfill(body: Record<string, unknown>): Promise<unknown> {
     return this.post('backfill', body);
+  }
+
+  alerts(limit = 50): Promise<{ alerts: IAlert[] }> {
+    return this.get('alerts', { limit: String(limit) });
+  }
+
+  breakers(): Promise<{ breakers: IBreaker[] }> {
+    return this.get('breakers');
+  }
+
+  resetBreaker(name: string): Promise<{ breaker: IBreaker }> {
+    return this.post(`breakers/${enc(name)}/reset`, {});
   }
 
   private get<T>(route: string, query: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {

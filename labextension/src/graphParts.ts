@@ -16,11 +16,12 @@ export const STATE_LABELS: Record<string, string> = {
   check_failed: 'check failed',
   upstream_failed: 'upstream failed',
   skipped: 'up to date',
-  cancelled: 'cancelled'
+  cancelled: 'cancelled',
+  blocked: 'blocked'
 };
 
 /** Worst first: a collapsed cluster shows the first of these found among its tasks. */
-const SEVERITY = ['failed', 'crashed', 'check_failed', 'upstream_failed', 'cancelled', 'running', 'queued', 'pending', 'succeeded', 'skipped'];
+const SEVERITY = ['failed', 'crashed', 'check_failed', 'blocked', 'upstream_failed', 'cancelled', 'running', 'queued', 'pending', 'succeeded', 'skipped'];
 
 export function worstState(states: string[]): string {
   for (const s of SEVERITY) {

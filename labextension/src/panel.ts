@@ -1,7 +1,7 @@
 /**
  * The nbflow panel: toolbar (run, cancel, resume, which run is shown), graph with a detail pane, run history,
- * timeline, comparison, schedules and lineage. It follows the store and the pipeline's sources live by long-polling
- * the `changes` route. Each part is its own module; this one composes them, switches tabs and keeps them up to date.
+ * timeline, comparison, schedules, operations (alerts, breakers) and lineage. It follows the store and the
+ * pipeline's sources live by long-polling the `changes` route. Each part is its own module; this one composes them, switches tabs and keeps them up to date.
  */
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Signal } from '@lumino/signaling';
@@ -13,6 +13,7 @@ import { h, stateBadge } from './dom';
 import { GraphView, STATE_LABELS } from './graph';
 import { RunHistory } from './history';
 import { LineageView } from './lineage';
+import { OperationsView } from './operations';
 import { RunForm } from './runForm';
 import { SchedulesView } from './schedules';
 import { TaskDetail } from './taskDetail';
@@ -59,6 +60,7 @@ export class NbflowPanel extends Widget {
   private timeline: TimelineView;
   private compare: CompareView;
   private schedules: SchedulesView;
+  private operations: OperationsView;
   private lineage: LineageView;
   private message = h('div', { class: 'nbflow-message', role: 'alert' });
   private graphView = h('div', { class: 'nbflow-view nbflow-view-graph' });
@@ -113,6 +115,7 @@ export class NbflowPanel extends Widget {
     });
     this.compare = new CompareView(this.api, { showRun: run => this.showRun(run) });
     this.schedules = new SchedulesView(this.api, { taskNames, showRun: run => this.showRun(run) });
+    this.operations = new OperationsView(this.api, { showRun: run => this.showRun(run) });
     this.lineage = new LineageView(this.api, {
       taskNames,
       showRun: run => this.showRun(run),
@@ -123,7 +126,11 @@ export class NbflowPanel extends Widget {
       this.toolbar.node,
       this.message,
       this.form.node,
-      h('div', { class: 'nbflow-body' }, this.graphView, this.history.node, this.timeline.node, this.compare.node, this.schedules.node, this.lineage.node),
+      h(
+        'div',
+        { class: 'nbflow-body' },
+        ...[this.graphView, this.history.node, this.timeline.node, this.compare.node, this.schedules.node, this.operations.node, this.lineage.node]
+      ),
       this.legend()
     );
     this.setMessage('', '');
@@ -234,6 +241,8 @@ export class NbflowPanel extends Widget {
       await this.timeline.render();
     } else if (this.tab === 'schedules') {
       await this.schedules.render();
+    } else if (this.tab === 'operations') {
+      await this.operations.render();
     }
   }
 
@@ -253,6 +262,7 @@ export class NbflowPanel extends Widget {
     this.timeline.node.hidden = tab !== 'timeline';
     this.compare.node.hidden = tab !== 'compare';
     this.schedules.node.hidden = tab !== 'schedules';
+    this.operations.node.hidden = tab !== 'operations';
     this.lineage.node.hidden = tab !== 'lineage';
     if (tab === 'lineage') {
       this.lineage.ensureForm(this.selectedTask);

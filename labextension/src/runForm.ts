@@ -1,14 +1,16 @@
 /**
  * The "Run…" form: each parameter pre-filled with the value the run will use (run_date = today), its type and the
- * notebooks that declare it; which tasks; force; queue behind a running run. "Dry run" shows each task's decision
+ * notebooks that declare it; which tasks; force; queue behind a running run; the executor (local or Dask). "Dry run" shows each task's decision
  * and reason before anything starts; a refused field is highlighted.
  */
 import { ApiError, IDryRun, IParameterField, IPipeline, IRunRequest, IStartedRun, NbflowApi } from './api';
 import { button, h } from './dom';
+import { ExecutorChoice } from './executorChoice';
 
 export class RunForm {
   readonly node = h('form', { class: 'nbflow-run-form' });
   private fields: IParameterField[] = [];
+  private executor = new ExecutorChoice(null);
 
   /** `onStarted` is awaited before the form's Start button is enabled again. */
   constructor(
@@ -29,7 +31,9 @@ export class RunForm {
       return;
     }
     try {
-      this.fields = (await this.api.parameters()).fields;
+      const answer = await this.api.parameters();
+      this.fields = answer.fields;
+      this.executor = new ExecutorChoice(answer.executor ?? null);
     } catch (e) {
       this.fields = Object.entries(pipeline?.parameters ?? {}).map(([name, value]) => ({
         name, value, type: typeof value, declared_in: [], source: 'notebook', default: value, editable: true
@@ -92,6 +96,7 @@ export class RunForm {
         { class: 'nbflow-form-row' },
         h('label', {}, force, ' Force (re-run tasks that are up to date)'),
         h('label', { title: 'If a run of this project is going, start this one when it ends' }, queue, ' Queue if a run is going'),
+        this.executor.node,
         dry,
         start,
         close
@@ -137,7 +142,8 @@ export class RunForm {
       .map(b => b.value);
     const force = this.node.querySelector<HTMLInputElement>('input.nbflow-force')?.checked ?? false;
     const queue = this.node.querySelector<HTMLInputElement>('input.nbflow-queue')?.checked ?? false;
-    return { parameters, only, force, queue };
+    const executor = this.executor.value();
+    return executor ? { parameters, only, force, queue, executor } : { parameters, only, force, queue };
   }
 
   private say(text: string, level: '' | 'error' | 'info'): void {

@@ -8,6 +8,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IPipeline, ITask, NbflowApi } from './api';
 import { button, formatDuration, formatElapsed, formatTime, h, sparkline, stateBadge } from './dom';
 import { NotebookPreview, cellProgress } from './notebookPreview';
+import { expectedRows } from './forecast';
 import { attemptFacts, attemptsTable, errorBlock, ioList } from './taskParts';
 
 const HINT = 'Click a task to see its status, parameters, attempts, files and executed notebook.';
@@ -119,6 +120,7 @@ export class TaskDetail {
     if (t.reason) {
       rows.push(['Reason', t.reason]);
     }
+    rows.push(...expectedRows(t));
     const dl = h('dl', { class: 'nbflow-facts' });
     for (const [k, v] of rows) {
       dl.append(h('dt', {}, k), h('dd', {}, v));
@@ -172,8 +174,8 @@ export class TaskDetail {
         const task = (detail.tasks as any[]).find(x => x.name === t.name);
         if (task && this.task === t.name) {
           const last = task.attempts[task.attempts.length - 1];
-          for (const [label, value] of attemptFacts(last)) {
-            dl.append(h('dt', {}, label), h('dd', {}, value));
+          for (const [key, label, value] of attemptFacts(last)) {
+            dl.append(h('dt', {}, label), h('dd', { class: 'nbflow-fact', 'data-fact': key }, value));
           }
           attempts.replaceChildren(attemptsTable(this.api, run.id, t.name, task.attempts, this.handlers));
           if (last && t.state !== 'running') {

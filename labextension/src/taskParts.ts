@@ -5,21 +5,21 @@
 import { IAttempt, IAttemptIO, NbflowApi } from './api';
 import { button, formatBytes, formatDuration, h, linkButton, stateBadge } from './dom';
 
-/** Attempt fields that other servers may add (issue 12: where it ran and what it used; issue 13: forecasts):
- * shown in the detail's facts when present. Add a field here and it appears, formatted. */
+/** Attempt fields shown in the detail's facts when the server fills them (issue 12: where the attempt ran, a Dask
+ * worker's address and its host, and its kernel's peak memory and CPU time). Add a field here and it appears. */
 export const ATTEMPT_FACTS: Array<[string, string, (v: unknown) => string]> = [
   ['worker', 'Worker', v => String(v)],
   ['host', 'Host', v => String(v)],
   ['peak_rss', 'Peak memory', v => formatBytes(Number(v))],
-  ['cpu_seconds', 'CPU time', v => formatDuration(Number(v))],
-  ['expected_duration', 'Usual duration', v => formatDuration(Number(v))]
+  ['cpu_seconds', 'CPU time', v => formatDuration(Number(v))]
 ];
 
-export function attemptFacts(a: IAttempt | undefined): Array<[string, string]> {
+/** Where the last attempt ran and what it used, as [key, label, text] (keys the server leaves out are skipped). */
+export function attemptFacts(a: IAttempt | undefined): Array<[string, string, string]> {
   if (!a) {
     return [];
   }
-  return ATTEMPT_FACTS.filter(([k]) => a[k] !== undefined && a[k] !== null).map(([k, label, fmt]) => [label, fmt(a[k])]);
+  return ATTEMPT_FACTS.filter(([k]) => a[k] !== undefined && a[k] !== null).map(([k, label, fmt]) => [k, label, fmt(a[k])]);
 }
 
 /** A task's error, with the cell it happened in (counted from 0) when known. */

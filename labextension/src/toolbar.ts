@@ -1,11 +1,12 @@
 /**
- * The panel's toolbar: Run…, Cancel, Resume / Retry failed, which run the graph shows (and the way back to the
- * latest), the tabs.
+ * The panel's toolbar: Run…, Cancel, Resume / Retry failed, which run the graph shows (with a running run's ETA, and
+ * the way back to the latest), the tabs.
  */
 import { IRunSummary } from './api';
 import { button, formatDuration, formatTime, h, stateBadge } from './dom';
+import { etaBadge } from './forecast';
 
-export type Tab = 'graph' | 'history' | 'timeline' | 'compare' | 'schedules' | 'lineage';
+export type Tab = 'graph' | 'history' | 'timeline' | 'compare' | 'schedules' | 'operations' | 'lineage';
 
 const TABS: Array<[Tab, string]> = [
   ['graph', 'Graph'],
@@ -13,6 +14,7 @@ const TABS: Array<[Tab, string]> = [
   ['timeline', 'Timeline'],
   ['compare', 'Compare'],
   ['schedules', 'Schedules'],
+  ['operations', 'Operations'],
   ['lineage', 'Lineage']
 ];
 
@@ -69,6 +71,10 @@ export class Toolbar {
         stateBadge(run.status),
         ` ${formatTime(run.started)} · ${formatDuration(run.duration)}`
       );
+      const eta = etaBadge(run);
+      if (eta) {
+        this.runLabel.append(' · ', eta);
+      }
     }
     this.cancelButton.hidden = run?.status !== 'running';
     // A failed run: run again what failed ("Retry failed"); a cancelled or crashed one: go on where it stopped.

@@ -12,7 +12,8 @@ export type TaskState =
   | 'upstream_failed'
   | 'skipped'
   | 'cancelled'
-  | 'crashed';
+  | 'crashed'
+  | 'blocked';
 
 export interface ITaskError {
   cell: number | null;
@@ -48,6 +49,26 @@ export interface ITask {
   /** Names of the parameters its parameters cell declares. */
   parameters?: string[];
   progress?: IProgress | null;
+  /** Its usual duration from the history of its successes (issue 13's forecast), null with too little history. */
+  expected?: IExpected | null;
+  /** While the run runs: when this task should end (epoch seconds). */
+  expected_end?: number | null;
+}
+
+/** A task's expected duration in seconds (median, p90, p95 of its last `samples` successes). */
+export interface IExpected {
+  median: number;
+  p90: number;
+  p95?: number;
+  samples: number;
+}
+
+/** A running run's forecast: when it should end, along which critical path. */
+export interface IEta {
+  eta: number;
+  remaining: number;
+  critical_path: string[];
+  unknown: string[];
 }
 
 export interface IEdge {
@@ -71,6 +92,8 @@ export interface IRunSummary {
   /** How many tasks were attempted (0: everything was up to date). */
   ran?: number;
   queued_at?: number;
+  /** GET pipeline, while the run runs: its forecast (null without enough history). */
+  eta?: IEta | null;
 }
 
 export interface IPipeline {
@@ -120,6 +143,55 @@ export interface IRunRequest {
   only: string[];
   force: boolean;
   queue?: boolean;
+  /** Where the run's tasks execute; left out: the project's own (nbflow.toml `executor`). */
+  executor?: 'local' | 'dask';
+}
+
+/** The Run form's executor choice (GET parameters). */
+export interface IExecutorOptions {
+  default: 'local' | 'dask';
+  choices: Array<'local' | 'dask'>;
+  dask: { address: string | null; local_workers: number | null; where: string; installed: boolean };
+}
+
+/** One delivery of an alert to one target (GET alerts). */
+export interface IDelivery {
+  id: number;
+  target: string;
+  status: 'sent' | 'failed' | 'pending';
+  attempts: number;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** An alert with its deliveries (GET alerts), like `nbflow alerts`. */
+export interface IAlert {
+  id: number;
+  created_at: number;
+  severity: 'critical' | 'warning' | 'info';
+  event: string;
+  run_id: string | null;
+  task: string | null;
+  title: string;
+  body: string;
+  outcome: 'routed' | 'grouped' | 'rate_limited' | string;
+  deliveries: IDelivery[];
+}
+
+/** A circuit breaker (GET breakers), like `nbflow breakers`. */
+export interface IBreaker {
+  name: string;
+  state: 'closed' | 'open' | 'half_open';
+  failures: number;
+  threshold: number;
+  window: number;
+  cooldown: number;
+  opened_at: number | null;
+  next_probe: number | null;
+  last_error: string | null;
+  probe: string | null;
+  used_by: string[];
 }
 
 /** The answer of `POST runs`: the new (or queued) run and any warnings about its parameters. */

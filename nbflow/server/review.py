@@ -11,7 +11,8 @@ from .base import NbflowHandler, route
 
 
 class ParametersHandler(NbflowHandler):
-    """GET parameters: each field of the run form with the value a run will use, its type and declaring notebooks."""
+    """GET parameters: each field of the run form with the value a run will use, its type and declaring notebooks, and
+    the executor choice (the project's own, and where a Dask run goes)."""
 
     @route
     async def get(self) -> None:
@@ -19,7 +20,7 @@ class ParametersHandler(NbflowHandler):
 
     def fields(self, folder: str) -> dict[str, Any]:
         with self.nbflow.project(folder) as project:
-            return {"fields": project.parameter_fields()}
+            return {"fields": project.parameter_fields(), "executor": project.executor_options()}
 
 
 class NotebookHandler(NbflowHandler):
