@@ -223,9 +223,6 @@ class Engine:
         for k in ("reason", "attempts", "error", "error_cell", "artifact"):
             if k in fields:
                 setattr(out, k, fields[k])
-        self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields})
-        if self.run is not None:
-            await self.observers.task_changed(self.run, task, status, fields)
         extra = {"duration": duration} if duration is not None else {}
         self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields, **extra})
         if self.run is not None:
