@@ -177,13 +177,15 @@ def print_run(detail: RunDetail) -> None:
     params = {k: v for k, v in run.parameters.items() if k not in ("run_id",)}
     console.print("parameters: " + escape(json.dumps(params)))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("task", "status", "tries", "time", "detail"):
-        table.add_column(col)
+    for col in ("task", "status", "tries", "time", "kernel", "detail"):
+        table.add_column(col, no_wrap=col == "kernel")
+    last = {a.task: a for a in detail.attempts}  # oldest first: the last attempt of each task wins
     for t in detail.tasks:
         detail_text = t.error or t.reason or ""
         if t.error_cell is not None:
             detail_text = f"cell {t.error_cell}: {detail_text}"
-        table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at), escape(detail_text))
+        table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at),
+                      kernel_start(last.get(t.task)), escape(detail_text))
     console.print(table)
     notebooks = [a.artifact for a in detail.attempts if a.artifact]
     if notebooks:
@@ -197,6 +199,14 @@ def print_run(detail: RunDetail) -> None:
         for a in retried:
             cell = f" cell {a.error_cell}" if a.error_cell is not None else ""
             console.print(f"  {a.task} #{a.number} {state(a.status)}{cell}: {escape(str(a.error or a.status))}")
+
+
+def kernel_start(attempt: AttemptRecord | None) -> str:
+    """How the attempt's kernel started and how long it took: `fork 61 ms`, `spawn 712 ms`, or `-`."""
+    if attempt is None or not attempt.kernel_start:
+        return "-"
+    took = f" {attempt.kernel_start_ms:.0f} ms" if attempt.kernel_start_ms is not None else ""
+    return f"{attempt.kernel_start}{took}"
 
 
 def print_logs(attempt: AttemptRecord) -> None:

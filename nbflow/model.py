@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+KERNEL_STARTS = ("fork", "spawn")  # how kernels start: forked from a template where the kernel spec allows it, or launched
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -106,3 +108,5 @@ class Config:
     pools: Mapping[str, int] = field(default_factory=dict)
     schedules: Mapping[str, Any] = field(default_factory=dict)  # [schedules.NAME] tables, validated by nbflow.schedule.spec
     sensors: Mapping[str, Any] = field(default_factory=dict)  # [sensors.NAME] tables
+    kernel_start: str = "fork"  # "fork" (from a template process, where the kernel spec allows it) or "spawn"
+    preload: tuple[str, ...] = ()  # modules the kernel template imports (fork mode)

@@ -95,6 +95,8 @@ class AttemptRecord:
     host: str | None
     pid: int | None
     fingerprint: str | None
+    kernel_start: str | None  # how the kernel started: "fork" (from the template) or "spawn" (launched); None if it never did
+    kernel_start_ms: float | None  # how long from asking for the kernel to its being ready
 
     @property
     def duration(self) -> float | None:

@@ -162,7 +162,8 @@ class Engine:
     def _launch(self, run_id: str, name: str) -> KernelLaunch:
         task = self.pipeline.tasks[name]
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
-        return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())))
+        return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())), self.config.kernel_start,
+                            self.config.preload)
 
     def _look_ahead(self, p: RunPlan) -> None:
         """Ask for kernels for the tasks that will probably run next: those waiting only on tasks that are about to
@@ -261,7 +262,8 @@ class Engine:
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
                                    cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
-                                   check_cells=task.check_cells, env=dict(launch.env))
+                                   check_cells=task.check_cells, env=dict(launch.env), kernel_start=launch.start,
+                                   preload=launch.preload)
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:
@@ -282,10 +284,12 @@ class Engine:
             if missing:
                 result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
                                        error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
+                                       kernel_start=result.kernel_start, kernel_start_ms=result.kernel_start_ms,
                                        error=f"the notebook declares writes:{missing[0]} but did not write it. "
                                              f"Fix: write that file, or correct the writes: tag")
         await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
                       error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
                       reads=[r for r in reads if r[1] != "missing"], writes=writes,
-                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None)
+                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None,
+                      kernel_start=result.kernel_start, kernel_start_ms=result.kernel_start_ms)
         return result, artifact

@@ -135,7 +135,9 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     text = executed.log() + (f"\n--- kernel process output ---\n{kernel_output}" if kernel_output.strip() else "")
     if trace:
         text += f"\n--- nbflow internal error ---\n{trace}"
-    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), **outcome)
+    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(),
+                         kernel_start=kernel.how if kernel else None,
+                         kernel_start_ms=round(kernel.start_ms, 1) if kernel else None, **outcome)
 
 
 async def _cancellable(work: Awaitable[None]) -> None:

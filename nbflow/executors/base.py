@@ -5,20 +5,33 @@ loop (the local executor) or on another machine (a Dask worker) alike.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..model import KERNEL_STARTS
 from ..states import AttemptState, ErrorKind
+
+
+def default_kernel_start() -> str:
+    """How kernels start when nothing says otherwise: fork (where it applies), unless NBFLOW_KERNEL_START says spawn."""
+    value = os.environ.get("NBFLOW_KERNEL_START", "").strip().lower()
+    return value if value in KERNEL_STARTS else "fork"
 
 
 @dataclass(frozen=True)
 class KernelLaunch:
     """What a kernel starts with. A pre-started kernel serves only an attempt with an equal launch, so it gets
-    exactly what a cold one would: the same kernel spec, working directory and environment."""
+    exactly what a cold one would: the same kernel spec, working directory and environment.
+
+    `start`: "fork" from a template process where the kernel spec allows it (else launched), or "spawn" (always
+    launched); `preload`: modules the template imports besides the kernel's own (see README, "Configuration")."""
 
     kernel: str
     cwd: str
     env: tuple[tuple[str, str], ...] = ()
+    start: str = field(default_factory=default_kernel_start)
+    preload: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,10 +50,12 @@ class AttemptSpec:
     cell_timeout: float | None = None
     check_cells: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    kernel_start: str = field(default_factory=default_kernel_start)  # "fork" or "spawn", as in KernelLaunch
+    preload: tuple[str, ...] = ()
 
     @property
     def launch(self) -> KernelLaunch:
-        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(self.env.items())))
+        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(self.env.items())), self.kernel_start, self.preload)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,8 @@ class AttemptResult:
     log: str = ""
     retriable: bool = False
     pid: int = 0
+    kernel_start: str | None = None  # how the attempt's kernel started: "fork" or "spawn" (None: it never started)
+    kernel_start_ms: float | None = None  # and how long it took, from the request to ready
 
 
 class Executor(Protocol):

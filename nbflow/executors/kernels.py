@@ -2,16 +2,16 @@
 
 Each kernel serves exactly one attempt and is then shut down: state never leaks from one task to another.
 What is saved is the wait: a task's kernel starts while its upstream tasks still run, so when the task becomes
-ready its notebook starts executing at once.
+ready its notebook starts executing at once. A kernel is forked from a template process where it can be (see
+forking.py), else launched ("spawn") as jupyter_client always does.
 """
 from __future__ import annotations
 
 import asyncio
-import atexit
+import logging
 import os
-import shutil
-import signal
-import tempfile
+import queue
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -19,21 +19,14 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 
+from . import forking
 from .base import KernelLaunch
+from .forkserver import ForkUnavailable, socket_dir
 
 STARTUP_TIMEOUT = 60.0
+FORK_TIMEOUT = 20.0  # a forked kernel not ready by then is killed, and the kernel launched instead
 SHUTDOWN_WAIT = 1.0  # graceful shutdown gets this long before the kernel is killed (jupyter_client waits 5 s)
 CLOSE_WAIT = 0.3  # at the end of a run, shutdowns still in flight get this long, then their kernels are killed
-_socket_dir: str | None = None
-
-
-def socket_dir() -> str:
-    """A private folder for this process's kernel sockets, removed when the process exits."""
-    global _socket_dir
-    if _socket_dir is None:
-        _socket_dir = tempfile.mkdtemp(prefix="nbflow-ipc-")
-        atexit.register(shutil.rmtree, _socket_dir, ignore_errors=True)
-    return _socket_dir
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -59,6 +52,9 @@ class IPCKernelManager(AsyncKernelManager):
     _launch_kernel = _async_launch_kernel
 
 
+log = logging.getLogger("nbflow.kernels")
+
+
 @dataclass(eq=False)
 class Kernel:
     """A started kernel with a connected client, ready for one notebook."""
@@ -66,6 +62,8 @@ class Kernel:
     launch: KernelLaunch
     km: IPCKernelManager
     kc: AsyncKernelClient
+    how: str = "spawn"  # "fork" (from the template) or "spawn" (launched)
+    start_ms: float = 0.0  # from the request to ready
 
     @property
     def pid(self) -> int | None:
@@ -73,10 +71,11 @@ class Kernel:
 
     def kill(self) -> None:
         """SIGKILL the kernel now (a task's time is up); nbclient then reports a dead kernel."""
-        if self.pid:
+        process = getattr(self.km.provisioner, "process", None)
+        if process is not None:
             try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                process.kill()
+            except OSError:
                 pass
 
     def output(self) -> str:
@@ -102,23 +101,78 @@ class Kernel:
 
 
 async def start(launch: KernelLaunch) -> Kernel:
-    """Start a kernel exactly as the task would get it cold: its kernel spec, working directory and environment."""
+    """Start a kernel exactly as the task would get it cold: its kernel spec, working directory and environment.
+
+    Forked when the launch asks for it and the kernel spec allows it; launched when not, or when forking fails."""
+    began = time.perf_counter()
+    if launch.start == "fork":
+        try:
+            kernel = await _start(launch, fork=True)
+        except ForkUnavailable as e:
+            log.debug("kernel %s for %s is launched: %s", launch.kernel, launch.cwd, e)
+        except Exception as e:  # noqa: BLE001 - any failure of the fork path: the task still gets its kernel
+            log.warning("could not fork a kernel (%s: %s); launching it instead", type(e).__name__, e)
+        else:
+            kernel.start_ms = (time.perf_counter() - began) * 1000
+            return kernel
+    kernel = await _start(launch, fork=False)
+    kernel.start_ms = (time.perf_counter() - began) * 1000
+    return kernel
+
+
+async def _start(launch: KernelLaunch, fork: bool) -> Kernel:
     km = IPCKernelManager(kernel_name=launch.kernel)
+    if fork:
+        reason = forking.unavailable_reason(km.kernel_spec) if km.kernel_spec else "no kernel spec"
+        if reason:
+            raise ForkUnavailable(reason)
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = forking.ForkProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km,
+                                                 preload=list(launch.preload))
     try:
         await km.start_kernel(cwd=launch.cwd, env={**os.environ, **dict(launch.env)})
         kc = km.client()
         kc.allow_stdin = False
         kc.start_channels()
         try:
-            await kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
+            await wait_until_ready(km, kc, FORK_TIMEOUT if fork else STARTUP_TIMEOUT)
         except BaseException:
             kc.stop_channels()
             raise
-    except BaseException:  # cancelled or failed half way: never leave the process behind
+    except BaseException as e:  # cancelled or failed half way: never leave the process behind
         if km.has_kernel:
             await asyncio.shield(km.shutdown_kernel(now=True))
+        else:
+            await asyncio.shield(km.cleanup_resources())
+        output = Kernel(launch, km, None).output().strip()  # type: ignore[arg-type]
+        if output and isinstance(e, Exception):
+            raise RuntimeError(f"{e}; the kernel printed:\n{output[-2000:]}") from e
         raise
-    return Kernel(launch, km, kc)
+    return Kernel(launch, km, kc, how="fork" if fork else "spawn")
+
+
+async def wait_until_ready(km: AsyncKernelManager, kc: AsyncKernelClient, timeout: float) -> None:
+    """Ready: the shell answered kernel_info and an IOPub message arrived (so the first cell's output cannot be lost
+    to the IOPub subscription still joining). jupyter_client's wait_for_ready checks the same, then waits 0.2 s for
+    IOPub to fall silent; the messages it drains belong to no cell, and nbclient ignores them, so that wait is not
+    paid here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg_id = kc.kernel_info()
+        try:
+            while True:
+                reply = await kc.get_shell_msg(timeout=1)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            await kc.get_iopub_msg(timeout=0.2)
+        except queue.Empty:
+            if not await km.is_alive():
+                raise RuntimeError("the kernel died before it was ready") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel was not ready within {timeout:g} s") from None
+            continue
+        kc._handle_kernel_info_reply(reply)
+        return
 
 
 class KernelPool:

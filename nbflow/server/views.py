@@ -64,6 +64,7 @@ def attempt(a: AttemptRecord, to_path: ToPath, partial: frozenset[str] = frozens
         "attempt": a.number, "status": a.status, "started": a.started_at, "ended": a.ended_at, "duration": a.duration,
         "error_cell": a.error_cell, "error": a.error, "error_kind": a.error_kind, "ename": a.ename, "evalue": a.evalue,
         "executed": to_path(a.artifact), "partial": a.artifact in partial,
+        "kernel_start": a.kernel_start, "kernel_start_ms": a.kernel_start_ms,
     }
 
 

@@ -255,6 +255,12 @@ def _split_datasets_by_project(conn: Any, default: str) -> None:
     conn.execute("UPDATE datasets SET project = ? WHERE project = '' AND substr(path, 1, 1) != '/'", (default,))
 
 
+def _v4_kernel_starts(db: Database) -> None:
+    """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took."""
+    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start TEXT")
+    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start_ms REAL")
+
+
 @dataclass(frozen=True)
 class MigrationContext:
     """Who is opening the store: a migration that must name a project uses this one."""
@@ -264,7 +270,8 @@ class MigrationContext:
 
 
 Migration = Callable[["Database", MigrationContext], None]
-MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects]
+MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects,
+                               lambda db, ctx: _v4_kernel_starts(db)]
 
 
 def user_version(db: Db) -> int:

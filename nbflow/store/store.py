@@ -332,10 +332,12 @@ class Store(ScheduleStore):
                        error: str | None = None, error_cell: int | None = None, ename: str | None = None,
                        evalue: str | None = None, log: str | None = None,
                        reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
-                       fingerprint: str | None = None) -> None:
+                       fingerprint: str | None = None, kernel_start: str | None = None,
+                       kernel_start_ms: float | None = None) -> None:
         """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
 
-        `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
+        `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses;
+        `kernel_start` how its kernel started ("fork" or "spawn") and `kernel_start_ms` how long that took.
         """
         with self._write() as conn:
             found = conn.execute("SELECT run_id, task, number FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
@@ -344,8 +346,9 @@ class Store(ScheduleStore):
             run_id, task, number = found
             conn.execute(
                 "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, ename = ?, "
-                "evalue = ?, log = ?, fingerprint = ? WHERE id = ?",
-                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, attempt_id),
+                "evalue = ?, log = ?, fingerprint = ?, kernel_start = ?, kernel_start_ms = ? WHERE id = ?",
+                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint,
+                 kernel_start, kernel_start_ms, attempt_id),
             )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
