@@ -60,11 +60,11 @@ def test_sys_exit_0_succeeds_and_sys_exit_1_fails(fixture_project):
 
 
 def test_task_timeout_stops_a_hung_notebook(fixture_project):
-    project = Project(fixture_project("sleeps_forever", config="[defaults]\ntimeout = 3\n"))
+    project = Project(fixture_project("sleeps_forever", config="[defaults]\ntimeout = 6\n"))
     summary = project.run()
     [t] = summary.tasks
     assert t.status == "failed" and t.error_cell == 1
-    assert t.error == "the notebook ran longer than its 3 s timeout" and t.error_cell == 1
+    assert t.error == "the notebook ran longer than its 6 s timeout" and t.error_cell == 1
     attempt = project.logs(summary.run_id, "sleeps_forever")
     assert attempt.error_kind == "timeout" and attempt.ended_at - attempt.started_at < 15
 

@@ -11,12 +11,15 @@ import asyncio
 import logging
 import os
 import queue
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from . import forking
@@ -64,6 +67,7 @@ class Kernel:
     kc: AsyncKernelClient
     how: str = "spawn"  # "fork" (from the template) or "spawn" (launched)
     start_ms: float = 0.0  # from the request to ready
+    info: dict[str, Any] = field(default_factory=dict)  # its kernel_info reply (language_info, ...)
 
     @property
     def pid(self) -> int | None:
@@ -90,7 +94,7 @@ class Kernel:
 
     async def stop(self, now: bool = False) -> None:
         """Close the client and shut the kernel down (gracefully unless `now`; killed after SHUTDOWN_WAIT)."""
-        self.kc.stop_channels()
+        stop_channels(self.kc)
         try:
             await self.km.shutdown_kernel(now=now)
         finally:
@@ -100,14 +104,43 @@ class Kernel:
                 pass
 
 
-async def start(launch: KernelLaunch) -> Kernel:
+def zmq_context() -> zmq.asyncio.Context:
+    """One ZeroMQ context for every kernel manager and client of the process: jupyter_client would make two per kernel,
+    each with an I/O thread of its own, and terminate them at every shutdown."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = zmq.asyncio.Context()
+        return _context
+
+
+_context: zmq.asyncio.Context | None = None
+_context_lock = threading.Lock()
+
+
+class KernelSpecs(KernelSpecManager):
+    """Kernel specs read once: a pool's kernels all start from the same few specs, and jupyter_client would look each
+    one up on disk again (and build a spec manager) for every kernel."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._found: dict[str, KernelSpec] = {}
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        if kernel_name not in self._found:
+            self._found[kernel_name] = super().get_kernel_spec(kernel_name)
+        return self._found[kernel_name]
+
+
+async def start(launch: KernelLaunch, specs: KernelSpecs | None = None) -> Kernel:
     """Start a kernel exactly as the task would get it cold: its kernel spec, working directory and environment.
 
-    Forked when the launch asks for it and the kernel spec allows it; launched when not, or when forking fails."""
+    Forked when the launch asks for it and the kernel spec allows it; launched when not, or when forking fails.
+    `specs`: kernel specs already read (a pool's)."""
     began = time.perf_counter()
     if launch.start == "fork":
         try:
-            kernel = await _start(launch, fork=True)
+            kernel = await _start(launch, True, specs)
         except ForkUnavailable as e:
             log.debug("kernel %s for %s is launched: %s", launch.kernel, launch.cwd, e)
         except Exception as e:  # noqa: BLE001 - any failure of the fork path: the task still gets its kernel
@@ -115,13 +148,13 @@ async def start(launch: KernelLaunch) -> Kernel:
         else:
             kernel.start_ms = (time.perf_counter() - began) * 1000
             return kernel
-    kernel = await _start(launch, fork=False)
+    kernel = await _start(launch, False, specs)
     kernel.start_ms = (time.perf_counter() - began) * 1000
     return kernel
 
 
-async def _start(launch: KernelLaunch, fork: bool) -> Kernel:
-    km = IPCKernelManager(kernel_name=launch.kernel)
+async def _start(launch: KernelLaunch, fork: bool, specs: KernelSpecs | None) -> Kernel:
+    km = IPCKernelManager(kernel_name=launch.kernel, context=zmq_context(), **({"kernel_spec_manager": specs} if specs else {}))
     if fork:
         reason = forking.unavailable_reason(km.kernel_spec) if km.kernel_spec else "no kernel spec"
         if reason:
@@ -131,13 +164,14 @@ async def _start(launch: KernelLaunch, fork: bool) -> Kernel:
                                                  preload=list(launch.preload))
     try:
         await km.start_kernel(cwd=launch.cwd, env={**os.environ, **dict(launch.env)})
-        kc = km.client()
-        kc.allow_stdin = False
-        kc.start_channels()
+        kc = km.client(context=km.context)
+        # What nbclient uses: shell and IOPub. No stdin (notebooks cannot ask for input), no heartbeat thread
+        # (liveness comes from the process), no control channel (the kernel manager has its own for shutdown).
+        kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         try:
-            await wait_until_ready(km, kc, FORK_TIMEOUT if fork else STARTUP_TIMEOUT)
+            info = await wait_until_ready(km, kc, FORK_TIMEOUT if fork else STARTUP_TIMEOUT)
         except BaseException:
-            kc.stop_channels()
+            stop_channels(kc)
             raise
     except BaseException as e:  # cancelled or failed half way: never leave the process behind
         if km.has_kernel:
@@ -148,14 +182,22 @@ async def _start(launch: KernelLaunch, fork: bool) -> Kernel:
         if output and isinstance(e, Exception):
             raise RuntimeError(f"{e}; the kernel printed:\n{output[-2000:]}") from e
         raise
-    return Kernel(launch, km, kc, how="fork" if fork else "spawn")
+    return Kernel(launch, km, kc, how="fork" if fork else "spawn", info=info)
 
 
-async def wait_until_ready(km: AsyncKernelManager, kc: AsyncKernelClient, timeout: float) -> None:
+def stop_channels(kc: AsyncKernelClient) -> None:
+    """Stop the channels that were started (KernelClient.stop_channels would first create every channel not started)."""
+    for name in ("_shell_channel", "_iopub_channel", "_stdin_channel", "_hb_channel", "_control_channel"):
+        channel = getattr(kc, name, None)
+        if channel is not None and channel.is_alive():
+            channel.stop()
+
+
+async def wait_until_ready(km: AsyncKernelManager, kc: AsyncKernelClient, timeout: float) -> dict[str, Any]:
     """Ready: the shell answered kernel_info and an IOPub message arrived (so the first cell's output cannot be lost
     to the IOPub subscription still joining). jupyter_client's wait_for_ready checks the same, then waits 0.2 s for
     IOPub to fall silent; the messages it drains belong to no cell, and nbclient ignores them, so that wait is not
-    paid here."""
+    paid here. Returns the kernel_info reply's content."""
     deadline = time.monotonic() + timeout
     while True:
         msg_id = kc.kernel_info()
@@ -172,7 +214,7 @@ async def wait_until_ready(km: AsyncKernelManager, kc: AsyncKernelClient, timeou
                 raise TimeoutError(f"the kernel was not ready within {timeout:g} s") from None
             continue
         kc._handle_kernel_info_reply(reply)
-        return
+        return dict(reply["content"])
 
 
 class KernelPool:
@@ -190,6 +232,7 @@ class KernelPool:
         self._busy = 0
         self._stopping: set[asyncio.Task[None]] = set()
         self._released: set[Kernel] = set()  # shutting down after their attempt
+        self.specs = KernelSpecs()
 
     def want(self, launch: KernelLaunch) -> None:
         if launch not in self._ahead and launch not in self._wanted:
@@ -205,7 +248,7 @@ class KernelPool:
 
     async def take(self, launch: KernelLaunch) -> Kernel:
         self._wanted.pop(launch, None)
-        task = self._ahead.pop(launch, None) or asyncio.create_task(start(launch))
+        task = self._ahead.pop(launch, None) or asyncio.create_task(start(launch, self.specs))
         self._busy += 1
         try:
             return await asyncio.shield(task)
@@ -251,7 +294,7 @@ class KernelPool:
         while self._wanted and self._busy + len(self._ahead) < self.capacity:
             launch = next(iter(self._wanted))
             del self._wanted[launch]
-            self._ahead[launch] = asyncio.create_task(start(launch))
+            self._ahead[launch] = asyncio.create_task(start(launch, self.specs))
 
     def _discard(self, task: asyncio.Task[Kernel]) -> None:
         async def stop_when_started() -> None:
