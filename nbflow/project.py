@@ -230,6 +230,10 @@ class Project:
         for w in warnings:
             emit("warning", {"message": w})
         self._preflight(pipeline, selected, params)
+        if force or not os.path.exists(self.config.store):  # nothing can be skipped: every kernel will be needed
+            from .executors.local import warm_up
+
+            warm_up(self.config.kernel_start, self.config.preload)
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
                               parameters=params, selection=selection, tasks=selected, schedule=schedule)

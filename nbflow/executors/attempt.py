@@ -223,7 +223,7 @@ def _load(path: str) -> Any:
         for cell in raw.get("cells", []):
             cell.setdefault("id", uuid.uuid4().hex[:8])
     if raw.get("nbformat") == 4:
-        nb = nbformat.v4.upgrade(nbformat.from_dict(raw))  # type: ignore[no-untyped-call]
+        nb = nbformat.v4.upgrade(nbformat.v4.to_notebook_json(raw))  # type: ignore[no-untyped-call]  # as nbformat.reads
     else:  # an older format: nbformat converts it
         nb = nbformat.v4.upgrade(nbformat.reads(json.dumps(raw), as_version=4))  # type: ignore[no-untyped-call]
     nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {},

@@ -181,6 +181,8 @@ def get_template(preload: tuple[str, ...] = ()) -> Template:
 
 def warm(preload: tuple[str, ...] = ()) -> None:
     """Start the template now, so it imports while the runner does its own work."""
+    if not sys.platform.startswith("linux"):
+        return
     try:
         get_template(preload)
     except Exception:  # noqa: BLE001 - the first fork reports it, and falls back

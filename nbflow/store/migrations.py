@@ -256,9 +256,12 @@ def _split_datasets_by_project(conn: Any, default: str) -> None:
 
 
 def _v4_kernel_starts(db: Database) -> None:
-    """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took."""
+    """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took; and an
+    index that finds the newest version of a path without sorting all its versions (a path written 100,000 times
+    took 0.3 s to look up)."""
     db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start TEXT")
     db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start_ms REAL")
+    create_index(db, "dataset_versions", ["dataset_id", "id"])
 
 
 @dataclass(frozen=True)
