@@ -6,19 +6,17 @@
 kernel: a kernel's start, step by step, forked and launched: wall time, the runner's CPU and the kernel's CPU.
 hop:    a chain of 10 real-looking notebooks (1 s of work each), traced in process: from the end of one task's
         last cell to the start of the next task's first cell, each step's wall time and the event loop's CPU.
-cpu:    60 trivial independent notebooks, --jobs 4, fork: the runner's CPU per task, by package (cProfile's own
-        time per function, summed by the package it belongs to; cProfile inflates Python time, so the shares are
-        what matters, and the total is taken from getrusage without the profiler).
+cpu:    60 real-looking independent notebooks, --jobs 4, fork: the runner's CPU per task (getrusage of the
+        process), then the same work in parts, one at a time: a kernel's start and stop, a notebook executed on a
+        ready kernel, the engine and the store alone (an executor that succeeds at once).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import collections
-import cProfile
 import functools
 import os
-import pstats
 import resource
 import shutil
 import statistics
@@ -176,38 +174,90 @@ def hop_trace(root: Path) -> None:
     print(f"  {'total':52s} {statistics.median((h[-1][1] - h[0][1]) * 1000 for h in hops):7.1f}")
 
 
-PACKAGES = ("jupyter_client", "zmq", "traitlets", "nbclient", "papermill", "nbformat", "jsonschema", "dateutil",
-            "nbflow", "asyncio", "json", "rich", "sqlite3", "concurrent", "selectors", "threading")
+class Instant:
+    """An executor whose attempts succeed at once, writing what the bench's notebooks declare: the engine and the
+    store alone."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def want(self, launch: Any) -> None:
+        pass
+
+    def unwant(self, launch: Any) -> None:
+        pass
+
+    async def submit(self, spec: Any) -> Any:
+        from nbflow.executors.base import AttemptResult
+        from nbflow.states import AttemptState
+
+        (self.root / "data").mkdir(exist_ok=True)
+        (self.root / "data" / f"{spec.task}.txt").write_text("4950")
+        now = time.time()
+        return AttemptResult(status=AttemptState.SUCCEEDED, started_at=now, ended_at=now, kernel_start="fork",
+                             kernel_start_ms=1.0)
+
+    async def close(self, cancel: bool = False) -> None:
+        pass
 
 
-def runner_cpu(root: Path, jobs: int) -> None:
-    """The runner's CPU per task, and cProfile's own time per package."""
+def runner_cpu(root: Path, jobs: int, n: int) -> None:
+    """The runner's CPU per task for a whole run, then for its parts measured one at a time."""
     from nbflow import Project
+    from nbflow.engine.run import Engine, RunPlan
+    from nbflow.executors import kernels
+    from nbflow.executors.attempt import execute_attempt_async
+    from nbflow.executors.base import AttemptSpec, KernelLaunch
+    from nbflow.project import new_run_id
 
     with Project(root) as project:
+        project.run(force=True, jobs=jobs)  # the store exists, the stack is imported, the template is up
         c0 = cpu_self()
         summary = project.run(force=True, jobs=jobs)
-        total = cpu_self() - c0
-        profile = cProfile.Profile()
-        profile.enable()
-        project.run(force=True, jobs=jobs)
-        profile.disable()
-    n = len(summary.tasks)
-    stats = pstats.Stats(profile)
-    by: collections.Counter[str] = collections.Counter()
-    for (filename, _, func), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if func == "<method 'poll' of 'select.epoll' objects>" or "poll' of 'select" in func:
-            continue  # the event loop waiting: not CPU
-        package = next((p for p in PACKAGES if f"/{p}/" in filename or f"/{p}.py" in filename
-                        or (filename == "~" and p in func)), "other (stdlib, builtins)")
-        by[package] += tottime
-    spent = sum(by.values())
-    print(f"\nrunner CPU per task: {total / n * 1000:.1f} ms ({n} trivial notebooks, --jobs {jobs}, whole run, "
-          f"getrusage of the runner process: its threads included, its kernels not)")
-    print("  share of the profiled time, by package:")
-    for package, seconds in by.most_common():
-        if seconds / spent >= 0.01:
-            print(f"    {package:28s} {100 * seconds / spent:5.1f}%  ~{total / n * 1000 * seconds / spent:5.1f} ms/task")
+        whole = (cpu_self() - c0) / len(summary.tasks)
+        pipeline = project.compile()
+        task = pipeline.tasks[pipeline.order[0]]
+
+        async def parts() -> dict[str, float]:
+            specs = kernels.KernelSpecs()
+            launch = KernelLaunch("python3", str(root), (("NBFLOW_TASK", task.name),), "fork")
+            start, stop, notebook = [], [], []
+            for i in range(n):
+                c = cpu_self()
+                kernel = await kernels.start(launch, specs)
+                start.append(cpu_self() - c)
+                spec = AttemptSpec(run_id="bench", task=task.name, number=1, source=task.path,
+                                   output=str(root.parent / "out" / f"{i}.ipynb"), cwd=str(root), kernel="python3",
+                                   parameters={"run_id": "bench", "run_date": "2026-01-01"}, env=dict(launch.env))
+
+                async def take(_: Any, ready: Any = kernel) -> Any:
+                    return ready
+                c = cpu_self()
+                await execute_attempt_async(spec, take, lambda k: None)
+                notebook.append(cpu_self() - c)
+                c = cpu_self()
+                await kernel.stop()
+                stop.append(cpu_self() - c)
+            run_id = new_run_id()
+            params = project.run_parameters({}, run_id, None)
+            project.store.create_run(run_id, trigger="bench", logical_date=params["run_date"], parameters=params,
+                                     selection={}, tasks=list(pipeline.order))
+            engine = Engine(project.config, pipeline, project.store, Instant(root))
+            c = cpu_self()
+            await engine.execute(RunPlan(run_id, params, tuple(pipeline.order), force=True, jobs=jobs))
+            engine_cpu = (cpu_self() - c) / len(pipeline.order)
+            return {"kernel start (runner side; fork)": statistics.median(start),
+                    "notebook on a ready kernel (papermill steps, nbclient)": statistics.median(notebook),
+                    "kernel stop (runner side)": statistics.median(stop),
+                    "engine and store (plan, records, hashes)": engine_cpu}
+
+        measured = asyncio.run(parts())
+    print(f"\nrunner CPU per task: {whole * 1000:.1f} ms ({len(summary.tasks)} real-looking notebooks, --jobs {jobs}, "
+          f"forced re-run, in process: getrusage of the runner, its threads included, its kernels not)")
+    print("  the same work in parts, one at a time (median; ms):")
+    for name, seconds in measured.items():
+        print(f"    {name:56s} {seconds * 1000:6.1f}")
+    print(f"    {'sum of the parts':56s} {sum(measured.values()) * 1000:6.1f}")
 
 
 def main() -> None:
@@ -230,7 +280,7 @@ def main() -> None:
         if "cpu" in want:
             root = tmp / "many"
             bench.make_project(root, 60, chain=False, body="")
-            runner_cpu(root, 4)
+            runner_cpu(root, 4, args.n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

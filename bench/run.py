@@ -400,7 +400,7 @@ def main() -> None:
                                      capture_output=True, text=True, cwd=root, timeout=600)
                 found = json.loads(out.stdout.strip().splitlines()[-1])
                 cli = median([timed([PY, "-m", "nbflow", "lineage", path], root) for _ in range(repeat)])
-                rows.append(row("lineage PATH, 100,000 versions / 20,000 attempts" if name == "lineage" else "  the same store shape: "
+                rows.append(row("lineage PATH, 100,000 versions / 20,000 attempts" if name == "lineage" else "  the same, "
                                 + what, found["median"] * 1000, None, None, "<= 50 ms", found["median"] <= 0.050,
                                 (f"{what}; " if name == "lineage" else "") + f"Project.lineage in process ({found['nodes']} nodes; "
                                 f"first call {found['first'] * 1000:.0f} ms); `nbflow lineage` whole process {cli.wall:.2f} s",
