@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,25 @@ def file_hash(path: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+Hasher = Callable[[str], "tuple[str, int]"]
+
+
+class HashCache:
+    """Content hashes of one run's files, by path and stat: a file a task wrote is hashed once, not again when the
+    next task reads it (a chain of tasks over large files hashed each one twice)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, int, int, int, int, int], tuple[str, int]] = {}
+
+    def __call__(self, path: str) -> tuple[str, int]:
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = file_hash(path)
+        return found
+
+
 def _abs(root: str, rel: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
@@ -89,17 +108,18 @@ def expand(rel: str, root: str) -> list[str]:
     return [m if os.path.isabs(rel) else os.path.relpath(m, root).replace(os.sep, "/") for m in matches]
 
 
-def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[str, str, int]]:
+def hash_reads(task: Task, params: Mapping[str, Any], root: str, hasher: Hasher = file_hash) -> list[tuple[str, str, int]]:
     """(path, sha256, size) of each file the task reads, folders and globs expanded; a missing file hashes as 'missing'."""
     out: list[tuple[str, str, int]] = []
     for template in task.reads:
         for p in expand(resolve(template, params, task), root):
             full = _abs(root, p)
-            out.append((p, *file_hash(full)) if os.path.isfile(full) else (p, "missing", 0))
+            out.append((p, *hasher(full)) if os.path.isfile(full) else (p, "missing", 0))
     return out
 
 
-def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+def hash_writes(task: Task, params: Mapping[str, Any], root: str,
+                hasher: Hasher = file_hash) -> tuple[list[tuple[str, str, int]], list[str]]:
     """(path, sha256, size) of each declared output (folders and globs expanded), and the outputs not found."""
     found: list[tuple[str, str, int]] = []
     missing: list[str] = []
@@ -108,7 +128,7 @@ def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[
         files = [p for p in expand(rel, root) if os.path.isfile(_abs(root, p))]
         if not files:
             missing.append(rel)
-        found.extend((p, *file_hash(_abs(root, p))) for p in files)
+        found.extend((p, *hasher(_abs(root, p))) for p in files)
     return found, missing
 
 
@@ -117,13 +137,13 @@ def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, st
                        reads={p: h for p, h, _ in reads}, upstream={u: upstream_keys[u] for u in task.upstream if u in upstream_keys})
 
 
-def outputs_intact(writes: list[FileRecord], root: str) -> str | None:
+def outputs_intact(writes: list[FileRecord], root: str, hasher: Hasher = file_hash) -> str | None:
     """None when every recorded output still exists with its recorded hash, else why not."""
     for path, digest, size in writes:
         full = _abs(root, path)
         if not os.path.isfile(full):
             return f"output {path} is missing"
-        if os.path.getsize(full) != size or file_hash(full)[0] != digest:
+        if os.path.getsize(full) != size or hasher(full)[0] != digest:
             return f"output {path} changed since it was written"
     return None
 
@@ -158,14 +178,14 @@ class Decision:
 
 
 def decide(store: Store, task: Task, params: Mapping[str, Any], upstream_keys: Mapping[str, str], root: str,
-           force: bool) -> Decision:
+           force: bool, hasher: Hasher = file_hash) -> Decision:
     """Hash the task's inputs and compare with its last success: the one place the skip rule lives."""
-    reads = hash_reads(task, params, root)
+    reads = hash_reads(task, params, root, hasher)
     fp = fingerprint(task, params, reads, upstream_keys)
     if force:
         return Decision(False, "--force", fp, reads, None)
     last = store.last_success(task.name, fp.key)
-    broken = outputs_intact(store.attempt_writes(last.id), root) if last else None
+    broken = outputs_intact(store.attempt_writes(last.id), root, hasher) if last else None
     if last and not broken:
         return Decision(True, f"up to date (same code, parameters and inputs as run {last.run_id})", fp, reads, last)
     return Decision(False, broken or why_changed(store.last_fingerprint(task.name), fp), fp, reads, None)

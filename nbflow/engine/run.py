@@ -96,6 +96,7 @@ class Engine:
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
         self.db = StoreCalls(store)
+        self.hashes = plan.HashCache()  # what a task wrote is not hashed again when the next task reads it
         self._pending: list[str] = []  # the current run's view, for looking ahead
         self._state: dict[str, TaskState] = {}
         self._selected: set[str] = set()
@@ -211,7 +212,7 @@ class Engine:
     async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, TaskState],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
-        d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
+        d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force, self.hashes)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
             assert d.last is not None
@@ -280,7 +281,7 @@ class Engine:
                     pool.release()
         writes: list[tuple[str, str, int]] = []
         if result.status == AttemptState.SUCCEEDED:
-            writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root)
+            writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root, self.hashes)
             if missing:
                 result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
                                        error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
