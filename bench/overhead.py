@@ -92,7 +92,7 @@ def kernel_steps(mode: str, n: int, cwd: str) -> None:
     asyncio.run(main())
 
 
-def hop_trace(root: Path) -> None:
+def hop_trace(root: Path, mode: str) -> None:
     """Per step of a hop: median wall and event-loop CPU, over the 9 hops of a 10-task chain (in process)."""
     import nbclient.client as ncc
 
@@ -146,8 +146,10 @@ def hop_trace(root: Path) -> None:
         return result
     kernels.KernelPool.take = take  # type: ignore[method-assign]
 
+    os.environ["NBFLOW_KERNEL_START"] = mode
     with Project(root) as project:
         project.run(force=True)
+    del os.environ["NBFLOW_KERNEL_START"]
     last = max(int(name.split()[1]) for name, _, _ in marks if name.startswith("cell "))
     hops: list[list[tuple[str, float, float]]] = []
     current: list[tuple[str, float, float]] | None = None
@@ -166,7 +168,7 @@ def hop_trace(root: Path) -> None:
             seen[name] += 1
             key = name if seen[name] == 1 else f"{name} ({seen[name]})"
             steps[key].append(((t1 - t0) * 1000, max(0.0, c1 - c0) * 1000))
-    print(f"\nfrom the end of one task's last cell to the start of the next one's first cell (median of {len(hops)} hops; ms)")
+    print(f"\n{mode}: from the end of one task's last cell to the start of the next one's first cell (median of {len(hops)} hops; ms)")
     print(f"  {'step (time since the previous one)':52s} {'wall':>7s} {'loop CPU':>9s}")
     for name, values in steps.items():
         if len(values) * 2 >= len(hops):
@@ -276,7 +278,8 @@ def main() -> None:
         if "hop" in want:
             root = tmp / "chain"
             bench.make_project(root, 10, chain=True, body="import time\ntime.sleep(1)")
-            hop_trace(root)
+            for mode in ("fork", "spawn"):
+                hop_trace(root, mode)
         if "cpu" in want:
             root = tmp / "many"
             bench.make_project(root, 60, chain=False, body="")

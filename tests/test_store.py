@@ -47,12 +47,12 @@ def _count(path, table: str) -> int:
 def test_fresh_store_creates_folder_schema_and_version(tmp_path):
     path = tmp_path / "deep" / ".nbflow" / "nbflow.db"
     with Store(str(path)) as s:
-        assert s.schema_version == len(migrations.MIGRATIONS) == 3
+        assert s.schema_version == len(migrations.MIGRATIONS)
         assert s.path == str(path)
     tables = {r[0] for r in _sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "run_tasks", "attempts", "events", "datasets", "dataset_versions", "lineage"} <= tables
     assert {"schedules", "schedule_slots", "sensor_files", "scheduler_lease", "projects", "run_claims"} <= tables
-    assert _sql(path, "PRAGMA user_version") == [(3,)]
+    assert _sql(path, "PRAGMA user_version") == [(len(migrations.MIGRATIONS),)]
     assert _sql(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -63,7 +63,7 @@ def test_reopen_keeps_data(tmp_path):
     with Store(path) as s:
         assert s.get_run("r1").parameters == {"n": 1}
         assert [t.task for t in s.run_tasks("r1")] == ["a"]
-        assert s.schema_version == 3
+        assert s.schema_version == len(migrations.MIGRATIONS)
 
 
 def _fake_next(db, ctx) -> None:
@@ -80,23 +80,25 @@ def test_pending_migration_runs_once_and_keeps_data(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     with Store(path) as s:
         s.create_run("r1", tasks=["a"], **RUN)
+    known = len(migrations.MIGRATIONS)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _fake_next])
     with Store(path) as s:
-        assert s.schema_version == 4
+        assert s.schema_version == known + 1
         assert s.count_runs() == 1
-    assert _sql(path, "PRAGMA user_version") == [(4,)]
+    assert _sql(path, "PRAGMA user_version") == [(known + 1,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'widgets'") == [("widgets",)]
     with Store(path) as s:  # nothing pending now: opening again is a no-op
-        assert s.schema_version == 4
+        assert s.schema_version == known + 1
 
 
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     Store(path).close()
+    known = len(migrations.MIGRATIONS)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_next])
     with pytest.raises(RuntimeError, match="migration bug"):
         Store(path)
-    assert _sql(path, "PRAGMA user_version") == [(3,)]
+    assert _sql(path, "PRAGMA user_version") == [(known,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
 
 

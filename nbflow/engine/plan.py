@@ -132,6 +132,18 @@ def hash_writes(task: Task, params: Mapping[str, Any], root: str,
     return found, missing
 
 
+def outputs_size(task: Task, params: Mapping[str, Any], root: str) -> int:
+    """Bytes in the task's declared outputs that exist (folders and globs expanded)."""
+    total = 0
+    for template in task.writes:
+        for p in expand(resolve(template, params, task), root):
+            try:
+                total += os.path.getsize(_abs(root, p))
+            except OSError:
+                pass
+    return total
+
+
 def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, str, int]], upstream_keys: Mapping[str, str]) -> Fingerprint:
     return Fingerprint(code=task.code_hash, parameters=relevant_parameters(task, params),
                        reads={p: h for p, h, _ in reads}, upstream={u: upstream_keys[u] for u in task.upstream if u in upstream_keys})

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
+INLINE_HASH_BYTES = 256 << 10  # outputs this small are hashed in the event loop (about a ms): a thread's wake-up costs more
 T = TypeVar("T")
 log = logging.getLogger("nbflow.engine")
 
@@ -281,7 +282,11 @@ class Engine:
                     pool.release()
         writes: list[tuple[str, str, int]] = []
         if result.status == AttemptState.SUCCEEDED:
-            writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root, self.hashes)
+            hash_writes = functools.partial(plan.hash_writes, task, p.parameters, self.config.root, self.hashes)
+            if plan.outputs_size(task, p.parameters, self.config.root) <= INLINE_HASH_BYTES:
+                writes, missing = hash_writes()
+            else:
+                writes, missing = await asyncio.to_thread(hash_writes)
             if missing:
                 result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
                                        error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
