@@ -105,11 +105,12 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
 def test_newer_schema_is_refused_with_a_fix(tmp_path):
     path = tmp_path / "nbflow.db"
     Store(str(path)).close()
-    _sql(path, "PRAGMA user_version = 7")
+    newer = len(migrations.MIGRATIONS) + 4
+    _sql(path, f"PRAGMA user_version = {newer}")
     with pytest.raises(StoreVersionError) as info:
         Store(str(path))
     msg = str(info.value)
-    assert str(path) in msg and "newer nbflow" in msg and "schema 7" in msg and "knows 3" in msg
+    assert str(path) in msg and "newer nbflow" in msg and f"schema {newer}" in msg and f"knows {len(migrations.MIGRATIONS)}" in msg
     assert "pip install -U nbflow" in msg and "nbflow.toml" in msg
     assert isinstance(pickle.loads(pickle.dumps(info.value)), StoreVersionError)
 
