@@ -41,17 +41,16 @@ KernelSink = Callable[["Kernel"], None]
 def preload() -> None:
     """Import the executor stack; the local executor does this in a thread while the first kernel starts.
 
-    nbformat validates with jsonschema, and jsonschema, when `rfc3987-syntax` is installed (JupyterLab's
-    `jsonschema[format-nongpl]` brings it), compiles dozens of grammars at import for its "iri" format check:
-    ~1 s of a 1.3 s import here. Notebook schemas never use that format, so when jsonschema is not loaded yet
-    it is imported without it: jsonschema's iri format check is then unavailable in this process."""
+    nbformat validates with jsonschema, and jsonschema imports a dozen format-check libraries when installed
+    (JupyterLab's `jsonschema[format-nongpl]` brings them): `rfc3987-syntax` alone compiles grammars for ~1 s, and
+    the others cost ~0.3 s more here. Notebook schemas use none of those formats, so when jsonschema is not
+    loaded yet it is imported without them: its checks of those formats are then unavailable in this process."""
+    from ..imports import JSONSCHEMA_FORMAT_LIBS, without
+
     with _preload_lock:  # two runs in one process (the scheduler) must not import the same package at once
-        if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-            sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
-            try:
+        if "jsonschema" not in sys.modules:
+            with without(*JSONSCHEMA_FORMAT_LIBS):
                 import jsonschema  # noqa: F401
-            finally:
-                del sys.modules["rfc3987_syntax"]
         import nbclient.client  # noqa: F401
         import papermill.execute  # noqa: F401
 

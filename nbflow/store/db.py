@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -50,23 +49,6 @@ def _open_error(path: str, err: sqlite3.Error) -> StoreError:
         f"cannot open the nbflow store {path}: {err}. Fix: if this file is not an nbflow store, point "
         "`store` in nbflow.toml at another file (or move this one away, and nbflow creates a fresh store)"
     )
-
-
-_import_lock = threading.Lock()  # two stores opened at once in two threads block and unblock the same names
-
-
-@contextmanager
-def _without_unloaded(*names: str) -> Iterator[None]:
-    """Make importing the named modules fail fast inside the block, unless they are loaded already."""
-    blocked = [n for n in names if n not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for name in blocked:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -121,7 +103,9 @@ class Db:
         """sqlite-utils over the same connection, for migrations; imported only then, and without pandas and numpy
         when they are not loaded yet: sqlite-utils imports both to map their types, which migrations never use, and
         that cost a new project's first run ~0.3 s (sqlite-utils then maps plain Python types only, in this process)."""
-        with _import_lock, _without_unloaded("pandas", "numpy"):
+        from ..imports import without
+
+        with without("pandas", "numpy"):
             import sqlite_utils
 
         return sqlite_utils.Database(self.conn, execute_plugins=False)
