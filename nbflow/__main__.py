@@ -1,3 +1,4 @@
 from .cli import main
 
-main()
+if __name__ == "__main__":  # a process spawned by multiprocessing (a local Dask cluster's workers) imports this too
+    main()

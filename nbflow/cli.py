@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import console as out
-from .errors import NbflowError
+from .errors import ConflictError, NbflowError
 from .records import as_json
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except NbflowError as e:
-            _fail(str(e), e.exit_code, kwargs.get("error_file"))
+            _fail(str(e), e.exit_code, kwargs.get("error_file"), conflict=isinstance(e, ConflictError))
         except OSError as e:
             where = f": {e.filename}" if e.filename else ""
             _fail(f"{e.strerror or e}{where}. Fix: check that the path exists and that you may write there", 2,
@@ -54,13 +54,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _fail(message: str, code: int, error_file: str | None) -> None:
+def _fail(message: str, code: int, error_file: str | None, conflict: bool = False) -> None:
     """Print the one-line error; the Jupyter server's runner also gets it in its error file."""
     out.err_console.print(f"[red]error:[/] {out.escape(message)}")
     if error_file:
         try:
             with open(error_file, "w", encoding="utf-8") as f:
-                json.dump({"message": message, "exit_code": code}, f)
+                json.dump({"message": message, "exit_code": code, "conflict": conflict}, f)
         except OSError:
             pass
     sys.exit(code)
@@ -118,7 +118,10 @@ def main() -> None:
 @handle_errors
 def compile(directory: str, json_out: bool) -> None:
     """Read the notebooks, build and validate the DAG; print tasks, edges and an order. Runs nothing."""
-    pipeline = _project(directory).compile()
+    project = _project(directory)
+    pipeline = project.compile()
+    for w in project.input_warnings(pipeline):
+        out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
     if json_out:
         click.echo(out.pipeline_json(pipeline))
     else:
@@ -150,23 +153,32 @@ def graph(directory: str, output: str, run_id: str | None) -> None:
 @click.option("--force", is_flag=True, help="Run every selected task, even when up to date.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once (default: `jobs` in nbflow.toml).")
 @click.option("--dry-run", is_flag=True, help="Show what would run and why; execute nothing.")
+@click.option("--wait", is_flag=True, help="If a running run holds data this run would write or read, wait for it to end "
+                                          "(default: refuse, exit 2).")
+@click.option("--no-alerts", is_flag=True, help="Raise no alert for this run ([alerts] in nbflow.toml).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where tasks run: this machine, or a Dask cluster (default: `executor` in nbflow.toml, else local).")
+@click.option("--dask-address", default=None, metavar="ADDR", help="The Dask scheduler to use (implies --executor dask).")
 @click.option("--run-id", default=None, hidden=True, help="Use this run id (the Jupyter server picks it before starting the run).")
 @click.option("--trigger", default="manual", hidden=True, help="What started the run, as recorded (manual, jupyter, ...).")
 @click.option("--error-file", default=None, hidden=True, help="Write an error that stops the run to this file, as JSON.")
 @handle_errors
 def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: tuple[str, ...], end: tuple[str, ...],
-        force: bool, jobs: int | None, dry_run: bool, run_id: str | None, trigger: str, error_file: str | None) -> None:
+        force: bool, jobs: int | None, dry_run: bool, wait: bool, no_alerts: bool, executor: str | None,
+        dask_address: str | None, run_id: str | None, trigger: str, error_file: str | None) -> None:
     """Run the pipeline: each notebook in a fresh kernel, skipping tasks that are up to date."""
     project = _project(directory)
     parameters = parse_params(params)
     if dry_run:
-        for w in project.parameter_warnings(project.compile(), parameters):
+        pipeline = project.compile()
+        for w in project.parameter_warnings(pipeline, parameters) + project.input_warnings(pipeline, parameters):
             out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
         out.print_plan(project.dry_run(parameters, only=only, start=start, end=end, force=force))
         return
     with out.RunReporter() as reporter:
         summary = project.run(parameters, only=only, start=start, end=end, force=force, jobs=jobs, on_event=reporter,
-                              trigger=trigger, run_id=run_id)
+                              trigger=trigger, run_id=run_id, wait=wait, alerts=not no_alerts,
+                              executor=executor or ("dask" if dask_address else None), dask_address=dask_address)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
 
@@ -175,12 +187,16 @@ def run(directory: str, params: tuple[str, ...], only: tuple[str, ...], start: t
 @click.argument("run_id")
 @project_opt
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks run at once.")
+@click.option("--no-alerts", is_flag=True, help="Raise no alert for this run.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None, help="Where tasks run (default: as in nbflow.toml).")
+@click.option("--dask-address", default=None, metavar="ADDR", help="The Dask scheduler to use (implies --executor dask).")
 @handle_errors
-def resume(run_id: str, directory: str, jobs: int | None) -> None:
+def resume(run_id: str, directory: str, jobs: int | None, no_alerts: bool, executor: str | None, dask_address: str | None) -> None:
     """Re-run what failed or never finished in RUN_ID, keeping what succeeded."""
     project = _project(directory)
     with out.RunReporter() as reporter:
-        summary = project.resume(run_id, jobs=jobs, on_event=reporter)
+        summary = project.resume(run_id, jobs=jobs, on_event=reporter, alerts=not no_alerts,
+                                 executor=executor or ("dask" if dask_address else None), dask_address=dask_address)
     out.print_summary(summary)
     sys.exit(0 if summary.ok else 1)
 
@@ -265,13 +281,16 @@ def schedule() -> None:
 @click.option("--max-concurrent", type=click.IntRange(min=1), default=1, show_default=True, help="Runs of this schedule at once.")
 @click.option("--overlap", type=click.Choice(["queue", "skip"]), default="queue", show_default=True,
               help="A slot due while max-concurrent runs are active: queue it, or skip it (recorded).")
+@click.option("--sla", default=None, metavar="DURATION", help="Each run must finish within this long of its slot (e.g. 45m).")
+@click.option("--alert", type=click.Choice(["critical", "warning", "info", "off"]), default=None,
+              help="Severity of this schedule's failure alerts (default: critical), or off.")
 @handle_errors
 def schedule_add(name: str, directory: str, cron: str, timezone: str, params: tuple[str, ...], only: tuple[str, ...],
-                 catchup: str, max_concurrent: int, overlap: str) -> None:
+                 catchup: str, max_concurrent: int, overlap: str, sla: str | None, alert: str | None) -> None:
     """Add a schedule to the store; its first slot is the first after now."""
     project = _project(directory)
     row = project.add_schedule(name, cron, timezone=timezone, parameters=parse_params(params), only=only, catchup=catchup,
-                               max_concurrent=max_concurrent, overlap=overlap)
+                               max_concurrent=max_concurrent, overlap=overlap, sla=sla, alert=alert)
     out.console.print(f"added schedule {name}: next fire {row['next_fire']}")
 
 
@@ -353,16 +372,51 @@ def scheduler(directory: str, standby: bool, stop_timeout: float) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tasks at once within each run.")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A run parameter (repeatable).")
 @click.option("--only", multiple=True, metavar="TASK", help="Run only these tasks (repeatable or comma-separated).")
+@click.option("--no-alerts", is_flag=True, help="Raise no alert for these runs.")
 @handle_errors
 def backfill(directory: str, start: str, end: str, schedule_name: str | None, concurrency: int, jobs: int | None,
-             params: tuple[str, ...], only: tuple[str, ...]) -> None:
+             params: tuple[str, ...], only: tuple[str, ...], no_alerts: bool) -> None:
     """One run per slot between two dates with its run_date; slots that already succeeded are skipped."""
     project = _project(directory)
     with out.BackfillReporter() as reporter:
         summary = project.backfill(start, end, schedule=schedule_name, concurrency=concurrency, jobs=jobs,
-                                   parameters=parse_params(params), only=only, on_event=reporter)
+                                   parameters=parse_params(params), only=only, on_event=reporter, alerts=not no_alerts)
     out.print_backfill(summary)
     sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@project_opt
+@click.option("--limit", "-n", default=30, show_default=True, help="How many alerts, newest first.")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
+@handle_errors
+def alerts(directory: str, limit: int, json_out: bool) -> None:
+    """List recent alerts and their deliveries: sent, failed (with the error), pending, grouped or rate-limited."""
+    rows = _project(directory).alerts(limit)
+    _print(rows, json_out, lambda: out.print_alerts(rows))
+
+
+@main.group(invoke_without_command=True)
+@project_opt
+@click.option("--json", "json_out", is_flag=True, help="Print JSON.")
+@click.pass_context
+@handle_errors
+def breakers(ctx: click.Context, directory: str, json_out: bool) -> None:
+    """List circuit breakers (one per `uses:NAME` tag): state, failures, opened at, next probe."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = _project(directory).breakers()
+    _print(rows, json_out, lambda: out.print_breakers(rows))
+
+
+@breakers.command("reset")
+@click.argument("name")
+@project_opt
+@handle_errors
+def breakers_reset(name: str, directory: str) -> None:
+    """Close a circuit breaker by hand: its failures are forgotten and its tasks run again."""
+    row = _project(directory).reset_breaker(name)
+    out.console.print(f"circuit breaker {name}: {row['state']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

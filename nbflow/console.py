@@ -16,13 +16,16 @@ from rich.tree import Tree
 
 from .model import Pipeline
 from .records import AttemptRecord, RunDetail, RunRecord
-from .states import FINAL
+from .resources import format_size
+from .states import FINAL, AttemptState, TaskState, WorkState
 
-STYLE = {"succeeded": "green", "skipped": "dim green", "failed": "bold red", "check_failed": "bold yellow",
-         "upstream_failed": "magenta", "running": "cyan", "queued": "blue", "pending": "dim", "cancelled": "dim red",
-         "crashed": "bold red"}
-SYMBOL = {"succeeded": "✓", "skipped": "=", "failed": "✗", "check_failed": "!", "upstream_failed": "↯",
-          "running": "▶", "queued": "…", "cancelled": "■"}
+T = TaskState
+STYLE: dict[str, str] = {T.SUCCEEDED: "green", T.SKIPPED: "dim green", T.FAILED: "bold red", T.CHECK_FAILED: "bold yellow",
+                         T.UPSTREAM_FAILED: "magenta", T.RUNNING: "cyan", T.QUEUED: "blue", T.PENDING: "dim",
+                         T.CANCELLED: "dim red", T.CRASHED: "bold red", T.BLOCKED: "bold magenta",
+                         WorkState.INTERRUPTED: "dim red"}
+SYMBOL: dict[str, str] = {T.SUCCEEDED: "✓", T.SKIPPED: "=", T.FAILED: "✗", T.CHECK_FAILED: "!", T.UPSTREAM_FAILED: "↯",
+                          T.RUNNING: "▶", T.QUEUED: "…", T.CANCELLED: "■", T.CRASHED: "✗", T.BLOCKED: "⊘"}
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -54,6 +57,10 @@ def print_pipeline(p: Pipeline) -> None:
         t = p.tasks[name]
         ups = f"  [dim]<- {', '.join(t.upstream)}[/]" if t.upstream else ""
         console.print(f"{i:>3}. [bold]{name}[/]  [dim]{t.relpath}[/]{ups}")
+        if t.ploomber is not None:
+            console.print(f"       {'from':<7}Ploomber declarations ({t.ploomber.origin})")
+        if t.paired is not None:
+            console.print(f"       {'paired':<7}{escape(os.path.relpath(t.paired, p.root))} (jupytext; the text file is read)")
         for label, values in (("params", t.parameters), ("reads", t.reads), ("writes", t.writes),
                               ("check", [f"cell {c}" for c in t.check_cells])):
             for j, value in enumerate(values if label != "params" else [", ".join(values)] if values else []):
@@ -77,7 +84,9 @@ def pipeline_json(p: Pipeline) -> str:
         "order": list(p.order),
         "tasks": [{"name": t.name, "notebook": t.relpath, "upstream": list(t.upstream), "reads": list(t.reads),
                    "writes": list(t.writes), "check_cells": list(t.check_cells), "parameters": list(t.parameters),
-                   "kernel": t.kernel, "policy": t.policy.__dict__} for t in p.tasks.values()],
+                   "kernel": t.kernel, "policy": t.policy.__dict__,
+                   "ploomber": t.ploomber.origin if t.ploomber else None,
+                   "paired": os.path.relpath(t.paired, p.root) if t.paired else None} for t in p.tasks.values()],
         "edges": [{"upstream": e.upstream, "downstream": e.downstream, "reason": e.reason} for e in p.edges],
     }, indent=2)
 
@@ -107,6 +116,7 @@ class RunReporter(_BarReporter):
     def __init__(self) -> None:
         super().__init__("starting")
         self.running: set[str] = set()
+        self.eta = ""  # " · ETA 14:05 (~3 min)" from the run's forecast, when its tasks have a history
 
     def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "run_started":
@@ -114,12 +124,19 @@ class RunReporter(_BarReporter):
             self.progress.console.print(f"run [bold]{data['run_id']}[/]: {len(data['tasks'])} tasks")
         elif kind == "warning":
             self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
+        elif kind == "waiting":
+            self.progress.update(self.bar, description=f"waiting for run {data['run_id']} (pid {data['pid']}): it holds "
+                                                       f"{escape(data['path'])}")
+            self.progress.console.print(f"[yellow]waiting[/] for run {data['run_id']} (pid {data['pid']} on {data['host']}), "
+                                        f"which holds {escape(data['path'])}; this run starts when it ends")
+        elif kind == "eta":
+            self.eta = eta_text(data.get("eta"), data.get("remaining"))
         elif kind == "retry":
             self.progress.console.print(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
                                         f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
         elif kind == "task":
             task, status = data["task"], data["status"]
-            if status == "running":
+            if status == TaskState.RUNNING:
                 self.running.add(task)
                 again = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
                 self.progress.console.print(f"  [cyan]▶ {task}[/]{again}")
@@ -129,7 +146,18 @@ class RunReporter(_BarReporter):
                 extra = data.get("error") or data.get("reason") or ""
                 self.progress.console.print(f"  [{STYLE[status]}]{SYMBOL.get(status, ' ')} {task}[/] {status}"
                                             + (f": {escape(str(extra))}" if extra else ""))
-            self.progress.update(self.bar, description="running " + ", ".join(sorted(self.running)) if self.running else "waiting")
+        if kind in ("task", "eta"):
+            doing = "running " + ", ".join(sorted(self.running)) if self.running else "waiting"
+            self.progress.update(self.bar, description=doing + self.eta)
+
+
+def eta_text(eta: float | None, remaining: float | None) -> str:
+    """' · ETA 14:05:10 (~3 min)', or '' without a forecast."""
+    if not eta:
+        return ""
+    left = remaining or 0.0
+    about = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h"
+    return f" · ETA {dt.datetime.fromtimestamp(eta).strftime('%H:%M:%S')} (~{about})"
 
 
 def print_summary(summary: Any) -> None:
@@ -177,28 +205,59 @@ def print_run(detail: RunDetail) -> None:
     params = {k: v for k, v in run.parameters.items() if k not in ("run_id",)}
     console.print("parameters: " + escape(json.dumps(params)))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("task", "status", "tries", "time", "kernel", "detail"):
-        table.add_column(col, no_wrap=col == "kernel")
-    last = {a.task: a for a in detail.attempts}  # oldest first: the last attempt of each task wins
+    for col in ("task", "status", "tries", "time", "detail"):
+        table.add_column(col)
     for t in detail.tasks:
         detail_text = t.error or t.reason or ""
         if t.error_cell is not None:
             detail_text = f"cell {t.error_cell}: {detail_text}"
-        table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at),
-                      kernel_start(last.get(t.task)), escape(detail_text))
+        table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at), escape(detail_text))
     console.print(table)
+    if detail.attempts:
+        console.print(attempts_table(detail))
     notebooks = [a.artifact for a in detail.attempts if a.artifact]
     if notebooks:
         console.print("executed notebooks:")
         for path in notebooks:
             partial = " [yellow](partial: saved while it ran, never finished)[/]" if path in detail.partial else ""
             console.print(f"  {rel(path)}{partial}", soft_wrap=True)
-    retried = [a for a in detail.attempts if a.status not in ("succeeded", "running")]
+    retried = [a for a in detail.attempts if a.status not in (AttemptState.SUCCEEDED, AttemptState.RUNNING)]
     if retried:
         console.print("failed attempts:")
         for a in retried:
             cell = f" cell {a.error_cell}" if a.error_cell is not None else ""
             console.print(f"  {a.task} #{a.number} {state(a.status)}{cell}: {escape(str(a.error or a.status))}")
+
+
+def attempts_table(detail: RunDetail) -> Table:
+    """Each attempt: where it ran (host, Dask worker), how its kernel started, its peak memory and CPU time, and the limits
+    applied."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="attempts", title_justify="left")
+    for col in ("task", "#", "status", "ran on", "kernel", "peak memory", "cpu", "limits"):
+        table.add_column(col, no_wrap=col != "limits")
+    for a in detail.attempts:
+        where = a.worker or a.host or "-"
+        if a.worker and a.host:
+            where = f"{a.worker} ({a.host})"
+        cpu = f"{a.cpu_seconds:.1f}s" if a.cpu_seconds is not None else "-"
+        table.add_row(a.task, str(a.number), state(a.status), escape(where), kernel_start(a),
+                      format_size(a.peak_rss) if a.peak_rss else "-", cpu, escape(describe_limits(a.resources)))
+    return table
+
+
+def describe_limits(resources: Mapping[str, Any] | None) -> str:
+    """cores 0,1  gpus 0  memory 512 MiB (rlimit)"""
+    if not resources:
+        return "-"
+    parts = []
+    if resources.get("cores"):
+        parts.append("cores " + ",".join(str(c) for c in resources["cores"]))
+    if resources.get("gpus"):
+        parts.append("gpus " + ",".join(str(g) for g in resources["gpus"]))
+    if resources.get("memory"):
+        how = f" ({resources['memory_by']})" if resources.get("memory_by") else " (not enforced)"
+        parts.append(f"memory {format_size(resources['memory'])}{how}")
+    return "  ".join(parts) or "-"
 
 
 def kernel_start(attempt: AttemptRecord | None) -> str:
@@ -296,7 +355,8 @@ def print_schedules(rows: list[dict[str, Any]], status: Mapping[str, Any] | None
         stateword = "[yellow]paused[/]" if r["paused"] else "[green]active[/]"
         source = "nbflow.toml" if r["source"] == "config" else "cli"
         table.add_row(r["name"], f"{escape(r['cron'])}\n[dim]{r['timezone']}[/]", r["next_fire"] or "-", f"{stateword}\n[dim]{source}[/]",
-                      last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}")
+                      last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}"
+                      + (f"\nsla {r['sla'] / 60:g} min" if r.get("sla") else "") + (f"\nalert {r['alert']}" if r.get("alert") else ""))
     console.print(table)
 
 
@@ -359,6 +419,8 @@ class SchedulerReporter:
         if kind == "run_finished":
             status = d["status"]
             return f"[{STYLE.get(status, '')}]{SYMBOL.get(status, '·')} {what}[/] {status} (run {d['run_id'] or '-'}){reason}"
+        if kind == "run_waiting":
+            return f"[yellow]… {what}[/] waits{reason}"
         if kind == "run_interrupted":
             return f"[red]■ {what}[/] interrupted: the next scheduler resumes it"
         if kind == "recovered":
@@ -400,3 +462,48 @@ def print_backfill(summary: Any) -> None:
         counts[s.status] = counts.get(s.status, 0) + 1
     parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items())) or "no slots in that range"
     console.print(f"backfill {summary.schedule}: {parts}")
+
+
+# operations
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+DELIVERY_STYLE = {"sent": "green", "failed": "bold red", "pending": "yellow"}
+
+
+def print_alerts(rows: list[Any]) -> None:
+    """Alerts, newest first: one line each, then a line per delivery (target, status, attempts, error)."""
+    if not rows:
+        console.print("no alerts yet ([alerts] in nbflow.toml routes them: see the README's Alerts section)")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("when", "severity", "alert", "delivery"):
+        table.add_column(col, no_wrap=col in ("when", "severity"))
+    for a in rows:
+        if a.outcome == "routed":
+            lines = []
+            for d in a.deliveries:
+                tries = f", {d.attempts} attempt{'s' if d.attempts != 1 else ''}" if d.attempts else ""
+                err = f": {escape(d.error)}" if d.error and d.status != "sent" else ""
+                lines.append(f"[{DELIVERY_STYLE.get(d.status, '')}]{d.status}[/] {escape(d.target)}{tries}{err}")
+            delivery = "\n".join(lines) or "-"
+        else:
+            delivery = f"[dim]{a.outcome.replace('_', ' ')}[/]"
+        what = escape(a.title) + (f"\n[dim]run {a.run_id}[/]" if a.run_id else "")
+        table.add_row(_short(a.created_at), f"[{SEVERITY_STYLE.get(a.severity, '')}]{a.severity}[/]", what, delivery)
+    console.print(table)
+
+
+def print_breakers(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no circuit breakers: tag a cell `uses:NAME` to guard a task's outside service (see the README)")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("breaker", "state", "failures", "opened", "next probe", "used by", "last error"):
+        table.add_column(col, no_wrap=col not in ("last error", "used by"))
+    style = {"closed": "green", "open": "bold red", "half_open": "yellow"}
+    for b in rows:
+        state = str(b["state"])
+        table.add_row(b["name"], f"[{style.get(state, '')}]{state}[/]", f"{b['failures']}/{b['threshold']}",
+                      _short(b["opened_at"]), _short(b["next_probe"]), escape(", ".join(b["used_by"]) or "-"),
+                      escape(b["last_error"] or "-"))
+    console.print(table)

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import difflib
 import heapq
-import re
 from collections.abc import Iterable
 from dataclasses import replace
-from fnmatch import fnmatchcase
 
+from . import paths
 from .errors import CycleError, DuplicateWriterError, SelectionError, UnknownUpstreamError
 from .model import Edge, Pipeline, Task
 
-_GLOB = re.compile(r"[*?\[]")
+PLOOMBER = "Ploomber upstream"  # an edge from a Ploomber `upstream` declaration
 
 
 def build(root: str, tasks: Iterable[Task]) -> Pipeline:
@@ -23,7 +22,7 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
             if up not in by_name:
                 raise UnknownUpstreamError(t.relpath, f"tag 'upstream:{up}' names no task", _suggest(up, by_name),
                                            t.tag_cells.get(f"upstream:{up}"))
-            edges.setdefault((up, t.name), "upstream tag")
+            edges.setdefault((up, t.name), PLOOMBER if t.ploomber and up in t.ploomber.upstream else "upstream tag")
     writers: dict[str, str] = {}
     for t in by_name.values():
         for path in t.writes:
@@ -34,11 +33,14 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
                                            "give each output one writer: rename one path, or merge the two notebooks",
                                            t.tag_cells.get(f"writes:{path}"))
             writers[path] = t.name
+    readers: dict[str, list[str]] = {}
     for t in by_name.values():
         for read in t.reads:
-            for path, writer in writers.items():
-                if writer != t.name and (path == read or (_GLOB.search(read) and fnmatchcase(path, read))):
-                    edges.setdefault((writer, t.name), f"path {path}")
+            readers.setdefault(read, []).append(t.name)
+    for path, read in paths.overlapping(writers, readers):  # the one path rule: nbflow/paths.py
+        for reader in readers[read]:
+            if writers[path] != reader:
+                edges.setdefault((writers[path], reader), f"path {path}")
     upstream: dict[str, list[str]] = {n: [] for n in by_name}
     for (up, down) in edges:
         upstream[down].append(up)
@@ -46,6 +48,13 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
     order = _toposort(done, edges)
     edge_list = tuple(Edge(u, d, why) for (u, d), why in sorted(edges.items()))
     return Pipeline(root=root, tasks={n: done[n] for n in order}, order=tuple(order), edges=edge_list)
+
+
+def unwritten_reads(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """(task, read) for each read that no task's writes may overlap: a typo, a forgotten writes: tag, or an input."""
+    reads = [(n, r) for n, t in pipeline.tasks.items() for r in t.reads]
+    written = {r for _, r in paths.overlapping([w for t in pipeline.tasks.values() for w in t.writes], [r for _, r in reads])}
+    return [(n, r) for n, r in reads if r not in written]
 
 
 def _suggest(name: str, tasks: dict[str, Task]) -> str:
@@ -95,11 +104,13 @@ def _edge_source(tasks: dict[str, Task], edges: dict[tuple[str, str], str], up: 
     """Where an edge comes from, for messages: 'b.ipynb cell 3 upstream:a' or 'b.ipynb cell 2 reads:x.csv'."""
     why = edges[(up, down)]
     t = tasks[down]
+    if why == PLOOMBER:
+        return f"{t.relpath} {t.at(t.ploomber.cell if t.ploomber else None)} declares '{up}' upstream (Ploomber)"
     if why == "upstream tag":
-        return f"{t.relpath} cell {t.tag_cells.get(f'upstream:{up}')} has upstream:{up}"
+        return f"{t.relpath} {t.at(t.tag_cells.get(f'upstream:{up}'))} has upstream:{up}"
     path = why.removeprefix("path ")
-    read = next((k for k in t.tag_cells if k.startswith("reads:") and fnmatchcase(path, k[6:])), f"reads:{path}")
-    return f"{t.relpath} cell {t.tag_cells.get(read)} has {read} (written by {up})"
+    read = next((k for k in t.tag_cells if k.startswith("reads:") and paths.may_overlap(path, k[6:])), f"reads:{path}")
+    return f"{t.relpath} {t.at(t.tag_cells.get(read))} has {read} (written by {up})"
 
 
 def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = (), end: Iterable[str] = ()) -> list[str]:
@@ -122,4 +133,12 @@ def select(pipeline: Pipeline, only: Iterable[str] = (), start: Iterable[str] = 
 
 
 def _names(values: Iterable[str]) -> list[str]:
-    return [n.strip().removesuffix(".ipynb") for v in values for n in v.split(",") if n.strip()]
+    return [_strip_suffix(n.strip()) for v in values for n in v.split(",") if n.strip()]
+
+
+def _strip_suffix(name: str) -> str:
+    """A task named by its file: 'clean.ipynb', 'clean.py' or 'clean.md' is 'clean'."""
+    for suffix in (".ipynb", ".py", ".md"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

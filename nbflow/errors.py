@@ -4,6 +4,7 @@ All are picklable (plain args), so they survive crossing a process or a Dask wor
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -45,6 +46,17 @@ class NotebookError(NbflowError):
         where = notebook if cell is None else f"{notebook}, cell {cell}"
         super().__init__(f"{where}: {problem}. Fix: {fix}")
         self.notebook, self.cell, self.problem, self.fix = notebook, cell, problem, fix
+        self.line: int | None = None  # in a text notebook (jupytext), the line where the cell starts
+
+    def at_line(self, line: int | None) -> NotebookError:
+        """The same error, also naming the line of a text notebook where its cell starts."""
+        if not line or self.cell is None:
+            return self
+        err = copy.copy(self)
+        err.line = line
+        err.message = f"{self.notebook}, cell {self.cell} (line {line}): {self.problem}. Fix: {self.fix}"
+        err.args = (err.message,)
+        return err
 
 
 class TagError(NotebookError):
@@ -57,6 +69,14 @@ class UnknownUpstreamError(NotebookError):
 
 class DuplicateWriterError(NotebookError):
     """Two notebooks declare `writes:` for the same path."""
+
+
+class MissingInputError(NotebookError):
+    """A `reads:` path names no file: warned at compile and dry-run when no task writes it; fails its task when ready."""
+
+    def __init__(self, notebook: str, problem: str, fix: str, cell: int | None, path: str) -> None:
+        super().__init__(notebook, problem, fix, cell)
+        self.path = path
 
 
 class CycleError(NbflowError):
@@ -94,6 +114,10 @@ class StoreError(NbflowError):
     """The store cannot be opened or used."""
 
 
+class StoreGoneError(StoreError):
+    """The store file was deleted or replaced under a process using it: nothing more can be recorded."""
+
+
 class StoreVersionError(StoreError):
     """The store was written by a newer nbflow than this one."""
 
@@ -106,6 +130,26 @@ class NotFoundError(NbflowError):
 
 class ConflictError(NbflowError):
     """The request conflicts with the current state (a run already in progress, say)."""
+
+
+class CycleRefusedError(ConflictError):
+    """An edit of a notebook's tags was refused (nothing written): it would make the dependency cycle `cycle`."""
+
+    def __init__(self, cycle: list[str], message: str) -> None:
+        super().__init__(message)
+        self.cycle = cycle
+
+
+class RunConflictError(ConflictError):
+    """Another live run holds a dataset this run would write, or writes one it would read."""
+
+    def __init__(self, run_id: str, pid: int | None, host: str | None, path: str, theirs: str, mine: str) -> None:
+        verb = {"write": "writes", "read": "reads"}
+        super().__init__(
+            f"run {run_id} (pid {pid} on {host}) is running and {verb[theirs]} '{path}', which this run would "
+            f"{mine} too. Fix: wait for it to end (`nbflow run --wait`), cancel it (Ctrl-C where it runs, or Cancel "
+            f"in the JupyterLab panel), or run only tasks whose data does not overlap")
+        self.run_id, self.pid, self.host, self.path, self.theirs, self.mine = run_id, pid, host, path, theirs, mine
 
 
 class ScheduleError(NbflowError):
@@ -122,3 +166,15 @@ class StandbyError(NbflowError):
 
 class LeaseLostError(ConflictError):
     """A scheduler tried to claim work after another scheduler took the store's lease."""
+
+
+class ResourceError(NbflowError):
+    """A task asks for CPUs, memory, GPUs or a named resource that no machine or worker of this run can give."""
+
+    def __init__(self, task: str, notebook: str, problem: str) -> None:
+        super().__init__(f"{notebook} (task {task}): {problem}")
+        self.task, self.notebook, self.problem = task, notebook, problem
+
+
+class ExecutorError(NbflowError):
+    """The executor cannot run this pipeline: its Dask scheduler is unreachable, a worker cannot see the project, ..."""

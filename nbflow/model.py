@@ -1,9 +1,12 @@
 """Frozen values that the compile side produces and the engine consumes."""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .resources import Request
 
 KERNEL_STARTS = ("fork", "spawn")  # how kernels start: forked from a template where the kernel spec allows it, or launched
 
@@ -19,6 +22,24 @@ class Policy:
     cell_timeout: float | None = None  # seconds for any one cell (papermill's execution_timeout)
     kernel: str | None = None  # None = the notebook's own kernelspec
     pool: str | None = None
+    cpus: int = 0  # CPUs reserved from the machine's budget (and pinned) while the task runs; 0 = none reserved
+    memory: int | None = None  # bytes the kernel may use
+    gpus: int = 0  # GPU ids handed to the kernel through CUDA_VISIBLE_DEVICES
+    resources: tuple[tuple[str, float], ...] = ()  # named resources (resources:NAME=N), sorted by name
+
+    @property
+    def request(self) -> Request:
+        return Request(self.cpus, self.memory, self.gpus, self.resources)
+
+
+@dataclass(frozen=True)
+class DaskSettings:
+    """[dask] in nbflow.toml: an existing scheduler's address, or a local cluster of `local_workers` processes."""
+
+    address: str | None = None
+    local_workers: int | None = None
+    threads: int = 1  # threads per local worker
+    wait_for_workers: float = 30.0  # seconds a run waits at its start for a first worker
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,36 @@ class Task:
     tag_cells: Mapping[str, int] = field(default_factory=dict)  # "upstream:x" / "reads:p" / "writes:p" -> cell index
     parameter_defaults: Mapping[str, Any] = field(default_factory=dict)  # parameters cell: literal value, else source
     tagged: bool = False  # carries at least one nbflow tag
+    uses: tuple[str, ...] = ()  # outside services (`uses:NAME` tags), each guarded by a circuit breaker
+    cell_lines: tuple[int, ...] = ()  # a text notebook's line of each cell (1-based; 0 unknown); empty for .ipynb
+    paired: str | None = None  # the .ipynb paired with this text notebook (jupytext), which is not a task itself
+    ploomber: PloomberDecl | None = None  # set when the task comes from a Ploomber declaration
+    injected: Mapping[str, Any] = field(default_factory=dict)  # injected after the run's parameters (Ploomber's)
+    cwd: str | None = None  # the kernel's working directory when not the notebook's folder
+    notebook_copies: tuple[str, ...] = ()  # absolute paths the executed notebook is also written to (.ipynb or .html)
+    output_dirs: tuple[str, ...] = ()  # absolute folders created before the notebook runs (Ploomber products' parents)
+
+    @property
+    def folder(self) -> str:
+        """Where the kernel runs, and what its tags' relative paths are relative to."""
+        return self.cwd or os.path.dirname(self.path)
+
+    def at(self, cell: int | None) -> str:
+        """'cell 3', with the line in a text notebook: 'cell 3 (line 14)'."""
+        line = self.cell_lines[cell] if cell is not None and 0 <= cell < len(self.cell_lines) else 0
+        return f"cell {cell}" + (f" (line {line})" if line else "")
+
+
+@dataclass(frozen=True)
+class PloomberDecl:
+    """A task's Ploomber declaration as written: in pipeline.yaml, or in its parameters cell (a directory of scripts)."""
+
+    origin: str  # "pipeline.yaml" or "parameters cell"
+    upstream: tuple[str, ...]  # task names as Ploomber writes them (a file's stem)
+    product: str | Mapping[str, str] | None  # absolute paths
+    params: Mapping[str, Any] = field(default_factory=dict)  # pipeline.yaml's `params`
+    nb_key: str = "nb"  # the product key naming the executed notebook
+    cell: int | None = None  # the parameters cell
 
 
 @dataclass(frozen=True)
@@ -97,7 +148,7 @@ class Config:
     source: str | None  # the file the settings came from, None for defaults
     notebooks: str
     name: str = ""  # the project's name in its store (default: the folder's name)
-    include: tuple[str, ...] = ("**/*.ipynb",)
+    include: tuple[str, ...] = ("**/*.ipynb", "**/*.py", "**/*.md")
     exclude: tuple[str, ...] = ()
     store: str = ""
     artifacts: str = ""
@@ -108,5 +159,15 @@ class Config:
     pools: Mapping[str, int] = field(default_factory=dict)
     schedules: Mapping[str, Any] = field(default_factory=dict)  # [schedules.NAME] tables, validated by nbflow.schedule.spec
     sensors: Mapping[str, Any] = field(default_factory=dict)  # [sensors.NAME] tables
+    # operations, validated by nbflow.ops.settings: [alerts], [breakers], [forecast], [openlineage]
+    alerts: Mapping[str, Any] = field(default_factory=dict)
+    breakers: Mapping[str, Any] = field(default_factory=dict)
+    forecast: Mapping[str, Any] = field(default_factory=dict)
+    openlineage: Mapping[str, Any] = field(default_factory=dict)
+    executor: str = "local"  # "local" or "dask"
+    dask: DaskSettings = DaskSettings()
+    cpus: int = 0  # the CPU budget of local runs (0: this machine's CPU count)
+    gpus: tuple[str, ...] | None = None  # GPU ids local runs hand out (None: found with `nvidia-smi -L`)
+    resources: Mapping[str, float] = field(default_factory=dict)  # named resources available to local runs
     kernel_start: str = "fork"  # "fork" (from a template process, where the kernel spec allows it) or "spawn"
     preload: tuple[str, ...] = ()  # modules the kernel template imports (fork mode)

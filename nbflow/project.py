@@ -2,8 +2,10 @@
 class: they never open the store themselves."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import os
 import secrets
 import time
@@ -11,19 +13,36 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import dag
+from . import dag, paths
+from .claims import Claim, Held, claims_of, first_conflict
 from .config import load_config
 from .engine import plan
 from .engine.run import Engine, EventSink, RunPlan, RunSummary
-from .errors import ConflictError, KernelNotFoundError, NbflowError, NotFoundError
+from .errors import (
+    ConflictError,
+    CycleError,
+    CycleRefusedError,
+    KernelNotFoundError,
+    NbflowError,
+    NotebookError,
+    NotFoundError,
+    ResourceError,
+    RunConflictError,
+)
 from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_alive
-from .model import Config, Pipeline
-from .notebook import discover, read_task
-from .records import AttemptRecord, RunDetail, RunRecord, TaskRecord
-from .states import DONE_OK, UNFINISHED, AttemptState, RunState, TaskState
+from .model import Config, Pipeline, Task
+from .notebook import cell_tags, located, read_tasks
+from .notebook import load as load_notebook
+from .records import AlertRecord, AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
+from .states import DONE_OK, UNFINISHED, AttemptState, DeliveryState, RunState, TaskState
 from .sync import run_sync
+from .textnb import notebook_format
 
 if TYPE_CHECKING:
+    from .engine.budget import Budget
+    from .executors.base import Executor
+    from .ops.alerts import AlertService
+    from .ops.settings import OpsSettings
     from .schedule.backfill import BackfillSummary
     from .schedule.clock import Clock
     from .schedule.daemon import Scheduler
@@ -50,10 +69,63 @@ class PipelineState:
     tasks: Mapping[str, TaskRecord]  # by task name; a task the run did not list has none
     attempts: tuple[AttemptRecord, ...]
     event_id: int  # the store's newest event when this was read: follow changes from here
+    forecast: Mapping[str, Any] | None = None  # Project.forecast of the run: expected durations, and its ETA while it runs
 
     def state(self, task: str) -> TaskState:
         row = self.tasks.get(task)
         return row.status if row else TaskState.PENDING
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """The executor of one run, with the parallelism and (locally) the resource budget it runs under."""
+
+    kind: str
+    executor: Executor
+    jobs: int
+    budget: Budget | None
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    """One notebook as the pipeline sees it, for the notebook editor's sidebar. Paths are spelled as the notebook's
+    tags spell them (relative to its folder); cells are indexes in the notebook."""
+
+    task: str
+    path: str  # absolute
+    relpath: str  # relative to the project
+    format: str  # "ipynb", or jupytext's "py:percent", "py:light", "md", "md:myst"
+    paired: str | None  # the .ipynb paired with a text notebook
+    ploomber: str | None  # "pipeline.yaml" or "parameters cell" when Ploomber declared the task
+    upstream: tuple[str, ...]
+    downstream: tuple[str, ...]
+    parameters_cell: int | None
+    check_cells: tuple[int, ...]
+    upstream_cells: tuple[tuple[str, int], ...]  # (task, cell of its upstream: tag or Ploomber declaration)
+    reads: tuple[tuple[str, int], ...]  # (path, cell)
+    writes: tuple[tuple[str, int], ...]
+    cell_tags: tuple[tuple[str, ...], ...]  # every cell's tags
+    cell_lines: tuple[int, ...]  # a text notebook's line of each cell
+    tasks: tuple[str, ...]  # every task of the project, in pipeline order
+    written: tuple[str, ...]  # the paths the other tasks write
+
+
+def _replace_file(path: str, text: str) -> None:
+    """Write `text` to `path` atomically (a reader sees the old file or the new one), keeping its permissions."""
+    import stat
+    import tempfile
+
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".nbflow-edit-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -64,6 +136,18 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def _ignore(kind: str, data: Mapping[str, Any]) -> None:
     """The event sink when the caller gives none."""
+
+
+WAIT_POLL_SECONDS = 0.5  # how often a waiting run looks whether the run it waits for has ended
+
+
+def _refuse_conflicts(mine: list[Claim], held: list[ClaimRecord]) -> None:
+    """RunConflictError when a live run's claim clashes with one of ours (the store calls this in its transaction)."""
+    found = first_conflict(mine, [Held(Claim(c.project, c.path, c.mode), c.run_id,
+                                       Holder(c.host, c.pid, since=c.started_at, heartbeat_at=c.heartbeat_at)) for c in held])
+    if found is not None:
+        theirs, ours = found
+        raise RunConflictError(theirs.run_id, theirs.holder.pid, theirs.holder.host, theirs.claim.path, theirs.claim.mode, ours.mode)
 
 
 def with_liveness(run: RunRecord, now: float | None = None) -> RunRecord:
@@ -92,6 +176,7 @@ class Project:
         self.name = self.config.name
         self._store: Store | None = store
         self._owns_store = store is None
+        self._alerts: AlertService | None = None
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] = ".") -> Project:
@@ -120,7 +205,11 @@ class Project:
         return store
 
     def close(self) -> None:
-        """Close the store this Project opened (a store it was given stays open for its owner)."""
+        """Close the store this Project opened (a store it was given stays open for its owner), after a bounded wait
+        for alerts still being delivered."""
+        if self._alerts is not None:
+            self._alerts.close()
+            self._alerts = None
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
@@ -134,8 +223,13 @@ class Project:
     # compile side
     def compile(self) -> Pipeline:
         """Read every notebook and build the validated DAG. Nothing executes."""
-        tasks = [read_task(path, self.config) for path in discover(self.config)]
-        return dag.build(self.root, tasks)
+        return self._build(read_tasks(self.config))
+
+    def _build(self, tasks: list[Task]) -> Pipeline:
+        try:
+            return dag.build(self.root, tasks)
+        except NotebookError as e:
+            raise located(e, tasks) from None
 
     def graph(self, fmt: str = "dot", run_id: str | None = None) -> str | bytes:
         """The DAG as DOT text or SVG bytes, coloured by the states of `run_id` when given."""
@@ -163,7 +257,8 @@ class Project:
         if store is not None and chosen:
             detail = self._detail(store, chosen)
             run, tasks, attempts = detail.run, {t.task: t for t in detail.tasks}, detail.attempts
-        return PipelineState(self.name, pipeline, self.parameter_defaults(pipeline), run, tasks, attempts, event_id)
+        forecast = self._forecast(store, pipeline, run, tasks, time.time())
+        return PipelineState(self.name, pipeline, self.parameter_defaults(pipeline), run, tasks, attempts, event_id, forecast)
 
     def last_event_id(self) -> int:
         """The newest event recorded for this project (0 before any): poll it to follow changes."""
@@ -179,6 +274,28 @@ class Project:
             out.append(f"parameter '{key}' is not declared in any parameters cell "
                        f"(notebooks with a parameters cell: {', '.join(with_cells) or 'none'}); it is injected anyway. "
                        f"Fix: check the spelling, or add `{key} = ...` to a parameters cell")
+        return out
+
+    def input_warnings(self, pipeline: Pipeline, parameters: Mapping[str, Any] | None = None) -> list[str]:
+        """A warning for each read that no task writes and that names no file on disk (a typo, a forgotten writes: tag).
+
+        `parameters`: a run's -p values (dry-run). None at compile: placeholders take the defaults a run would use
+        (nbflow.toml's [parameters], the parameters cells' literal values, run_date = today), and the warning says so.
+        """
+        if parameters is None:
+            values = {**self.parameter_defaults(pipeline), **self.run_parameters(None, "compile", None)}
+        else:
+            values = self.run_parameters(parameters, "dry-run", None)
+        out = []
+        for name, template in dag.unwritten_reads(pipeline):
+            used = sorted(paths.placeholders(template))
+            if set(used) - set(values):
+                continue  # the run itself refuses it, naming the parameter
+            key = paths.resolve(template, values, self.root)
+            if not paths.list_files(key, self.root):
+                shown = ", ".join(f"{k}={values[k]}" for k in used)
+                note = f"the defaults a run would use: {shown}" if parameters is None else f"this run's parameters: {shown}"
+                out.append(str(plan.missing_input_error(pipeline, pipeline.tasks[name], template, key, note)))
         return out
 
     def check_kernels(self, pipeline: Pipeline, names: Iterable[str]) -> None:
@@ -201,20 +318,88 @@ class Project:
         merged["run_id"] = run_id
         return merged
 
+    # authoring: what the notebook editor's sidebar shows and edits
+    def notebook_info(self, notebook: str) -> NotebookInfo:
+        """One notebook as a task: its name, neighbours, the cells holding its tags, every cell's tags, and what the
+        tag editor completes (task names, the paths other tasks write, spelled as this notebook's tags would)."""
+        pipeline = self.compile()
+        task = self._task_of(pipeline.tasks.values(), notebook)
+        nb, lines = load_notebook(task.path, task.relpath)
+        folder = paths.project_key(task.folder, self.root, self.root)
+
+        def cells(kind: str) -> tuple[tuple[str, int], ...]:
+            return tuple((paths.spelled_from(k.split(":", 1)[1], folder), c) for k, c in task.tag_cells.items()
+                         if k.startswith(kind + ":"))
+
+        written = sorted({paths.spelled_from(w, folder) for t in pipeline.tasks.values() if t.name != task.name for w in t.writes})
+        return NotebookInfo(
+            task=task.name, path=task.path, relpath=task.relpath, format=notebook_format(task.path),
+            paired=task.paired, ploomber=task.ploomber.origin if task.ploomber else None,
+            upstream=task.upstream, downstream=tuple(sorted(pipeline.downstream_of(task.name))),
+            parameters_cell=task.parameters_cell, check_cells=task.check_cells,
+            upstream_cells=tuple((k.split(":", 1)[1], c) for k, c in task.tag_cells.items() if k.startswith("upstream:")),
+            reads=cells("reads"), writes=cells("writes"), cell_tags=tuple(tuple(t) for t in cell_tags(nb, task.relpath)),
+            cell_lines=lines, tasks=tuple(pipeline.order), written=tuple(written))
+
+    def edit_tags(self, notebook: str, cell: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Pipeline:
+        """Add and remove tags of one cell in a task's notebook file, changing nothing else in the file. Refused, with
+        nothing written, when a tag does not parse or the edited pipeline does not compile (a cycle: CycleRefusedError,
+        naming it). Returns the new pipeline."""
+        from . import tagedit
+        from .tags import parse_tag
+
+        add, remove = list(add), list(remove)
+        task = self._task_of(read_tasks(self.config), notebook)
+        for tag in add:
+            parse_tag(tag, task.relpath, cell)
+        with open(task.path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        edited = tagedit.edit(task.path, text, task.relpath, cell, add, remove)
+        try:
+            pipeline = self._build(read_tasks(self.config, {task.path: edited}))
+        except CycleError as e:
+            raise CycleRefusedError(e.cycle, f"the change was not written: it would make a {e.message}") from None
+        except NbflowError as e:
+            raise NbflowError(f"the change was not written: {e.message}") from None
+        if edited != text:
+            _replace_file(task.path, edited)
+        return pipeline
+
+    def _task_of(self, tasks: Iterable[Task], notebook: str) -> Task:
+        """The task whose file is `notebook` (absolute, or relative to the project folder); NotFoundError naming why not."""
+        path = os.path.normpath(os.path.join(self.root, os.path.expanduser(notebook)))
+        tasks = list(tasks)
+        for t in tasks:
+            if t.path == path:
+                return t
+        for t in tasks:
+            if t.paired == path:
+                raise ConflictError(f"{os.path.relpath(path, self.root)} is paired with {t.relpath}, the file nbflow reads "
+                                    f"(jupytext). Fix: change the tags in {t.relpath}, or open the notebook in JupyterLab")
+        raise NotFoundError(f"{notebook} is not a task of the project {self.name}. Fix: give the path of one of its "
+                            f"notebooks, relative to {self.root}")
+
     # running
     def run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
             end: Iterable[str] = (), force: bool = False, jobs: int | None = None, trigger: str = "manual",
             logical_date: str | None = None, schedule: str | None = None, on_event: EventSink | None = None,
-            run_id: str | None = None) -> RunSummary:
-        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too."""
+            run_id: str | None = None, wait: bool = False, alerts: bool = True, executor: str | None = None,
+            dask_address: str | None = None) -> RunSummary:
+        """Compile, plan and execute a run; returns when every selected task has ended. Works in a notebook too.
+
+        A live run that holds data this run would write (or writes data it would read) makes this one a
+        RunConflictError before anything runs; with `wait`, it waits for that run to end instead. `alerts=False`
+        raises no alert for this run (`--no-alerts`). `executor`: "local" or "dask" (default: `executor` in
+        nbflow.toml); `dask_address` overrides [dask] address."""
         return run_sync(self.run_async(parameters, only=only, start=start, end=end, force=force, jobs=jobs,
-                                          trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
-                                          run_id=run_id))
+                                       trigger=trigger, logical_date=logical_date, schedule=schedule, on_event=on_event,
+                                       run_id=run_id, wait=wait, alerts=alerts, executor=executor, dask_address=dask_address))
 
     async def run_async(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
                         start: Iterable[str] = (), end: Iterable[str] = (), force: bool = False, jobs: int | None = None,
                         trigger: str = "manual", logical_date: str | None = None, schedule: str | None = None,
-                        on_event: EventSink | None = None, run_id: str | None = None) -> RunSummary:
+                        on_event: EventSink | None = None, run_id: str | None = None, wait: bool = False,
+                        alerts: bool = True, executor: str | None = None, dask_address: str | None = None) -> RunSummary:
         """`run_id`: chosen by the caller (the server picks it before starting the runner), else a new one."""
         self._refuse_running_itself()
         pipeline = self.compile()
@@ -229,28 +414,42 @@ class Project:
         emit = on_event or _ignore
         for w in warnings:
             emit("warning", {"message": w})
-        self._preflight(pipeline, selected, params)
-        if force or not os.path.exists(self.config.store):  # nothing can be skipped: every kernel will be needed
-            from .executors.local import warm_up
+        settings = self._preflight(pipeline, selected, params, executor)
+        if (force or not os.path.exists(self.config.store)) and self._executor_kind(executor) == "local":
+            from .executors.local import warm_up  # nothing can be skipped: every kernel will be needed
 
             warm_up(self.config.kernel_start, self.config.preload)
+        opened = await self._open_executor(pipeline, selected, jobs, executor, dask_address)  # refuses before anything is recorded
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
-        self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"],
-                              parameters=params, selection=selection, tasks=selected, schedule=schedule)
-        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=jobs or self.config.jobs)
-        emit("run_started", {"run_id": run_id, "tasks": selected})
-        summary = await self._execute(pipeline, p, on_event)
+        mine = claims_of(pipeline, selected, params, self.name)
+        try:
+            while True:
+                try:
+                    self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"], parameters=params,
+                                          selection=selection, tasks=selected, schedule=schedule, claims=mine,
+                                          check=functools.partial(_refuse_conflicts, mine))
+                    break
+                except RunConflictError as conflict:
+                    if not wait:
+                        raise
+                    await self._wait_for(conflict, emit)
+        except BaseException:
+            await opened.executor.close(cancel=True)
+            raise
+        p = RunPlan(run_id, params, tuple(selected), force=force, jobs=opened.jobs)
+        emit("run_started", {"run_id": run_id, "tasks": selected, "executor": opened.kind})
+        summary = await self._execute(pipeline, p, on_event, opened, settings, alerts=alerts)
         summary.warnings = warnings
         return summary
 
     def check_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
-                  end: Iterable[str] = ()) -> tuple[Pipeline, list[str], list[str]]:
+                  end: Iterable[str] = (), executor: str | None = None) -> tuple[Pipeline, list[str], list[str]]:
         """What `run` checks before it records anything: (pipeline, selected tasks, parameter warnings); raises as run would."""
         pipeline = self.compile()
         if not pipeline.tasks:
             raise NbflowError(f"no notebooks to run under {self.config.notebooks}. Fix: add notebooks, or set `notebooks` in nbflow.toml")
         selected = dag.select(pipeline, only, start, end)
-        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None))
+        self._preflight(pipeline, selected, self.run_parameters(parameters, "check", None), executor)
         return pipeline, selected, self.parameter_warnings(pipeline, parameters or {})
 
     def parameter_defaults(self, pipeline: Pipeline) -> dict[str, Any]:
@@ -288,6 +487,32 @@ class Project:
         os.kill(run.pid, signal.SIGTERM)
         return run
 
+    def run_conflict(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (),
+                     start: Iterable[str] = (), end: Iterable[str] = ()) -> RunConflictError | None:
+        """The conflict a run with these arguments would meet now (the REST API's 409), or None; records nothing."""
+        store = self._reader()
+        if store is None:
+            return None
+        pipeline = self.compile()
+        selected = dag.select(pipeline, only, start, end)
+        mine = claims_of(pipeline, selected, self.run_parameters(parameters, "check", None), self.name)
+        try:
+            _refuse_conflicts(mine, store.held_claims())
+        except RunConflictError as conflict:
+            return conflict
+        return None
+
+    async def _wait_for(self, conflict: RunConflictError, emit: EventSink) -> None:
+        """Wait until the run that holds the conflicting data is no longer running (it ended, or its runner died)."""
+        emit("waiting", {"run_id": conflict.run_id, "pid": conflict.pid, "host": conflict.host, "path": conflict.path,
+                         "message": str(conflict)})
+        while True:
+            held = [c for c in self.store.held_claims() if c.run_id == conflict.run_id]  # it may be another project's run
+            if not held or gone(Holder(held[0].host, held[0].pid, since=held[0].started_at, heartbeat_at=held[0].heartbeat_at),
+                                RUN_TTL_SECONDS):
+                return
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+
     def _refuse_running_itself(self) -> None:
         """A notebook that is a task of this project must not run the project: it would run itself."""
         if os.environ.get("NBFLOW_PROJECT") != self.root or not os.environ.get("NBFLOW_TASK"):
@@ -297,29 +522,192 @@ class Project:
                             f"from inside it would run it again, and itself. Fix: exclude the notebook from the pipeline "
                             f"(exclude = [\"{task}.ipynb\"] in nbflow.toml), or start runs from a terminal or the panel")
 
-    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any]) -> None:
+    def _preflight(self, pipeline: Pipeline, selected: list[str], params: Mapping[str, Any],
+                   executor: str | None = None) -> OpsSettings:
+        """What can be checked before anything runs: placeholders, installed kernels, and what tasks ask of this machine
+        (a Dask run checks kernels and resources on its workers instead, when it connects); the operations settings
+        the run will use."""
+        from .ops import runtime  # noqa: F401 - imported before the run is recorded: a signal then leaves no run behind
+
         for name in selected:
             plan.check_placeholders(pipeline.tasks[name], params)
-        self.check_kernels(pipeline, selected)
+        if self._executor_kind(executor) == "local":
+            self.check_kernels(pipeline, selected)
+            self.check_resources(pipeline, selected)
+        return self.ops_settings(pipeline)
 
-    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None) -> RunSummary:
-        from .executors import LocalExecutor
+    def _executor_kind(self, executor: str | None) -> str:
+        kind = executor or self.config.executor
+        if kind not in ("local", "dask"):
+            raise NbflowError(f"unknown executor {kind!r}. Fix: use local or dask")
+        return kind
 
-        executor = LocalExecutor(max(1, min(p.jobs, len(p.tasks) or 1)))
-        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root})
+    def check_resources(self, pipeline: Pipeline, names: Iterable[str]) -> None:
+        """ResourceError when a task asks for more CPUs, GPUs, memory or named resources than this machine has."""
+        from .engine.budget import local_budget, total_memory
+
+        budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+        memory = total_memory()
+        for name in names:
+            task = pipeline.tasks[name]
+            problem = budget.unmet(task.policy.request, memory)
+            if problem:
+                raise ResourceError(name, task.relpath, problem)
+
+    async def _open_executor(self, pipeline: Pipeline, selected: list[str], jobs: int | None, executor: str | None,
+                             dask_address: str | None) -> _Opened:
+        """The executor a run uses, ready: local (with this machine's budget), or connected to a Dask cluster whose workers
+        were checked (shared filesystem, kernels, resources). Raises before the run is recorded."""
+        kind = self._executor_kind(executor)
+        if kind == "local":
+            from .engine.budget import local_budget
+            from .executors import LocalExecutor
+
+            jobs = jobs or self.config.jobs
+            budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+            return _Opened(kind, LocalExecutor(max(1, min(jobs, len(selected) or 1))), jobs, budget)
+        from .executors.dask import DaskExecutor
+
+        settings = self.config.dask
+        if dask_address:
+            settings = dataclasses.replace(settings, address=dask_address, local_workers=None)
+        dask = await DaskExecutor.start(settings, self.root, self.config.artifacts, pipeline, selected)
+        return _Opened(kind, dask, jobs or dask.total_threads, None)
+
+    async def _execute(self, pipeline: Pipeline, p: RunPlan, on_event: EventSink | None, opened: _Opened,
+                       settings: OpsSettings, alerts: bool = True) -> RunSummary:
+        from .ops.runtime import flush_alerts, run_observers
+
+        emit = on_event or _ignore
+        for w in settings.warnings:
+            emit("warning", {"message": w})
+        service = self.alert_service(settings) if alerts else None
+        executor = opened.executor
+        engine = Engine(self.config, pipeline, self.store, executor, on_event, project_env={"NBFLOW_PROJECT": self.root},
+                        observers=run_observers(settings, self.name, service), budget=opened.budget)
         try:
             summary = await engine.execute(p)
         except BaseException:
             await executor.close(cancel=True)
             raise
         await executor.close()
+        await flush_alerts(service, emit)
         return summary
 
-    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
-        """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
-        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event))
+    # operations: alerts, circuit breakers, forecasts (nbflow/ops/)
+    def ops_settings(self, pipeline: Pipeline | None = None) -> OpsSettings:
+        """[alerts], [breakers], [forecast], [openlineage] and the tasks' alert/sla, validated (ConfigError naming the
+        field otherwise); with the pipeline, every `uses:` tag has its breaker. Alert targets are checked too."""
+        from .ops.settings import ops_settings
+        from .ops.targets import check_targets
 
-    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None) -> RunSummary:
+        settings = ops_settings(self.config, pipeline)
+        check_targets(settings.alerts.targets, self.config.source or os.path.join(self.root, "nbflow.toml"), self.root)
+        return settings
+
+    def alert_service(self, settings: OpsSettings | None = None) -> AlertService | None:
+        """The project's alert service (one per Project, delivering in background threads); None when [alerts] names
+        no target."""
+        from .ops.alerts import AlertService
+
+        settings = settings or self.ops_settings()
+        if not settings.alerts.configured:
+            return None
+        if self._alerts is None or self._alerts.settings != settings.alerts:
+            if self._alerts is not None:
+                self._alerts.close(0)
+            self._alerts = AlertService(self.store, self.name, self.root, settings.alerts)
+        return self._alerts
+
+    def alerts(self, limit: int = 50, offset: int = 0) -> list[AlertRecord]:
+        """Recent alerts, newest first, with each delivery (sent, failed, or pending); a pending delivery whose process is
+        gone shows failed. Writes nothing."""
+        from .liveness import parse_owner
+
+        store = self._reader()
+        if store is None:
+            return []
+        out = []
+        for a in store.alerts(limit, offset):
+            fixed = []
+            for d in a.deliveries:
+                if d.status == DeliveryState.PENDING and gone(dataclasses.replace(parse_owner(d.owner)[1], since=d.created_at),
+                                                              RUN_TTL_SECONDS):
+                    d = dataclasses.replace(d, status=DeliveryState.FAILED,
+                                            error=(d.error + "; " if d.error else "") + "its process exited before delivering it")
+                fixed.append(d)
+            out.append(dataclasses.replace(a, deliveries=tuple(fixed)))
+        return out
+
+    def breakers(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Every circuit breaker (each `uses:` name, and each declared): state (closed, open, half_open), failures in
+        its window, when it opened, the next probe, the last error and the tasks using it. Writes nothing."""
+        from .ops.breakers import describe
+        from .ops.settings import ops_settings
+
+        pipeline = self.compile()
+        settings = ops_settings(self.config, pipeline)  # alert targets are not checked here: this only reads
+        store = self._reader()
+        stored = {b.name: b for b in store.breakers()} if store else {}
+        now = time.time() if now is None else now
+        return [describe(spec, stored.get(name), now, sorted(t.name for t in pipeline.tasks.values() if name in t.uses))
+                for name, spec in settings.breakers.items()]
+
+    def reset_breaker(self, name: str) -> dict[str, Any]:
+        """Close a breaker by hand (failures forgotten); raises a breaker_closed info alert when it was open."""
+        from .ops import breakers as br
+        from .ops.alerts import Alert
+
+        known = {b["name"]: b for b in self.breakers()}
+        if name not in known:
+            raise NotFoundError(f"no circuit breaker '{name}' (breakers: {', '.join(known) or 'none'}). Fix: name one that a "
+                                f"`uses:` tag or a [breakers.NAME] table declares (`nbflow breakers` lists them)")
+        now = time.time()
+        before = self.store.update_breaker(name, lambda rec: br.reset(rec or br.fresh(name, now), now))
+        if before is not None and before.state != "closed":
+            service = self.alert_service()
+            if service is not None:
+                service.raise_(Alert("breaker_closed", self.name, f"circuit breaker {name} closed", status="closed",
+                                     detail="reset by hand (`nbflow breakers reset`)"))
+                service.flush()
+        return next(b for b in self.breakers() if b["name"] == name)
+
+    def forecast(self, run_id: str | None = None, now: float | None = None) -> dict[str, Any]:
+        """Each task's expected duration (median, p90, p95 of its last successes) and, while the run (the latest when
+        None) is running, its ETA along the critical path. Writes nothing."""
+        store = self._reader()
+        pipeline = self.compile()
+        run, tasks = None, {}
+        if store is not None and (run_id or store.latest_run_id()):
+            detail = self._detail(store, run_id or store.latest_run_id() or "")
+            run, tasks = detail.run, {t.task: t for t in detail.tasks}
+        return self._forecast(store, pipeline, run, tasks, time.time() if now is None else now) or {"tasks": {}, "run": None}
+
+    def _forecast(self, store: Store | None, pipeline: Pipeline, run: RunRecord | None, tasks: Mapping[str, TaskRecord],
+                  now: float) -> dict[str, Any] | None:
+        from .ops import forecast as fc
+        from .ops.settings import forecast_settings
+
+        if store is None:
+            return None
+        settings = forecast_settings(self.config.forecast, self.config.source or "nbflow.toml")
+        known = fc.estimates(store.task_durations(pipeline.tasks, settings.history), settings.min_history)
+        out: dict[str, Any] = {"tasks": {t: e.as_json() for t, e in known.items()}, "run": None}
+        if run is not None and run.status == RunState.RUNNING:
+            states = {t: r.status for t, r in tasks.items() if t in pipeline.tasks}
+            started = {t: r.started_at for t, r in tasks.items() if r.started_at and r.status == TaskState.RUNNING}
+            forecast = fc.eta(pipeline, states, states, started, known, now, self.config.jobs)
+            out["run"] = {"run_id": run.id, **forecast.as_json()}
+        return out
+
+    def resume(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None, alerts: bool = True,
+               executor: str | None = None, dask_address: str | None = None) -> RunSummary:
+        """Re-run what failed or never finished in a run, keeping what succeeded, with the run's own parameters."""
+        return run_sync(self.resume_async(run_id, jobs=jobs, on_event=on_event, alerts=alerts, executor=executor,
+                                          dask_address=dask_address))
+
+    async def resume_async(self, run_id: str, *, jobs: int | None = None, on_event: EventSink | None = None,
+                           alerts: bool = True, executor: str | None = None, dask_address: str | None = None) -> RunSummary:
         self._refuse_running_itself()
         run = with_liveness(self._existing().get_run(run_id))
         run_id = run.id
@@ -337,13 +725,19 @@ class Project:
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
-        self._preflight(pipeline, todo, params)
-        self.store.reset_tasks(run_id, todo)
+        settings = self._preflight(pipeline, todo, params, executor)
+        opened = await self._open_executor(pipeline, todo, jobs, executor, dask_address)
+        mine = claims_of(pipeline, todo, params, self.name)
+        try:
+            self.store.reset_tasks(run_id, todo, claims=mine, check=functools.partial(_refuse_conflicts, mine))
+        except BaseException:
+            await opened.executor.close(cancel=True)
+            raise
         first = {t: rows[t].attempts + 1 for t in todo}
         p = RunPlan(run_id, params, tuple(todo), done=done, first_attempt=first,
-                    force=bool(run.selection.get("force")), jobs=jobs or self.config.jobs)
-        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo})
-        return await self._execute(pipeline, p, on_event)
+                    force=bool(run.selection.get("force")), jobs=opened.jobs)
+        (on_event or _ignore)("run_started", {"run_id": run_id, "tasks": todo, "executor": opened.kind})
+        return await self._execute(pipeline, p, on_event, opened, settings, alerts=alerts)
 
     def dry_run(self, parameters: Mapping[str, Any] | None = None, *, only: Iterable[str] = (), start: Iterable[str] = (),
                 end: Iterable[str] = (), force: bool = False, logical_date: str | None = None) -> list[PlannedTask]:
@@ -362,8 +756,11 @@ class Project:
         for name in selected:
             task = pipeline.tasks[name]
             running_up = [u for u in task.upstream if u in will_run]
+            missing = None if running_up else plan.missing_input(pipeline, task, params, self.root)
             if running_up and not force:  # its inputs are not written yet: they cannot be hashed now
                 action, reason = "run", f"upstream {running_up[0]} will run"
+            elif missing is not None:
+                action, reason = "run", f"input {missing.path} is missing: it will fail at once (missing_input)"
             elif store is None:
                 action, reason = "run", "--force" if force else "never succeeded before"
             else:
@@ -403,8 +800,21 @@ class Project:
             "schema_version": store.schema_version if store else None,  # None: no store yet (the first run creates it)
             "artifacts": self.config.artifacts,
             "kernels": installed_kernels(),
+            "resources": self.local_resources(),
+            "executor": self.config.executor + (f" ({self.config.dask.address})" if self.config.dask.address else ""),
             "warnings": warnings,
         }
+
+    def local_resources(self) -> str:
+        """What local runs hand out: the CPU budget, the GPU ids, named resources, and how memory limits are applied."""
+        from .engine.budget import local_budget, total_memory
+        from .executors.limits import memory_mechanism
+        from .resources import format_size
+
+        budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
+        named = "".join(f", {k}={v:g}" for k, v in sorted(budget.named.items()))
+        return (f"cpus {budget.cpus}, gpus [{', '.join(budget.gpus)}]{named}, memory {format_size(total_memory())} "
+                f"(memory: limits by {memory_mechanism()})")
 
     # history
     def runs(self, limit: int = 20, offset: int = 0, *, all_projects: bool = False) -> list[RunRecord]:
@@ -469,17 +879,25 @@ class Project:
         if target.removesuffix(".ipynb") in self.compile().tasks:
             return {"task": self._existing().task_lineage(target.removesuffix(".ipynb"))}
         store = self._existing()
-        tree, rel = None, target
-        for full in dict.fromkeys((os.path.abspath(target), os.path.normpath(os.path.join(self.root, target)))):
-            inside = os.path.relpath(full, self.root)
-            rel = (full if inside.startswith("..") else inside).replace(os.sep, "/")
-            tree = store.lineage(rel)
+        keys = self.dataset_keys(target)
+        for key in keys:
+            tree = store.lineage(key)
             if tree is not None:
-                break
-        if tree is None:
-            raise NotFoundError(f"no task has recorded reading or writing '{rel}'. Fix: give the path as written in a "
-                                f"reads:/writes: tag (relative to the project or the current folder), or a task name")
-        return {"path": tree}
+                return {"path": tree}
+        raise NotFoundError(f"no task has recorded reading or writing '{target}' (looked for {', '.join(keys)}). Fix: give "
+                            f"the file's path (absolute, or relative to the current folder or to the project), or a task name")
+
+    def dataset_keys(self, path: str) -> list[str]:
+        """The keys a user's spelling of a file may mean, most likely first: relative to the current folder, to the
+        project, or absolute (the tags' normalisation); then the same with symlinks followed."""
+        if paths.is_url(path):
+            return [paths.project_key(path, self.root, self.root)]
+        bases = [os.getcwd(), self.root]
+        keys = [paths.project_key(path, base, self.root) for base in bases]
+        real_root = os.path.realpath(self.root)
+        keys += [paths.project_key(os.path.realpath(os.path.join(base, os.path.expanduser(path))), real_root, real_root)
+                 for base in bases]
+        return list(dict.fromkeys(keys))
 
     # scheduling: the logic is in nbflow/schedule/; these are the entry points for the CLI and the panel
     def schedule_config(self) -> tuple[list[ScheduleSpec], list[SensorSpec]]:
@@ -515,14 +933,15 @@ class Project:
 
     def add_schedule(self, name: str, cron: str, *, timezone: str = "UTC", parameters: Mapping[str, Any] | None = None,
                      only: Iterable[str] = (), catchup: str = "latest", max_concurrent: int = 1, overlap: str = "queue",
-                     jobs: int | None = None) -> dict[str, Any]:
+                     jobs: int | None = None, sla: str | float | None = None, alert: str | None = None) -> dict[str, Any]:
         """Add a schedule to the store (as `nbflow schedule add` does); its first slot is the first after now."""
         from .schedule.spec import schedule_from, schedule_row
 
         if name in {s.name for s in self.schedule_config()[0]}:
             raise ConflictError(f"schedule '{name}' is declared in {self.config.source}. Fix: edit it there, or pick another name")
         table: dict[str, Any] = {"cron": cron, "timezone": timezone, "parameters": dict(parameters or {}), "only": list(only),
-                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs}
+                                 "catchup": catchup, "max_concurrent": max_concurrent, "overlap": overlap, "jobs": jobs,
+                                 "sla": sla, "alert": alert}
         spec = schedule_from(name, table, "nbflow schedule add", source="cli")
         self.store.add_schedule(schedule_row(spec), time.time())
         return next(s for s in self.schedules() if s["name"] == name)
@@ -550,11 +969,34 @@ class Project:
         self.store.sync_config_schedules([schedule_row(s) for s in self.schedule_config()[0]], time.time())
 
     def scheduler(self, *, clock: Clock | None = None, standby: bool = True, on_event: Any = None) -> Scheduler:
-        """A scheduler for this project (call `tick()` yourself, or `serve()`); `run_scheduler` runs one until stopped."""
+        """A scheduler for this project (call `tick()` yourself, or `serve()`); `run_scheduler` runs one until stopped.
+        A lost lease, an abandoned slot and a skipped slot raise alerts."""
         from .schedule.daemon import Scheduler
 
         return Scheduler(self.store, self.root, _ProjectRuns(self), clock=clock, specs=self.schedule_config,
-                         on_event=on_event, standby=standby)
+                         on_event=self._scheduler_alerts(on_event), standby=standby)
+
+    def _scheduler_alerts(self, on_event: Any) -> Callable[[str, Mapping[str, Any]], None]:
+        """The scheduler's event sink: the caller's, and an alert for the events that deserve one."""
+        from .ops.alerting import AlertRouter, scheduler_alert
+
+        def sink(kind: str, data: Mapping[str, Any]) -> None:
+            if on_event is not None:
+                on_event(kind, data)
+            try:
+                alert = scheduler_alert(kind, data, self.name)
+                service = self.alert_service() if alert is not None else None
+                if alert is None or service is None:
+                    return
+                router = AlertRouter(service.raise_, {})
+                row = self.store.schedule_row(data["schedule"]) if data.get("schedule") else None
+                router.schedule_level = row.get("alert") if row else None
+                router(alert)
+            except NbflowError as e:  # a broken [alerts] table: said by the next run; the scheduler goes on
+                if on_event is not None:
+                    on_event("error", {"message": f"alert not raised: {e}"})
+
+        return sink
 
     def run_scheduler(self, *, standby: bool = True, stop_timeout: float = 60.0, on_event: Any = None) -> None:
         """The scheduler daemon in the foreground until SIGTERM/SIGINT: running runs get `stop_timeout` s to finish,
@@ -562,11 +1004,12 @@ class Project:
         from .schedule.daemon import run_forever
 
         self.schedule_config()  # a broken nbflow.toml is an error before the daemon starts
+        self.ops_settings()
         run_forever(self.scheduler(standby=standby, on_event=on_event), stop_timeout)
 
     def backfill(self, start: str, end: str, *, schedule: str | None = None, concurrency: int = 2, jobs: int | None = None,
                  parameters: Mapping[str, Any] | None = None, only: Iterable[str] = (), clock: Clock | None = None,
-                 on_event: Any = None) -> BackfillSummary:
+                 on_event: Any = None, alerts: bool = True) -> BackfillSummary:
         """One run per slot of `schedule` (or per day, when None) from start to end inclusive, `concurrency` at a time.
         Slots that already succeeded are skipped; failed, skipped and interrupted ones run again."""
         from .schedule import backfill as bf
@@ -583,7 +1026,7 @@ class Project:
                 raise NotFoundError(f"no schedule '{schedule}' (schedules: {names}). Fix: check `nbflow schedule list`")
             spec = schedule_from_row(row)
         slots = bf.backfill_slots(spec, start, end, clock.now())
-        return run_sync(bf.backfill(self.store, _ProjectRuns(self), spec, slots, clock=clock, concurrency=concurrency,
+        return run_sync(bf.backfill(self.store, _ProjectRuns(self, alerts), spec, slots, clock=clock, concurrency=concurrency,
                                     parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))
 
 
@@ -595,8 +1038,8 @@ class _ProjectRuns:
     unchanged tasks are skipped). If the daemon dies, even by SIGKILL, its kernels exit with it (see "Crash
     safety" in docs/design.md), the run shows as crashed, and the next scheduler resumes it."""
 
-    def __init__(self, project: Project) -> None:
-        self.project = project
+    def __init__(self, project: Project, alerts: bool = True) -> None:
+        self.project, self.alerts = project, alerts
 
     async def run(self, request: RunRequest, started: Callable[[str], None]) -> RunState:
         def on_event(kind: str, data: Mapping[str, Any]) -> None:
@@ -605,7 +1048,7 @@ class _ProjectRuns:
 
         summary = await self.project.run_async(dict(request.parameters), only=request.only, jobs=request.jobs,
                                                trigger=request.trigger, logical_date=request.logical_date,
-                                               schedule=request.schedule, on_event=on_event)
+                                               schedule=request.schedule, on_event=on_event, alerts=self.alerts)
         return summary.status
 
     async def resume(self, run_id: str) -> RunState:
@@ -613,7 +1056,7 @@ class _ProjectRuns:
         if all(t.status in DONE_OK for t in detail.tasks):  # it crashed after its last task: close it
             self.project.store.finish_run(run_id, RunState.SUCCEEDED)
             return RunState.SUCCEEDED
-        summary = await self.project.resume_async(run_id)
+        summary = await self.project.resume_async(run_id, alerts=self.alerts)
         return summary.status
 
     def liveness(self, run_id: str) -> RunState | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .states import AttemptState, ErrorKind, RunState, TaskState
+from .states import AttemptState, BreakerState, DeliveryState, ErrorKind, RunState, Severity, TaskState
 
 FileRecord = tuple[str, str, int]  # (dataset path, sha256 hex, size in bytes)
 
@@ -92,11 +92,15 @@ class AttemptRecord:
     ename: str | None
     evalue: str | None
     log: str | None
-    host: str | None
-    pid: int | None
+    host: str | None  # the machine the attempt ran on (a Dask worker's host)
+    pid: int | None  # the process that ran it there (the runner, or the Dask worker)
     fingerprint: str | None
-    kernel_start: str | None  # how the kernel started: "fork" (from the template) or "spawn" (launched); None if it never did
-    kernel_start_ms: float | None  # how long from asking for the kernel to its being ready
+    worker: str | None = None  # the Dask worker's address; None when it ran in the runner
+    peak_rss: int | None = None  # the kernel's peak resident memory, its children included (bytes)
+    cpu_seconds: float | None = None  # CPU time the kernel and its children used
+    resources: Mapping[str, Any] | None = None  # what was applied: cores, gpus, memory (bytes) and memory_by
+    kernel_start: str | None = None  # how the kernel started: "fork" (from the template) or "spawn" (launched); None if it never did
+    kernel_start_ms: float | None = None  # how long from asking for the kernel to its being ready
 
     @property
     def duration(self) -> float | None:
@@ -111,6 +115,68 @@ class RunDetail:
     tasks: tuple[TaskRecord, ...]
     attempts: tuple[AttemptRecord, ...]
     partial: frozenset[str] = field(default_factory=frozenset)  # executed notebooks saved mid-run, never finished
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A dataset claimed by a run recorded running, with its runner's whereabouts (for the liveness rule)."""
+
+    run_id: str
+    project: str  # '' for a path outside every project
+    path: str
+    mode: str  # "read" or "write"
+    host: str | None
+    pid: int | None
+    started_at: float | None
+    heartbeat_at: float | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One alert sent (or being sent) to one target."""
+
+    id: int
+    alert_id: int
+    target: str  # shown with its secrets masked (Apprise's privacy form)
+    status: DeliveryState
+    attempts: int
+    error: str | None
+    owner: str | None  # the process delivering it (a pending delivery whose process is gone shows failed)
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert raised: routed to its severity's targets, grouped into an open failure streak, or rate-limited."""
+
+    id: int
+    project: str
+    created_at: float
+    severity: Severity
+    event: str  # task_failed, check_failed, run_failed, retry, slow, sla_at_risk, sla_missed, recovered, ...
+    key: str | None  # the failure streak it opened, joined or closed ("task:clean", "run")
+    run_id: str | None
+    task: str | None
+    title: str
+    body: str
+    outcome: str  # routed | grouped | rate_limited
+    deliveries: tuple[DeliveryRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class BreakerRecord:
+    """A circuit breaker's stored state (open or closed; half-open is computed from the cooldown)."""
+
+    project: str
+    name: str
+    state: BreakerState
+    failures: tuple[float, ...]  # times of the counted failures still inside the window
+    opened_at: float | None
+    last_error: str | None
+    probe_owner: str | None  # the task running as the half-open probe: "run_id/task@host:pid"
+    probe_at: float | None
+    updated_at: float
 
 
 def record_fields(cls: type) -> tuple[str, ...]:

@@ -5,11 +5,13 @@ from collections.abc import Mapping
 
 from .errors import NbflowError
 from .model import Pipeline
+from .states import TaskState
 
-STATE_COLORS = {
-    "pending": "#e0e0e0", "queued": "#cfd8dc", "running": "#90caf9", "succeeded": "#a5d6a7",
-    "skipped": "#c8e6c9", "failed": "#ef9a9a", "check_failed": "#ffcc80", "upstream_failed": "#f8bbd0",
-    "cancelled": "#bdbdbd",
+T = TaskState
+STATE_COLORS: dict[str, str] = {
+    T.PENDING: "#e0e0e0", T.QUEUED: "#cfd8dc", T.RUNNING: "#90caf9", T.SUCCEEDED: "#a5d6a7", T.SKIPPED: "#c8e6c9",
+    T.FAILED: "#ef9a9a", T.CHECK_FAILED: "#ffcc80", T.UPSTREAM_FAILED: "#f8bbd0", T.CANCELLED: "#bdbdbd", T.CRASHED: "#ef9a9a",
+    T.BLOCKED: "#ce93d8",
 }
 
 

@@ -31,6 +31,7 @@ class TaskState(StrEnum):
     SKIPPED = "skipped"  # skipped as up to date
     CANCELLED = "cancelled"
     CRASHED = "crashed"  # shown, never stored: it was queued or running when its runner died
+    BLOCKED = "blocked"  # not attempted: a circuit breaker of a service it uses (`uses:NAME`) is open
 
 
 class RunState(StrEnum):
@@ -76,13 +77,42 @@ class ErrorKind(StrEnum):
     NO_KERNEL = "no_kernel"  # the kernel is not installed
     MISSING_OUTPUT = "missing_output"  # a declared `writes:` file is not there after the run
     MISSING_INPUT = "missing_input"  # a declared `reads:` file is not there when the task is ready
+    ARTIFACT = "artifact"  # the executed notebook could not be written
     CANCELLED = "cancelled"  # the run was interrupted
     ABANDONED = "abandoned"  # the runner died during the attempt (set by resume)
     INTERNAL = "internal"  # nbflow itself failed
+    WORKER_LOST = "worker_lost"  # the Dask worker running the attempt died or left the cluster (retried)
+    MEMORY_EXCEEDED = "memory_exceeded"  # the kernel went over its memory: limit (not retried)
 
 
 DONE_OK = frozenset({TaskState.SUCCEEDED, TaskState.SKIPPED})
-BAD = frozenset({TaskState.FAILED, TaskState.CHECK_FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.CRASHED})
+BAD = frozenset({TaskState.FAILED, TaskState.CHECK_FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.CRASHED,
+                 TaskState.BLOCKED})
 FINAL = DONE_OK | BAD
 UNFINISHED = frozenset({TaskState.PENDING, TaskState.QUEUED, TaskState.RUNNING})
-NOT_RETRIED = frozenset({ErrorKind.CHECK, ErrorKind.NO_KERNEL, ErrorKind.MISSING_INPUT, ErrorKind.CANCELLED})
+
+
+class Severity(StrEnum):
+    """How loud an alert is; each routes to the targets listed under its name in [alerts]."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class DeliveryState(StrEnum):
+    """One alert sent to one target (alert_deliveries.status)."""
+
+    PENDING = "pending"  # not delivered yet: retrying, or its process exited before it could
+    SENT = "sent"
+    FAILED = "failed"  # every attempt failed
+
+
+class BreakerState(StrEnum):
+    """A circuit breaker of an outside service (breakers.state); half_open is shown, never stored."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"  # open, its cooldown over: the next task using it runs as a probe
+NOT_RETRIED = frozenset({ErrorKind.CHECK, ErrorKind.NO_KERNEL, ErrorKind.MISSING_INPUT, ErrorKind.CANCELLED,
+                         ErrorKind.MEMORY_EXCEEDED})

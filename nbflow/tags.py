@@ -5,14 +5,18 @@ import re
 from dataclasses import dataclass
 
 from .errors import TagError
+from .paths import placeholders as placeholders  # the path rules live in paths.py
+from .resources import parse_named, parse_size
 
 # Words whose tags nbflow owns. A tag that starts with one of these, followed by a separator,
 # must parse, so that a typo is an error instead of a silently ignored dependency.
-VALUE_TAGS = ("upstream", "reads", "writes", "retries", "timeout", "pool", "kernel")
+VALUE_TAGS = ("upstream", "reads", "writes", "retries", "timeout", "pool", "kernel", "uses", "cpus", "memory", "gpus",
+              "resources")
 FLAG_TAGS = ("parameters", "check")
 KNOWN = VALUE_TAGS + FLAG_TAGS
 _OWNED = re.compile(r"^(?P<word>[A-Za-z_]+)(?P<sep>\s*[:=]|\s+)?", re.ASCII)
 _TASK_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")  # `uses:NAME`: a circuit breaker's name
 IGNORED = ("injected-parameters",)  # papermill's own tag, found in executed notebooks
 
 
@@ -49,7 +53,8 @@ def parse_tag(tag: str, notebook: str, cell: int) -> Tag | None:
 
 def _example(kind: str) -> str:
     return {"upstream": "ingest", "reads": "data/raw.csv", "writes": "data/out.csv", "retries": "3",
-            "timeout": "600", "pool": "db", "kernel": "python3"}[kind]
+            "timeout": "600", "pool": "db", "kernel": "python3", "uses": "warehouse", "cpus": "2", "memory": "4G", "gpus": "1",
+            "resources": "license=1"}[kind]
 
 
 def _value(kind: str, value: str, tag: str, notebook: str, cell: int) -> str | int | float:
@@ -57,6 +62,24 @@ def _value(kind: str, value: str, tag: str, notebook: str, cell: int) -> str | i
         if not value.isdigit():
             raise TagError(notebook, f"tag '{tag}': retries must be a whole number >= 0", "write it as 'retries:3'", cell)
         return int(value)
+    if kind in ("cpus", "gpus"):
+        least = 1 if kind == "cpus" else 0
+        if not value.isdigit() or int(value) < least:
+            raise TagError(notebook, f"tag '{tag}': {kind} must be a whole number >= {least}",
+                           f"write it as '{kind}:{_example(kind)}'", cell)
+        return int(value)
+    if kind == "memory":
+        size = parse_size(value)
+        if size is None:
+            raise TagError(notebook, f"tag '{tag}': '{value}' is not a size",
+                           "write it as e.g. 'memory:512M' or 'memory:4G' (binary units)", cell)
+        return size
+    if kind == "resources":
+        named = parse_named(value)
+        if named is None:
+            raise TagError(notebook, f"tag '{tag}': '{value}' is not NAME=AMOUNT with a positive amount",
+                           "write it as e.g. 'resources:license=1'", cell)
+        return f"{named[0]}={named[1]:g}"
     if kind == "timeout":
         try:
             seconds = float(value.rstrip("s"))
@@ -68,6 +91,9 @@ def _value(kind: str, value: str, tag: str, notebook: str, cell: int) -> str | i
     if kind == "upstream" and not _TASK_NAME.match(value):
         raise TagError(notebook, f"tag '{tag}': '{value}' is not a task name",
                        "name the upstream notebook by its path under the notebooks folder without .ipynb, e.g. 'upstream:etl/clean'", cell)
+    if kind == "uses" and not _SERVICE_NAME.match(value):
+        raise TagError(notebook, f"tag '{tag}': '{value}' is not a service name",
+                       "name the outside service with letters, digits, '_', '.' or '-', e.g. 'uses:warehouse'", cell)
     if kind in ("reads", "writes"):
         _check_template(value, tag, notebook, cell)
     return value
@@ -86,7 +112,3 @@ def _check_template(path: str, tag: str, notebook: str, cell: int) -> None:
         raise TagError(notebook, f"tag '{tag}': placeholders must look like {{name}} with a parameter name",
                        "write it as e.g. 'writes:data/{run_date}/out.csv'", cell)
 
-
-def placeholders(template: str) -> set[str]:
-    """The parameter names a path template refers to."""
-    return set(re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template))

@@ -24,6 +24,7 @@ from .records import RunRecord
 STATE_FILL = {
     "pending": "#9e9e9e", "queued": "#b0bec5", "running": "#1e88e5", "succeeded": "#43a047", "failed": "#e53935",
     "check_failed": "#fb8c00", "upstream_failed": "#ec407a", "skipped": "#ffffff", "cancelled": "#546e7a",
+    "blocked": "#8e24aa",  # a circuit breaker is open (issue 13; the panel's palette has no colour for it yet)
 }
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 168, 34, 56, 24, 8
 PAD_TOP = 28  # room for edges that arc over a column

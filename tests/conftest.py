@@ -45,6 +45,18 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def stop_processes_under(root: Path) -> None:
+    """Kill what a test left running in `root` (runners a server started in their own sessions, their kernels)."""
+    import psutil
+
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and Path(proc.cwd()).is_relative_to(root):
+                proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+            continue
+
+
 @pytest.fixture
 def make_nb(tmp_path: Path):
     def make(name: str, cells: Iterable[object], kernel: str = "python3") -> Path:

@@ -60,13 +60,14 @@ def test_sys_exit_0_succeeds_and_sys_exit_1_fails(fixture_project):
 
 
 def test_task_timeout_stops_a_hung_notebook(fixture_project):
+    # 6 s: the timeout counts the kernel's start too, which takes seconds on a loaded machine
     project = Project(fixture_project("sleeps_forever", config="[defaults]\ntimeout = 6\n"))
     summary = project.run()
     [t] = summary.tasks
     assert t.status == "failed" and t.error_cell == 1
     assert t.error == "the notebook ran longer than its 6 s timeout" and t.error_cell == 1
     attempt = project.logs(summary.run_id, "sleeps_forever")
-    assert attempt.error_kind == "timeout" and attempt.ended_at - attempt.started_at < 15
+    assert attempt.error_kind == "timeout" and attempt.ended_at - attempt.started_at < 18
 
 
 def test_task_timeout_counts_the_whole_notebook_not_one_cell(tmp_path):

@@ -109,9 +109,7 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
         "while not os.path.exists('go.flag'):\n    time.sleep(0.1)",
         ("open('done.txt', 'w').write(run_date)", ["writes:done.txt"]),
     ])
-    target = time.gmtime(time.time() + 4)  # a cron that fires once, 4 s from now (6th field: seconds)
-    cron = f"{target.tm_min} {target.tm_hour} {target.tm_mday} {target.tm_mon} * {target.tm_sec}"
-    (tmp_path / "nbflow.toml").write_text(f'[schedules.once]\ncron = "{cron}"\n')
+    (tmp_path / "nbflow.toml").write_text('[schedules.once]\ncron = "0 0 1 1 *"\n')  # not due: the schedule exists
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "nbflow", "scheduler"], cwd=tmp_path,
@@ -119,6 +117,11 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
 
     first = start()
     try:
+        with Project(tmp_path) as looking:
+            wait_for(lambda: looking.scheduler_status()["running"], 120, "the scheduler to hold the lease")
+        target = time.gmtime(time.time() + 3)  # now a cron that fires once, 3 s from now (6th field: seconds);
+        cron = f"{target.tm_min} {target.tm_hour} {target.tm_mday} {target.tm_mon} * {target.tm_sec}"  # reloaded <= 5 s
+        (tmp_path / "nbflow.toml").write_text(f'[schedules.once]\ncron = "{cron}"\ncatchup = "all"\n')
         wait_for(lambda: (tmp_path / "kernel.pid").exists(), 90, "the slot's notebook to start")
         first.send_signal(signal.SIGKILL)
         first.wait(10)

@@ -21,11 +21,12 @@ import requests
 from jupyter_server.auth.authorizer import Authorizer
 
 import nbflow.server as ext
+from nbflow.claims import Claim
 from nbflow.project import is_cli_command
 from nbflow.server import paths
 from nbflow.store import Store
 
-from .conftest import FIXTURES, REPO, write_notebook
+from .conftest import FIXTURES, REPO, stop_processes_under, write_notebook
 
 pytestmark = pytest.mark.kernel
 TOKEN = "nbflow-test-token"
@@ -46,15 +47,19 @@ def make_root(base: Path) -> Path:
                                                "pathlib.Path('data/a.txt').write_text('a' * n)", ["writes:data/a.txt"])])
     write_notebook(demo / "nb" / "b.ipynb", [("print(open('data/a.txt').read())", ["reads:data/a.txt"])])
     write_notebook(demo / "nb" / "c.ipynb", [("print('c')", ["upstream:a"])])
-    (demo / "nbflow.toml").write_text('notebooks = "nb"\njobs = 2\n[parameters]\nn = 4\n')
-    for name, notebook in (("failing", "fails_in_cell_2"), ("sleepy", "sleeps_forever"), ("race", "sleeps_forever")):
-        (root / name).mkdir()
-        shutil.copy(FIXTURES / f"{notebook}.ipynb", root / name / f"{notebook}.ipynb")
+    (demo / "nbflow.toml").write_text('notebooks = "nb"\njobs = 2\n[parameters]\nn = 4\n[forecast]\nmin_history = 1\n')
+    write_notebook(root / "ops" / "load.ipynb", [("x = 1", ["uses:warehouse"])])  # a breaker, never run
+    (root / "failing").mkdir()
+    shutil.copy(FIXTURES / "fails_in_cell_2.ipynb", root / "failing" / "fails_in_cell_2.ipynb")
+    for name in ("sleepy", "race"):  # a run writes out.txt: a second run of the same data is refused (run claims)
+        write_notebook(root / name / "sleeps_forever.ipynb", [("import time\nopen('out.txt', 'w').write('1')\n"
+                                                               "while True:\n    time.sleep(0.1)", ["writes:out.txt"])])
+    for name in ("failing", "sleepy", "race"):
         (root / name / "nbflow.toml").write_text("jobs = 1\n")
     (root / "live").mkdir()
     (root / "gone").mkdir()
     write_notebook(root / "gone" / "t.ipynb", ["print(1)"])
-    write_notebook(root / "live" / "t.ipynb", ["print(1)"])
+    write_notebook(root / "live" / "t.ipynb", [("open('t.txt', 'w').write('1')", ["writes:t.txt"])])
     (root / "live" / "nbflow.toml").write_text("")
     secret = base / "root-secret"  # a sibling whose name starts with the root's: a string-prefix check lets it in
     secret.mkdir()
@@ -119,18 +124,19 @@ def jupyter_server(root: Path, *options: str) -> Iterator[Api]:
         cwd=root.parent, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONPATH": str(REPO)})
     api = Api(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if api.get("runs", project="").status_code in (200, 403):
-                break
-        except requests.ConnectionError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
-        time.sleep(0.2)
+    deadline = time.monotonic() + 180  # a loaded machine starts jupyter slowly
     try:
+        while True:  # polling a process that is starting: nothing to wait on but its port
+            try:
+                if api.get("runs", project="").status_code in (200, 403):
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (root.parent / f"server-{port}.log").read_text()
+            time.sleep(0.2)
         yield api
-    finally:
+    finally:  # also when it never answered: no server is left behind, nor a runner it started
+        stop_processes_under(root)
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
@@ -366,7 +372,7 @@ def sample_urls() -> list[tuple[str, str]]:
     out = []
     for path, handler in ext.handlers("/"):
         concrete = (path.replace("(?P<run_id>[^/]+)", "r1").replace("(?P<task>.+)", "t")
-                    .replace("(?P<attempt>[0-9]+)", "1"))
+                    .replace("(?P<attempt>[0-9]+)", "1").replace("(?P<name>[^/]+)", "warehouse"))
         assert "(" not in concrete, f"add a sample value for the groups of {path}"
         for method in ("get", "post", "put", "patch", "delete"):
             if method in vars(handler):
@@ -377,7 +383,7 @@ def sample_urls() -> list[tuple[str, str]]:
 def test_every_route_rejects_unauthenticated_calls(server: tuple[Api, Path]) -> None:
     api, _ = server
     urls = sample_urls()
-    assert len(urls) == 8  # 7 routes, runs has GET and POST
+    assert len(urls) == 13  # 11 routes; runs and notebook-tags have GET and POST
     anonymous = requests.Session()
     for method, path in urls:
         r = anonymous.request(method, api.url + path, timeout=30)
@@ -417,6 +423,24 @@ def test_the_extension_registers_exactly_the_tested_routes() -> None:
     assert {h.auth_resource for h in routed} == {"nbflow"}
 
 
+def test_operations_routes_forecast_alerts_and_breakers(server: tuple[Api, Path], demo_run: dict[str, Any]) -> None:
+    api, root = server
+    body = api.get("pipeline", project="demo", run=demo_run["id"]).json()
+    assert body["run"]["id"] == demo_run["id"] and body["run"]["eta"] is None  # finished: no ETA
+    tasks = {t["name"]: t for t in body["tasks"]}
+    assert tasks["a"]["expected"]["samples"] >= 1 and tasks["a"]["expected"]["median"] > 0
+    assert tasks["a"]["expected_end"] is None
+    assert api.get("alerts", project="demo").json() == {"alerts": []}
+    assert api.get("breakers", project="demo").json() == {"breakers": []}
+    missing = api.post("breakers/warehouse/reset", project="demo")
+    assert missing.status_code == 404 and "no circuit breaker 'warehouse'" in missing.json()["message"]
+    [breaker] = api.get("breakers", project="ops").json()["breakers"]
+    assert (breaker["name"], breaker["state"], breaker["used_by"], breaker["threshold"]) == ("warehouse", "closed", ["load"], 3)
+    reset = api.post("breakers/warehouse/reset", project="ops")
+    assert reset.status_code == 200 and reset.json()["breaker"]["state"] == "closed"
+    assert api.get("alerts", project="ops", limit=0).status_code == 400
+
+
 def test_posts_need_the_xsrf_token_when_authenticated_by_cookie(server: tuple[Api, Path]) -> None:
     api, _ = server
     browser = requests.Session()  # logs in with the token once, then uses only the cookie, as a browser does
@@ -438,10 +462,11 @@ def test_cancel_refuses_a_runner_that_is_not_the_nbflow_command(server: tuple[Ap
     api, root = server
     with Store(str(root / "live" / ".nbflow" / "nbflow.db"), "live") as store:
         store.create_run("in-kernel", trigger="manual", logical_date="2026-01-01",
-                         parameters={}, selection={}, tasks=["t"])
+                         parameters={}, selection={}, tasks=["t"], claims=[Claim("live", "t.txt", "write")])
         try:
             assert api.get("runs/in-kernel", project="live").json()["status"] == "running"
-            assert api.post("runs", project="live").status_code == 409  # it is a live run of this project
+            refused = api.post("runs", project="live")  # it is a live run (this process) holding t.txt
+            assert refused.status_code == 409 and "run in-kernel" in refused.json()["message"] and "t.txt" in refused.json()["message"]
             r = api.post("runs/in-kernel/cancel", project="live")
             assert r.status_code == 409 and "not an `nbflow run` command" in r.json()["message"]
         finally:

@@ -52,6 +52,7 @@ def test_fresh_store_creates_folder_schema_and_version(tmp_path):
     tables = {r[0] for r in _sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"runs", "run_tasks", "attempts", "events", "datasets", "dataset_versions", "lineage"} <= tables
     assert {"schedules", "schedule_slots", "sensor_files", "scheduler_lease", "projects", "run_claims"} <= tables
+    assert {"alerts", "alert_deliveries", "alert_streaks", "breakers"} <= tables
     assert _sql(path, "PRAGMA user_version") == [(len(migrations.MIGRATIONS),)]
     assert _sql(path, "PRAGMA journal_mode") == [("wal",)]
 
@@ -80,22 +81,22 @@ def test_pending_migration_runs_once_and_keeps_data(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     with Store(path) as s:
         s.create_run("r1", tasks=["a"], **RUN)
-    known = len(migrations.MIGRATIONS)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _fake_next])
+    latest = len(migrations.MIGRATIONS)
     with Store(path) as s:
-        assert s.schema_version == known + 1
+        assert s.schema_version == latest
         assert s.count_runs() == 1
-    assert _sql(path, "PRAGMA user_version") == [(known + 1,)]
+    assert _sql(path, "PRAGMA user_version") == [(latest,)]
     assert _sql(path, "SELECT name FROM sqlite_master WHERE name = 'widgets'") == [("widgets",)]
     with Store(path) as s:  # nothing pending now: opening again is a no-op
-        assert s.schema_version == known + 1
+        assert s.schema_version == latest
 
 
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     Store(path).close()
-    known = len(migrations.MIGRATIONS)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_next])
+    known = len(migrations.MIGRATIONS) - 1
     with pytest.raises(RuntimeError, match="migration bug"):
         Store(path)
     assert _sql(path, "PRAGMA user_version") == [(known,)]

@@ -1,24 +1,23 @@
 """Cache keys and the run-or-skip decision for one task."""
 from __future__ import annotations
 
-import glob
+import difflib
 import hashlib
 import json
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NbflowError
+from .. import paths
+from ..errors import MissingInputError, NbflowError
 from ..model import Pipeline, Task
+from ..paths import placeholders
 from ..records import AttemptRecord, FileRecord
-from ..tags import placeholders
 
 if TYPE_CHECKING:
     from ..store import Store
 
-_GLOB = re.compile(r"[*?\[]")
 ALWAYS_INJECTED = ("run_id", "run_date")
 
 
@@ -40,19 +39,23 @@ class Fingerprint:
         return hashlib.sha256(self.as_json().encode()).hexdigest()
 
 
-def resolve(template: str, params: Mapping[str, Any], task: Task) -> str:
-    """Fill {param} placeholders in a reads/writes path."""
+def resolve(template: str, params: Mapping[str, Any], task: Task, root: str) -> str:
+    """The key a reads/writes template names in this run (its {param} placeholders filled)."""
+    _check_set(template, params, task)
+    return paths.resolve(template, params, root)
+
+
+def _check_set(template: str, params: Mapping[str, Any], task: Task) -> None:
     missing = placeholders(template) - set(params)
     if missing:
         name = sorted(missing)[0]
         raise NbflowError(f"{task.relpath}: path '{template}' uses {{{name}}}, which this run does not set. "
                           f"Fix: pass -p {name}=VALUE, or add {name} to [parameters] in nbflow.toml")
-    return template.format(**{k: params[k] for k in placeholders(template)})
 
 
 def check_placeholders(task: Task, params: Mapping[str, Any]) -> None:
     for template in task.reads + task.writes:
-        resolve(template, params, task)
+        _check_set(template, params, task)
 
 
 def relevant_parameters(task: Task, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,52 +99,96 @@ def _abs(root: str, rel: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 
-def expand(rel: str, root: str) -> list[str]:
-    """The files a resolved path names: itself, every file under it if it is a folder, or every match of a glob."""
-    full = _abs(root, rel)
-    if _GLOB.search(rel):
-        matches = sorted(m for m in glob.glob(full, recursive=True) if os.path.isfile(m))
-    elif os.path.isdir(full):
-        matches = sorted(os.path.join(d, f) for d, _, files in os.walk(full) for f in files)
-    else:
-        return [rel]
-    return [m if os.path.isabs(rel) else os.path.relpath(m, root).replace(os.sep, "/") for m in matches]
+def content_hash(key: str, root: str, hasher: Hasher = file_hash) -> tuple[str, int]:
+    """(hash, size) of what a key names: a file's sha256 (through `hasher`, e.g. a run's HashCache), or an object's
+    ETag/checksum/version from its metadata (a URL's content is never downloaded)."""
+    if paths.is_url(key):
+        from ..storage import stat
+
+        digest, size, _ = stat(key)
+        return digest, size
+    return hasher(_abs(root, key))
 
 
 def hash_reads(task: Task, params: Mapping[str, Any], root: str, hasher: Hasher = file_hash) -> list[tuple[str, str, int]]:
-    """(path, sha256, size) of each file the task reads, folders and globs expanded; a missing file hashes as 'missing'."""
+    """(path, sha256, size) of each file the task reads, folders and globs expanded; a path naming no file hashes as 'missing'."""
     out: list[tuple[str, str, int]] = []
     for template in task.reads:
-        for p in expand(resolve(template, params, task), root):
-            full = _abs(root, p)
-            out.append((p, *hasher(full)) if os.path.isfile(full) else (p, "missing", 0))
+        key = resolve(template, params, task, root)
+        files = paths.list_files(key, root)
+        out.extend([(p, *content_hash(p, root, hasher)) for p in files] or [(key, "missing", 0)])
     return out
 
 
 def hash_writes(task: Task, params: Mapping[str, Any], root: str,
                 hasher: Hasher = file_hash) -> tuple[list[tuple[str, str, int]], list[str]]:
     """(path, sha256, size) of each declared output (folders and globs expanded), and the outputs not found."""
+    return hash_outputs([resolve(template, params, task, root) for template in task.writes], root, hasher)
+
+
+def hash_outputs(keys: Iterable[str], root: str, hasher: Hasher = file_hash) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """(path, sha256, size) of each resolved output path (folders and globs expanded), and the paths not found.
+    Where the attempt ran: the runner, or a Dask worker that sends the hashes back."""
     found: list[tuple[str, str, int]] = []
     missing: list[str] = []
-    for template in task.writes:
-        rel = resolve(template, params, task)
-        files = [p for p in expand(rel, root) if os.path.isfile(_abs(root, p))]
+    for key in keys:
+        files = paths.list_files(key, root)
         if not files:
-            missing.append(rel)
-        found.extend((p, *hasher(_abs(root, p))) for p in files)
+            missing.append(key)
+        found.extend((p, *content_hash(p, root, hasher)) for p in files)
     return found, missing
 
 
 def outputs_size(task: Task, params: Mapping[str, Any], root: str) -> int:
-    """Bytes in the task's declared outputs that exist (folders and globs expanded)."""
+    """Bytes in the task's declared local outputs that exist (folders and globs expanded; objects on storage count 0)."""
     total = 0
     for template in task.writes:
-        for p in expand(resolve(template, params, task), root):
+        key = resolve(template, params, task, root)
+        if paths.is_url(key):
+            continue
+        for p in paths.list_files(key, root):
             try:
                 total += os.path.getsize(_abs(root, p))
             except OSError:
                 pass
     return total
+
+
+def missing_input(pipeline: Pipeline, task: Task, params: Mapping[str, Any], root: str) -> MissingInputError | None:
+    """The first declared input that names no file now: the task fails at once, before a kernel starts."""
+    for template in task.reads:
+        key = resolve(template, params, task, root)
+        if not paths.list_files(key, root):
+            return missing_input_error(pipeline, task, template, key, "this run's parameters")
+    return None
+
+
+def missing_input_error(pipeline: Pipeline, task: Task, template: str, key: str, values: str) -> MissingInputError:
+    """What to say about a read that names no file: who should write it, or the written path it was probably meant to be.
+
+    `values`: which parameters filled the placeholders ("this run's parameters"), shown when the template has any.
+    """
+    folder = paths.project_key(task.folder, pipeline.root, pipeline.root)
+    shown = paths.spelled_from(template, folder)
+    where = f" ({paths.spelled_from(key, folder)}, with {values})" if placeholders(template) else ""
+    cell = task.tag_cells.get(f"reads:{template}")
+    writers = sorted({n for n, t in pipeline.tasks.items() for w in t.writes if paths.may_overlap(w, template)})
+    others = [n for n in writers if n != task.name]
+    if others:
+        who = " and ".join(f"'{n}' ({pipeline.tasks[n].relpath})" for n in others)
+        return MissingInputError(task.relpath, f"reads:{shown} names no file{where}: it is written by {who}, "
+                                 f"which has not written it yet", f"run {others[0]} first (`nbflow run --to {task.name}`), "
+                                 f"or check that the path matches what it writes", cell, key)
+    if writers:
+        return MissingInputError(task.relpath, f"reads:{shown} names no file{where}, and only this notebook writes it",
+                                 "create it before the first run, or drop the reads: tag if the notebook only writes it",
+                                 cell, key)
+    written = {w: n for n, t in pipeline.tasks.items() for w in t.writes}
+    close = difflib.get_close_matches(template, list(written), n=1, cutoff=0.6)
+    fix = (f"did you mean '{paths.spelled_from(close[0], folder)}'? ({pipeline.tasks[written[close[0]]].relpath} writes it)"
+           if close else "correct the path, add a writes: tag for it to the notebook that makes it, or create it before the run")
+    return MissingInputError(task.relpath, f"reads:{shown} names a file that no task writes and that does not exist{where}",
+                             fix, cell, key)
 
 
 def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, str, int]], upstream_keys: Mapping[str, str]) -> Fingerprint:
@@ -152,6 +199,14 @@ def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, st
 def outputs_intact(writes: list[FileRecord], root: str, hasher: Hasher = file_hash) -> str | None:
     """None when every recorded output still exists with its recorded hash, else why not."""
     for path, digest, size in writes:
+        if paths.is_url(path):
+            try:
+                found = content_hash(path, root)
+            except FileNotFoundError:
+                return f"output {path} is missing"
+            if found != (digest, size):
+                return f"output {path} changed since it was written"
+            continue
         full = _abs(root, path)
         if not os.path.isfile(full):
             return f"output {path} is missing"

@@ -3,19 +3,24 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import MissingInputError, StoreGoneError
 from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
 from . import plan
+from .budget import Budget, Grant
+from .observe import Observers, RunContext, RunObserver
 from .retry import backoff
 
 if TYPE_CHECKING:
@@ -89,15 +94,21 @@ class Engine:
 
     def __init__(self, config: Config, pipeline: Pipeline, store: Store, executor: Executor,
                  on_event: EventSink | None = None, rng: random.Random | None = None,
-                 project_env: Mapping[str, str] | None = None) -> None:
-        """`project_env`: set in every task's kernel besides NBFLOW_RUN_ID and NBFLOW_TASK (the project's folder)."""
+                 project_env: Mapping[str, str] | None = None, observers: Sequence[RunObserver] = (),
+                 budget: Budget | None = None) -> None:
+        """`project_env`: set in every task's kernel besides NBFLOW_RUN_ID and NBFLOW_TASK (the project's folder).
+        `observers`: told of every run, task and attempt change, and asked before each attempt (nbflow/ops/).
+        `budget`: the CPUs, GPUs and named resources tasks reserve before they start (None: the executor places them)."""
         self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
+        self.budget = budget
         self.project_env = dict(project_env or {})
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
         self.db = StoreCalls(store)
         self.hashes = plan.HashCache()  # what a task wrote is not hashed again when the next task reads it
+        self.observers = Observers(observers)
+        self.run: RunContext | None = None  # set when execute starts
         self._pending: list[str] = []  # the current run's view, for looking ahead
         self._state: dict[str, TaskState] = {}
         self._selected: set[str] = set()
@@ -125,7 +136,10 @@ class Engine:
         self._pending, self._state, self._selected, self._will_run = pending, state, selected, set()
         beat = asyncio.create_task(self._heartbeat(p.run_id))
         status = RunState.FAILED
+        self.run = RunContext(p.run_id, p.parameters, tuple(p.tasks), tuple(p.done), p.jobs, self.config, self.pipeline,
+                              self.store, self.db, self.on_event)
         try:
+            await self.observers.run_started(self.run)
             while pending or running:
                 for name in list(pending):
                     ups = [u for u in self.pipeline.tasks[name].upstream if u in selected]
@@ -141,22 +155,27 @@ class Engine:
                     if pending:  # cannot happen with a valid DAG; never spin
                         raise RuntimeError(f"no task can start: {pending}")
                     continue
-                finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                finished, _ = await asyncio.wait([*running.values(), beat], return_when=asyncio.FIRST_COMPLETED)
+                if beat in finished:
+                    beat.result()  # the heartbeat found the store gone: stop the run now
                 for name in [n for n, t in running.items() if t in finished]:
                     running.pop(name).result()
             status = RunState.SUCCEEDED if all(state.get(t) in DONE_OK for t in selected) else RunState.FAILED
-        except BaseException:
+        except BaseException as e:
             status = RunState.CANCELLED
+            gone = isinstance(e, StoreGoneError)
             for t in running.values():
                 t.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)  # their attempts record the cancel
-            for name in list(running) + pending:
+            for name in [] if gone else list(running) + pending:
                 await self._set(p.run_id, name, TaskState.CANCELLED, reason="the run was interrupted")
             raise
         finally:
             beat.cancel()
-            await self.db(self.store.finish_run, p.run_id, status)
+            with contextlib.suppress(StoreGoneError):  # a store that is gone has already been reported
+                await self.db(self.store.finish_run, p.run_id, status)
             self.on_event("run_finished", {"run_id": p.run_id, "status": status})
+            await self.observers.run_finished(self.run, status)
         return RunSummary(p.run_id, status, [self.outcomes.get(t) or TaskOutcome(t, state.get(t, TaskState.PENDING))
                                              for t in self.pipeline.order if t in selected],
                           os.path.join(self.config.artifacts, p.run_id))
@@ -164,8 +183,14 @@ class Engine:
     def _launch(self, run_id: str, name: str) -> KernelLaunch:
         task = self.pipeline.tasks[name]
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
-        return KernelLaunch(task.kernel, os.path.dirname(task.path), tuple(sorted(env.items())), self.config.kernel_start,
-                            self.config.preload)
+        if task.policy.cpus and "OMP_NUM_THREADS" not in os.environ:  # numerical libraries: one thread per CPU granted
+            env["OMP_NUM_THREADS"] = str(task.policy.cpus)
+        return KernelLaunch(task.kernel, task.folder, tuple(sorted(env.items())), self.config.kernel_start, self.config.preload)
+
+    def _want(self, run_id: str, name: str) -> None:
+        """Start the task's kernel ahead, unless it needs GPU ids, which are known only when it starts."""
+        if not self.pipeline.tasks[name].policy.gpus:
+            self.executor.want(self._launch(run_id, name))
 
     def _look_ahead(self, p: RunPlan) -> None:
         """Ask for kernels for the tasks that will probably run next: those waiting only on tasks that are about to
@@ -179,10 +204,10 @@ class Engine:
             if any(u in self._will_run or u in expected for u in ups) and all(
                     u in self._will_run or u in expected or self._state.get(u) in DONE_OK for u in ups):
                 expected.add(name)
-                self.executor.want(self._launch(p.run_id, name))
+                self._want(p.run_id, name)
 
     async def _set(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
-        if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED):  # its kernel is not needed
+        if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.BLOCKED):  # no kernel needed
             self.executor.unwant(self._launch(run_id, task))
         if status in FINAL:
             self._will_run.discard(task)
@@ -193,6 +218,8 @@ class Engine:
             if k in fields:
                 setattr(out, k, fields[k])
         self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields})
+        if self.run is not None:
+            await self.observers.task_changed(self.run, task, status, fields)
 
     async def _heartbeat(self, run_id: str) -> None:
         while True:
@@ -204,6 +231,8 @@ class Engine:
         """Decide, run and record one task; a failure of nbflow itself fails this task, not the whole run."""
         try:
             await self._decide_and_run(p, name, keys, state, slots, pools)
+        except StoreGoneError:
+            raise  # nothing can be recorded any more: the whole run stops
         except Exception as e:  # noqa: BLE001 - recorded on the task, the other branches go on
             log.exception("task %s of run %s failed inside nbflow", name, p.run_id)
             state[name] = TaskState.FAILED
@@ -213,6 +242,10 @@ class Engine:
     async def _decide_and_run(self, p: RunPlan, name: str, keys: dict[str, str], state: dict[str, TaskState],
                               slots: asyncio.Semaphore, pools: dict[str, asyncio.Semaphore]) -> None:
         task = self.pipeline.tasks[name]
+        missing = await self.db(plan.missing_input, self.pipeline, task, p.parameters, self.config.root)
+        if missing is not None:
+            await self._missing_input(p, name, missing, state)
+            return
         d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force, self.hashes)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
@@ -221,11 +254,16 @@ class Engine:
             state[name] = TaskState.SKIPPED
             await self._set(p.run_id, name, TaskState.SKIPPED, cache_key=key, artifact=d.last.artifact, reason=d.reason)
             return
+        number = p.first_attempt.get(name, 1)
+        blocked = await self.observers.admit(self._context(), name, number)
+        if blocked:  # an open circuit breaker: not attempted, no kernel started
+            state[name] = TaskState.BLOCKED
+            await self._set(p.run_id, name, TaskState.BLOCKED, reason=blocked, cache_key=key, ended_at=time.time())
+            return
         await self._set(p.run_id, name, TaskState.QUEUED, reason=d.reason, cache_key=key)
-        self.executor.want(self._launch(p.run_id, name))
+        self._want(p.run_id, name)
         self._will_run.add(name)
         self._look_ahead(p)
-        number = p.first_attempt.get(name, 1)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
             result, artifact = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
@@ -237,40 +275,99 @@ class Engine:
                 self.outcomes[name].seconds = result.ended_at - result.started_at
                 return
             last_try = number >= p.first_attempt.get(name, 1) + task.policy.retries
-            if not result.retriable or last_try:
+            blocked = None
+            if result.retriable and not last_try:
+                delay = backoff(task.policy, number, self.rng)
+                self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
+                await self.observers.retrying(self._context(), name, number, result, delay)
+                await asyncio.sleep(delay)
+                blocked = await self.observers.admit(self._context(), name, number + 1)
+            if not result.retriable or last_try or blocked:
                 final = TaskState(result.status)
                 state[name] = final
                 await self._set(p.run_id, name, final, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                                error=result.error, error_cell=result.error_cell)
+                                error=result.error, error_cell=result.error_cell,
+                                **({"reason": f"not retried: {blocked}"} if blocked else {}))
                 self.outcomes[name].seconds = result.ended_at - result.started_at
                 return
-            delay = backoff(task.policy, number, self.rng)
-            self.on_event("retry", {"run_id": p.run_id, "task": name, "attempt": number, "delay": delay, "error": result.error})
-            await asyncio.sleep(delay)
             number += 1
+
+    async def _missing_input(self, p: RunPlan, name: str, error: MissingInputError, state: dict[str, TaskState]) -> None:
+        """An input is not there: fail at once, never retried; the kernel started ahead for the task is stopped."""
+        self.executor.unwant(self._launch(p.run_id, name))
+        number = p.first_attempt.get(name, 1)
+        attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, None, None)
+        await self.db(self.store.finish_attempt, attempt_id, AttemptState.FAILED, error_kind=ErrorKind.MISSING_INPUT,
+                      error=str(error), error_cell=error.cell)
+        state[name] = TaskState.FAILED
+        await self._set(p.run_id, name, TaskState.FAILED, reason=f"input {error.path} is missing", attempts=number,
+                        error=str(error), error_cell=error.cell, ended_at=time.time())
 
     async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]],
                        fingerprint: str, slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str]:
         task = self.pipeline.tasks[name]
         suffix = "" if number == 1 else f".attempt-{number}"
         artifact = os.path.join(self.config.artifacts, p.run_id, f"{name}{suffix}.ipynb")
+        request = task.policy.request
+        grant = await self.budget.acquire(request) if self.budget is not None else None
+        try:
+            result, attempt_id = await self._run_attempt(p, name, number, key, artifact, grant, slots, pool, reads)
+        finally:
+            if self.budget is not None and grant is not None:
+                self.budget.release(request, grant)
+        writes: list[tuple[str, str, int]] = []
+        if result.status == AttemptState.SUCCEEDED:
+            if result.writes is not None:  # hashed where the attempt ran
+                writes, missing = list(result.writes), list(result.missing)
+            else:
+                hash_writes = functools.partial(plan.hash_writes, task, p.parameters, self.config.root, self.hashes)
+                if plan.outputs_size(task, p.parameters, self.config.root) <= INLINE_HASH_BYTES:
+                    writes, missing = hash_writes()
+                else:
+                    writes, missing = await asyncio.to_thread(hash_writes)
+            if missing:
+                result = dataclasses.replace(result, status=AttemptState.FAILED, error_kind=ErrorKind.MISSING_OUTPUT, retriable=False,
+                                             error=f"the notebook declares writes:{missing[0]} but did not write it. "
+                                                   f"Fix: write that file, or correct the writes: tag")
+        await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
+                      error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
+                      reads=[r for r in reads if r[1] != "missing"], writes=writes,
+                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None,
+                      placement=placement(result))
+        await self.observers.attempt_finished(self._context(), name, number, result, reads, writes)
+        return result, artifact
+
+    async def _run_attempt(self, p: RunPlan, name: str, number: int, key: str, artifact: str, grant: Grant | None,
+                           slots: asyncio.Semaphore, pool: asyncio.Semaphore | None,
+                           reads: list[tuple[str, str, int]]) -> tuple[AttemptResult, int]:
+        """Take a slot (and the task's pool), record the attempt as running, and have the executor run it."""
+        task = self.pipeline.tasks[name]
         async with slots:
             if pool:
                 await pool.acquire()
             try:
                 attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact)
                 self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number})
+                await self.observers.attempt_started(self._context(), name, number, reads)
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
-                                   cwd=launch.cwd, kernel=launch.kernel, parameters=dict(p.parameters),
+                                   cwd=launch.cwd, kernel=launch.kernel, parameters={**p.parameters, **task.injected},
                                    timeout=task.policy.timeout, cell_timeout=task.policy.cell_timeout,
-                                   check_cells=task.check_cells, env=dict(launch.env), kernel_start=launch.start,
-                                   preload=launch.preload)
+                                   check_cells=task.check_cells, env=dict(launch.env), cpus=task.policy.cpus,
+                                   cores=grant.cores if grant else (), memory=task.policy.memory, gpus=task.policy.gpus,
+                                   gpu_ids=grant.gpus if grant else (), named=task.policy.resources, root=self.config.root,
+                                   writes=tuple(plan.resolve(w, p.parameters, task, self.config.root) for w in task.writes),
+                                   notebook_copies=task.notebook_copies, output_dirs=task.output_dirs,
+                                   kernel_start=launch.start, preload=launch.preload)
                 try:
                     result = await self.executor.submit(spec)
                 except asyncio.CancelledError:
                     await self.db(self.store.finish_attempt, attempt_id, AttemptState.CANCELLED, error_kind=ErrorKind.CANCELLED,
                                   error="the run was interrupted")
+                    now = time.time()
+                    await self.observers.attempt_finished(self._context(), name, number, AttemptResult(
+                        status=AttemptState.CANCELLED, started_at=now, ended_at=now, error_kind=ErrorKind.CANCELLED,
+                        error="the run was interrupted"), reads, [])
                     raise
                 except Exception as e:  # noqa: BLE001 - the executor itself failed: record it on the attempt
                     log.exception("the executor failed on %s of run %s", name, p.run_id)
@@ -280,22 +377,15 @@ class Engine:
             finally:
                 if pool:
                     pool.release()
-        writes: list[tuple[str, str, int]] = []
-        if result.status == AttemptState.SUCCEEDED:
-            hash_writes = functools.partial(plan.hash_writes, task, p.parameters, self.config.root, self.hashes)
-            if plan.outputs_size(task, p.parameters, self.config.root) <= INLINE_HASH_BYTES:
-                writes, missing = hash_writes()
-            else:
-                writes, missing = await asyncio.to_thread(hash_writes)
-            if missing:
-                result = AttemptResult(status=AttemptState.FAILED, started_at=result.started_at, ended_at=result.ended_at,
-                                       error_kind=ErrorKind.MISSING_OUTPUT, log=result.log, pid=result.pid,
-                                       kernel_start=result.kernel_start, kernel_start_ms=result.kernel_start_ms,
-                                       error=f"the notebook declares writes:{missing[0]} but did not write it. "
-                                             f"Fix: write that file, or correct the writes: tag")
-        await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
-                      error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
-                      reads=[r for r in reads if r[1] != "missing"], writes=writes,
-                      fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None,
-                      kernel_start=result.kernel_start, kernel_start_ms=result.kernel_start_ms)
-        return result, artifact
+        return result, attempt_id
+
+    def _context(self) -> RunContext:
+        assert self.run is not None, "the run context is set when execute starts"
+        return self.run
+
+
+def placement(result: AttemptResult) -> dict[str, Any]:
+    """Where an attempt ran and what it used, as the store records it."""
+    return {"host": result.host or None, "worker": result.worker, "pid": result.pid or None, "peak_rss": result.peak_rss,
+            "cpu_seconds": result.cpu_seconds, "resources": result.resources or None, "kernel_start": result.kernel_start,
+            "kernel_start_ms": result.kernel_start_ms}

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..liveness import HOST
+from ..resources import format_size
 from ..states import AttemptState, ErrorKind
 from .base import AttemptResult, AttemptSpec, KernelLaunch
 
@@ -39,18 +41,12 @@ KernelSink = Callable[["Kernel"], None]
 
 
 def preload() -> None:
-    """Import the executor stack; the local executor does this in a thread while the first kernel starts.
+    """Import the executor stack; the local executor does this in a thread while the first kernel starts
+    (jsonschema without its slow optional part: see nbflow.lightimport)."""
+    from .. import lightimport
 
-    nbformat validates with jsonschema, and jsonschema imports a dozen format-check libraries when installed
-    (JupyterLab's `jsonschema[format-nongpl]` brings them): `rfc3987-syntax` alone compiles grammars for ~1 s, and
-    the others cost ~0.3 s more here. Notebook schemas use none of those formats, so when jsonschema is not
-    loaded yet it is imported without them: its checks of those formats are then unavailable in this process."""
-    from ..imports import JSONSCHEMA_FORMAT_LIBS, without
-
+    lightimport.jsonschema()
     with _preload_lock:  # two runs in one process (the scheduler) must not import the same package at once
-        if "jsonschema" not in sys.modules:
-            with without(*JSONSCHEMA_FORMAT_LIBS):
-                import jsonschema  # noqa: F401
         import nbclient.client  # noqa: F401
         import papermill.execute  # noqa: F401
 
@@ -73,15 +69,17 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from . import kernels
+    from . import kernels, limits
 
     started = time.time()
-    os.makedirs(os.path.dirname(spec.output), exist_ok=True)
     executed = _Executed(spec.output)
     kernel: Kernel | None = None
     timer: asyncio.TimerHandle | None = None
     timed_out = False
     trace = ""
+    applied = limits.Limits()
+    meter: limits.Meter | None = None
+    sampler: asyncio.Task[None] | None = None
 
     def time_is_up() -> None:
         nonlocal timed_out
@@ -90,14 +88,35 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
             kernel.kill()
 
     try:
+        try:
+            os.makedirs(os.path.dirname(spec.output), exist_ok=True)
+        except OSError as e:
+            raise ArtifactError(spec.output) from e
+        for folder in spec.output_dirs:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as e:
+                raise ArtifactError(folder) from e
         kernel = await asyncio.wait_for((take or kernels.start)(spec.launch), spec.timeout)
         if spec.timeout:
             timer = asyncio.get_running_loop().call_later(max(0.0, started + spec.timeout - time.time()), time_is_up)
+        if kernel.pid:
+            applied = limits.apply(kernel.pid, spec.cores, spec.memory)
+            meter = limits.Meter(kernel.pid)
+            sampler = asyncio.ensure_future(_sample(meter))
+        if applied.problem:
+            raise _BelowBaseline(applied.problem)
         await _cancellable(_papermill(spec, kernel))
         outcome: dict[str, Any] = {"status": AttemptState.SUCCEEDED}
+    except _BelowBaseline as e:
+        outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, f"memory:{format_size(spec.memory)} is less than {e}. "
+                              f"Fix: raise memory: for this task", None), "retriable": False}
     except PapermillExecutionError as e:
         cell = executed.failed_cell()
-        if e.ename == "SystemExit":
+        if e.ename == "MemoryError" and spec.memory:
+            outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, _over_limit(spec, applied, meter, "MemoryError"), cell, e.ename, e.evalue),
+                       "retriable": False}
+        elif e.ename == "SystemExit":
             outcome = _failure(ErrorKind.EXIT, f"the notebook called sys.exit({e.evalue})", cell, e.ename, e.evalue)
         elif cell is not None and cell in spec.check_cells:
             outcome = {**_failure(ErrorKind.CHECK, f"check failed: {e.ename}: {e.evalue}", cell, e.ename, e.evalue),
@@ -114,8 +133,19 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
         cell = executed.failed_cell()
         if timed_out:
             outcome = _failure(ErrorKind.TIMEOUT, f"the notebook ran longer than its {spec.timeout:g} s timeout", cell)
+        elif limits.oom_killed(applied.cgroup):
+            outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, _over_limit(spec, applied, meter, "the kernel was killed"), cell),
+                       "retriable": False}
         else:
             outcome = _failure(ErrorKind.DEAD_KERNEL, "the kernel died while running this cell", cell)
+    except ArtifactError as e:
+        reason = e.__cause__.strerror if isinstance(e.__cause__, OSError) and e.__cause__.strerror else e.__cause__
+        if e.args and e.args[0] in spec.output_dirs:
+            message = f"cannot create the folder {e.args[0]} for the task's products: {reason}. Fix: make it writable"
+        else:
+            message = (f"cannot write the executed notebook {spec.output}: {reason}. Fix: make the artifacts folder "
+                       f"writable (`artifacts` in nbflow.toml), then resume the run")
+        outcome = {**_failure(ErrorKind.ARTIFACT, message, executed.failed_cell()), "retriable": False}
     except NoSuchKernel:
         outcome = {**_failure(ErrorKind.NO_KERNEL, f"kernel '{spec.kernel}' is not installed", None), "retriable": False}
     except Exception as e:  # noqa: BLE001 - a failure of nbflow itself: recorded with its traceback, never lost
@@ -125,31 +155,79 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     finally:
         if timer is not None:
             timer.cancel()
+        if sampler is not None:
+            sampler.cancel()
+        if meter is not None:
+            meter.sample()  # the last numbers, before the kernel stops
         kernel_output = kernel.output() if kernel is not None else ""
         if kernel is not None:
             if release is not None:
                 release(kernel)
             else:
                 await kernel.stop()
+        limits.remove_cgroup(applied.cgroup)
+    outcome = await _finish_copies(spec, outcome)
+    if outcome.get("error") and outcome.get("error_cell") is not None:
+        outcome["error"] += _text_line(spec.source, outcome["error_cell"])
     text = executed.log() + (f"\n--- kernel process output ---\n{kernel_output}" if kernel_output.strip() else "")
     if trace:
         text += f"\n--- nbflow internal error ---\n{trace}"
-    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(),
-                         kernel_start=kernel.how if kernel else None,
-                         kernel_start_ms=round(kernel.start_ms, 1) if kernel else None, **outcome)
+    usage: dict[str, Any] = {}
+    if meter is not None:
+        usage = {"peak_rss": max(meter.peak_rss, limits.cgroup_peak(applied.cgroup) or 0) or None,
+                 "cpu_seconds": round(meter.cpu_seconds, 3)}
+    return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), host=HOST,
+                         resources=applied.as_json(spec.gpu_ids), kernel_start=kernel.how if kernel else None,
+                         kernel_start_ms=round(kernel.start_ms, 1) if kernel else None, **usage, **outcome)
+
+
+class _BelowBaseline(Exception):
+    """The memory limit is below what the kernel uses before running anything."""
+
+
+async def _sample(meter: Any) -> None:
+    """Sample the kernel's memory and CPU time while the notebook runs."""
+    from .limits import SAMPLE_EVERY
+
+    while True:
+        meter.sample()
+        await asyncio.sleep(SAMPLE_EVERY)
+
+
+def _over_limit(spec: AttemptSpec, applied: Any, meter: Any, what: str) -> str:
+    """Why an attempt ended memory_exceeded: the limit, how it was enforced, and the peak seen."""
+    if meter is not None:
+        meter.sample()
+    peak = max(meter.peak_rss if meter is not None else 0, 0)
+    how = f", enforced by {applied.memory_by}" if applied.memory_by else ""
+    return (f"the notebook went over its memory limit of {format_size(spec.memory)}{how} ({what}); peak resident memory "
+            f"{format_size(peak)}. Fix: raise memory: for this task, or make the notebook use less")
 
 
 async def _cancellable(work: Awaitable[None]) -> None:
     """Await `work`, letting a cancellation of the attempt through as CancelledError: nbclient turns any
-    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash."""
-    inner = asyncio.ensure_future(work)
+    cancellation of a running cell into DeadKernelError, which would record an interrupted run as a crash (and, at
+    interpreter shutdown, be reported as an unhandled exception)."""
+    cancelled = False
+
+    async def guarded() -> None:
+        try:
+            await work
+        except BaseException:
+            me = asyncio.current_task()
+            if cancelled or (sys.version_info >= (3, 11) and me is not None and me.cancelling()):
+                raise asyncio.CancelledError from None  # it was stopped on purpose: end as cancelled
+            raise
+
+    inner = asyncio.ensure_future(guarded())
     try:
         await asyncio.shield(inner)
     except asyncio.CancelledError:
+        cancelled = True
         inner.cancel()
         await asyncio.wait([inner])  # nbclient stops the cell and papermill saves the notebook as it stands
         if not inner.cancelled():
-            inner.exception()  # collected: the DeadKernelError it ends with is expected, not "never retrieved"
+            inner.exception()  # collected: it is reported through the attempt, never as "never retrieved"
         raise
 
 
@@ -196,12 +274,69 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     raise_for_execution_errors(nb_man.nb, spec.output)  # notebook_complete wrote it; on error this adds the marker
 
 
+async def _finish_copies(spec: AttemptSpec, outcome: dict[str, Any]) -> dict[str, Any]:
+    """Write the executed notebook where the task's Ploomber product says too; a copy that cannot be written fails a
+    successful attempt (a missing product would poison lineage), never retried."""
+    if not spec.notebook_copies or not os.path.exists(spec.output):
+        return outcome
+    problem = await asyncio.to_thread(_write_copies, spec.output, spec.notebook_copies)
+    if problem is None or outcome["status"] != AttemptState.SUCCEEDED:
+        return outcome
+    return {**_failure(ErrorKind.ARTIFACT, problem, None), "retriable": False}
+
+
+def _write_copies(executed: str, copies: tuple[str, ...]) -> str | None:
+    """Copy the executed notebook to each `.ipynb` and convert it for each `.html` (nbconvert); what went wrong, or None."""
+    import shutil
+
+    for target in copies:
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if target.endswith(".html"):
+                import nbformat
+                from nbconvert import HTMLExporter
+
+                notebook = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
+                body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
+                with open(target, "w", encoding="utf-8") as f:
+                    f.write(body)
+            else:
+                shutil.copyfile(executed, target)
+        except OSError as e:
+            return f"cannot write the executed notebook to {target}: {e.strerror or e}. Fix: make that folder writable"
+    return None
+
+
+def _text_line(source: str, cell: int) -> str:
+    """' (clean.py line 14)' for a failing cell of a text notebook, so the error points into the file people edit."""
+    from .. import textnb
+
+    if not textnb.is_text(source):
+        return ""
+    try:
+        text = textnb.read_text(source, source)
+        lines = textnb.cell_lines(text, textnb.parse(text, source, source)["cells"])
+    except Exception:  # noqa: BLE001 - the file changed or vanished since: the cell index alone still says where
+        return ""
+    line = lines[cell] if 0 <= cell < len(lines) else 0
+    return f" ({os.path.basename(source)} line {line})" if line else ""
+
+
+class ArtifactError(Exception):
+    """The executed notebook cannot be written (its folder is gone, not a folder, or not writable); the cause is
+    the OSError."""
+
+
 async def _save_periodically(nb_man: Any) -> None:
     """Write the running notebook every SAVE_EVERY seconds, also in the middle of a long cell: it can be watched as
-    it runs, and a runner killed mid-cell leaves its last save behind (shown as partial)."""
+    it runs, and a runner killed mid-cell leaves its last save behind (shown as partial). A failing save is left to
+    the next save of the notebook's own steps, which reports it."""
     while True:
         await asyncio.sleep(SAVE_EVERY)
-        nb_man.save()
+        try:
+            nb_man.save()
+        except ArtifactError:
+            return
 
 
 def _load(path: str) -> Any:
@@ -216,8 +351,16 @@ def _load(path: str) -> Any:
     import nbformat
     from papermill import __version__
 
-    with open(path, encoding="utf-8") as f:
-        raw = json.load(f)
+    from .. import textnb
+
+    if textnb.is_text(path):  # a jupytext notebook: the one place nbflow reads one to run it
+        raw = textnb.parse(textnb.read_text(path, path), path, path)
+        meta = raw["metadata"]
+        if not (meta.get("kernelspec") or {}).get("language") and not meta.get("language_info"):
+            meta["language_info"] = {"name": "python"}  # a .py/.md file without a jupytext header: Python (papermill asks)
+    else:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
     if raw.get("nbformat") == 4 and raw.get("nbformat_minor", 0) >= 5:
         for cell in raw.get("cells", []):
             cell.setdefault("id", uuid.uuid4().hex[:8])
@@ -280,7 +423,10 @@ def _manager_class() -> type:
             if "nb" in kwargs:  # papermill's catch_nb_assignment: a callback may hand over a new copy
                 self.nb = kwargs["nb"]
             if self.output_path and (self.nbflow_final or time.monotonic() - self.nbflow_saved >= SAVE_EVERY):
-                _write(self.nb, self.output_path)
+                try:
+                    _write(self.nb, self.output_path)
+                except OSError as e:
+                    raise ArtifactError(self.output_path) from e
                 self.nbflow_saved = time.monotonic()
 
         def notebook_complete(self, **kwargs: Any) -> None:

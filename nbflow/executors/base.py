@@ -50,12 +50,25 @@ class AttemptSpec:
     cell_timeout: float | None = None
     check_cells: tuple[int, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    cpus: int = 0  # CPUs asked for (cpus:N)
+    cores: tuple[int, ...] = ()  # the CPU cores granted: the kernel is pinned to them
+    memory: int | None = None  # bytes the kernel may use (memory:SIZE)
+    gpus: int = 0  # GPUs asked for (gpus:N)
+    gpu_ids: tuple[str, ...] = ()  # the GPU ids granted: the kernel's CUDA_VISIBLE_DEVICES
+    named: tuple[tuple[str, float], ...] = ()  # named resources asked for (resources:NAME=N)
+    root: str = ""  # the project folder (an executor that hashes outputs where the attempt ran needs it)
+    writes: tuple[str, ...] = ()  # the outputs to hash, as the project names them (resolved writes: paths)
+    notebook_copies: tuple[str, ...] = ()  # where the executed notebook is also written (.ipynb copied, .html converted)
+    output_dirs: tuple[str, ...] = ()  # folders created before the notebook runs (Ploomber creates its products' parents)
     kernel_start: str = field(default_factory=default_kernel_start)  # "fork" or "spawn", as in KernelLaunch
     preload: tuple[str, ...] = ()
 
     @property
     def launch(self) -> KernelLaunch:
-        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(self.env.items())), self.kernel_start, self.preload)
+        env = dict(self.env)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpu_ids)
+        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(env.items())), self.kernel_start, self.preload)
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,15 @@ class AttemptResult:
     evalue: str | None = None  # and its message
     log: str = ""
     retriable: bool = False
-    pid: int = 0
+    pid: int = 0  # the process that ran the attempt (the runner, or a Dask worker)
+    host: str = ""  # where it ran
+    worker: str | None = None  # the Dask worker's address
+    peak_rss: int | None = None  # the kernel's peak resident memory (with its children), bytes
+    cpu_seconds: float | None = None  # CPU time the kernel (and its children) used
+    resources: dict[str, Any] = field(default_factory=dict)  # what was applied: cores, gpus, memory and how
+    writes: tuple[tuple[str, str, int], ...] | None = None  # outputs hashed where the attempt ran (None: not hashed)
+    missing: tuple[str, ...] = ()  # declared outputs not found there
+    notebook: bytes | None = None  # the executed notebook, sent back by an executor that ran it elsewhere
     kernel_start: str | None = None  # how the attempt's kernel started: "fork" or "spawn" (None: it never started)
     kernel_start_ms: float | None = None  # and how long it took, from the request to ready
 

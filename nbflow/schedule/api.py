@@ -36,7 +36,7 @@ def describe_schedules(store: Store | None, config: Iterable[ScheduleSpec], now:
         out.append({
             "name": name, "source": spec.source, "cron": spec.cron, "timezone": spec.timezone,
             "parameters": dict(spec.parameters), "only": list(spec.only), "catchup": spec.catchup,
-            "max_concurrent": spec.max_concurrent, "overlap": spec.overlap, "paused": paused,
+            "max_concurrent": spec.max_concurrent, "overlap": spec.overlap, "paused": paused, "sla": spec.sla, "alert": spec.alert,
             "next_fire": fires[0] if fires else None, "next_fires": fires,
             "last_slot": {k: last[0][k] for k in SLOT_KEYS} if last else None,
             "slots": store.item_counts("slot", name) if store else {},

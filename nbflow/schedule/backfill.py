@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 DAILY = ScheduleSpec(name="@daily", cron="0 0 * * *", timezone="UTC", source="backfill")
 RETAKE = (WorkState.FAILED, WorkState.SKIPPED, WorkState.INTERRUPTED)
 MAX_SLOTS = 10_000
+CONFLICT_RETRY_SECONDS = 2.0  # a slot whose data another run holds tries again this often
 EventSink = Callable[[str, Mapping[str, Any]], None]
 
 
@@ -121,7 +122,13 @@ async def backfill(store: Store, starter: RunStarter, spec: ScheduleSpec, slots:
 
             request = RunRequest(parameters=params, only=request_only, trigger="backfill", logical_date=run_date,
                                  schedule=spec.name, jobs=jobs)
-            outcome = await run_item(store, starter, "slot", int(claimed["id"]), request, clock, started=started)
+            item_id = int(claimed["id"])
+            outcome = await run_item(store, starter, "slot", item_id, request, clock, started=started)
+            while outcome.status == WorkState.QUEUED:  # another run holds its data: wait for it, then take it again
+                emit("slot_waiting", {"schedule": spec.name, "run_date": run_date, "reason": outcome.reason})
+                await asyncio.sleep(CONFLICT_RETRY_SECONDS)
+                if store.take_item("slot", item_id, owner, now=clock.now().timestamp(), from_states=(WorkState.QUEUED,)):
+                    outcome = await run_item(store, starter, "slot", item_id, request, clock, started=started)
             result.status, result.reason = str(outcome.status), outcome.reason
             emit("slot_done", {"schedule": spec.name, **result.__dict__})
             return result

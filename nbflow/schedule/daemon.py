@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import paths
 from ..errors import LeaseLostError, NbflowError, StandbyError
 from ..liveness import HOST, LEASE_TTL_SECONDS, Holder, gone, new_owner
 from ..states import RunState, WorkState
@@ -31,6 +32,7 @@ POLL_SECONDS = 0.25  # sensors and queued work
 RECOVER_SECONDS = 5.0  # look for abandoned slots and files this often
 RELOAD_SECONDS = 5.0  # re-read nbflow.toml this often
 MISFIRE_GRACE_SECONDS = 60.0  # a slot older than this when seen is "missed" (catch-up policy applies)
+CONFLICT_RETRY_SECONDS = 2.0  # a slot whose data another run holds tries again this often
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 SpecSource = Callable[[], tuple[list[ScheduleSpec], list[SensorSpec]]]
@@ -73,6 +75,7 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.stopping = False
         self._beat = self._loaded = self._recovered = -math.inf
+        self._conflicted: dict[tuple[str, int], float] = {}  # queued work items whose run met a conflict, and when
         self._said_standby = False
 
     # the lease
@@ -192,7 +195,7 @@ class Scheduler:
                           schedule=spec.name, jobs=spec.jobs)
 
     def _file_request(self, spec: SensorSpec, row: Mapping[str, Any]) -> RunRequest:
-        full = os.path.join(self.root, *row["path"].split("/"))
+        full = paths.location(row["path"], self.root)
         return RunRequest(parameters={**spec.parameters, spec.parameter: full}, only=spec.only, trigger=spec.trigger,
                           jobs=spec.jobs)
 
@@ -210,6 +213,8 @@ class Scheduler:
         for kind, key, limit in limits:
             free = limit - self.store.count_items(kind, key, (WorkState.RUNNING,))
             for row in self.store.items(kind, key, (WorkState.QUEUED,), limit=max(free, 0)):
+                if ts - self._conflicted.get((kind, row["id"]), -math.inf) < CONFLICT_RETRY_SECONDS:
+                    continue  # its data is held by another run: look again a little later
                 if self.store.take_item(kind, row["id"], self.owner, now=ts, from_states=(WorkState.QUEUED,), lease_owner=self.owner):
                     self._start(kind, row, "started from the queue")
 
@@ -266,6 +271,10 @@ class Scheduler:
             except asyncio.CancelledError:
                 self.emit("run_interrupted", label)
                 raise
+            if outcome.status == WorkState.QUEUED:
+                self._conflicted[(kind, item_id)] = self.clock.now().timestamp()
+                self.emit("run_waiting", {**label, "reason": outcome.reason})
+                return
             self.emit("run_finished", {**label, "run_id": outcome.run_id, "status": outcome.status, "reason": outcome.reason})
         finally:
             self.active.pop((kind, item_id), None)
@@ -314,7 +323,7 @@ class Scheduler:
         if spec is None:
             return None
         return self.store.find_run(spec.trigger, row["claimed_at"],
-                                   parameter=(spec.parameter, os.path.join(self.root, *row["path"].split("/"))))
+                                   parameter=(spec.parameter, paths.location(row["path"], self.root)))
 
     # the loop
 

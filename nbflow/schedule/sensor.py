@@ -2,24 +2,33 @@
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import os
 from dataclasses import dataclass
+
+from ..paths import is_url, list_files
 
 FileStat = tuple[str, int, int]  # (project-relative posix path, size in bytes, mtime in ns)
 
 
 def scan(root: str, pattern: str) -> list[FileStat]:
-    """Regular files under `root` matching `pattern` (`**` recursive), sorted by path; dot-files are left out."""
+    """The files under `root` that `pattern` names (the path rule of nbflow/paths.py: wildcards skip dot-files), sorted."""
     out: list[FileStat] = []
-    for full in glob.glob(os.path.join(root, pattern), recursive=True):
-        try:
-            st = os.stat(full)
-        except OSError:  # gone between glob and stat
+    for path in list_files(pattern, root):
+        if is_url(path):  # an object: its size and modification time from the store's metadata
+            from ..storage import stat
+
+            try:
+                _, size, mtime_ns = stat(path)
+            except FileNotFoundError:
+                continue
+            out.append((path, size, mtime_ns))
             continue
-        if os.path.isfile(full):
-            out.append((os.path.relpath(full, root).replace(os.sep, "/"), st.st_size, st.st_mtime_ns))
-    return sorted(out)
+        try:
+            st = os.stat(os.path.join(root, path))
+        except OSError:  # gone between listing and stat
+            continue
+        out.append((path, st.st_size, st.st_mtime_ns))
+    return out
 
 
 @dataclass

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import paths
 from ..errors import ScheduleError
+from ..ops.settings import ALERT_LEVELS, parse_duration
 from . import cron
 
 CATCHUP = ("all", "latest", "none")
 OVERLAP = ("queue", "skip")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-SCHEDULE_FIELDS = {"cron", "timezone", "parameters", "only", "catchup", "max_concurrent", "overlap", "jobs"}
+SCHEDULE_FIELDS = {"cron", "timezone", "parameters", "only", "catchup", "max_concurrent", "overlap", "jobs", "sla", "alert"}
 SENSOR_FIELDS = {"glob", "parameter", "stable_seconds", "parameters", "only", "max_concurrent", "jobs"}
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_STABLE_SECONDS = 1.0
@@ -34,6 +36,8 @@ class ScheduleSpec:
     overlap: str = "queue"  # a slot due while max_concurrent runs are active: queue it or skip it (recorded)
     jobs: int | None = None  # tasks at once within a run (default: the project's `jobs`)
     source: str = "config"  # "config" (nbflow.toml) or "cli" (nbflow schedule add)
+    sla: float | None = None  # seconds after its slot by which a run must have finished (warning at risk, critical missed)
+    alert: str | None = None  # severity of its runs' failure alerts (critical, warning, info) or "off"
 
     @property
     def tz(self) -> Any:
@@ -118,11 +122,22 @@ def schedule_from(name: str, table: Mapping[str, Any], where: str, source: str =
         overlap=_choice(table.get("overlap", "queue"), OVERLAP, here, "overlap"),
         jobs=None if table.get("jobs") is None else _positive_int(table["jobs"], here, "jobs"),
         source=source,
+        sla=_sla(table.get("sla"), here),
+        alert=None if table.get("alert") is None else _choice(table["alert"], ALERT_LEVELS, here, "alert"),
     )
     if spec.catchup == "all" and spec.overlap == "skip":
         raise ScheduleError(here, "overlap", "catchup = \"all\" with overlap = \"skip\" would skip the missed slots it is asked "
                             "to run (they come due together)", "use overlap = \"queue\", or catchup = \"latest\"")
     return spec
+
+
+def _sla(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    if seconds is None or seconds <= 0:
+        raise ScheduleError(where, "sla", f"{value!r} is not a duration", 'write e.g. sla = "45m" (s, m, h or d)')
+    return seconds
 
 
 def sensor_from(name: str, table: Mapping[str, Any], where: str, root: str) -> SensorSpec:
@@ -153,9 +168,12 @@ def sensor_from(name: str, table: Mapping[str, Any], where: str, root: str) -> S
 
 
 def check_glob(pattern: Any, root: str, where: str) -> str:
-    """The glob, relative to the project; ScheduleError when it is absolute or reaches outside the project."""
+    """The glob, relative to the project, or a URL of object storage (s3://bucket/incoming/*.csv); ScheduleError when a
+    local glob is absolute or reaches outside the project."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise ScheduleError(where, "glob", f"{pattern!r} is not a glob", "write e.g. glob = \"incoming/*.csv\"")
+    if paths.is_url(pattern) and not pattern.lower().startswith("file://"):
+        return paths.project_key(pattern, root, root)
     outside = ScheduleError(where, "glob", f"'{pattern}' reaches outside the project folder {root}",
                             "use a pattern relative to the project folder, e.g. \"incoming/*.csv\"")
     if os.path.isabs(pattern) or pattern.startswith("~"):
@@ -163,13 +181,8 @@ def check_glob(pattern: Any, root: str, where: str) -> str:
     parts = Path(pattern).parts
     if ".." in parts:
         raise outside
-    fixed = []  # the part before the first wildcard: resolve it, so a symlinked folder cannot lead outside either
-    for p in parts:
-        if any(c in p for c in "*?["):
-            break
-        fixed.append(p)
-    base = Path(root, *fixed).resolve()
-    if not base.is_relative_to(Path(root).resolve()):
+    # the part before the first wildcard, resolved, so a symlinked folder cannot lead outside either
+    if paths.within(root, paths.fixed_prefix(Path(pattern).as_posix())) is None:
         raise outside
     return Path(pattern).as_posix()
 
@@ -190,11 +203,11 @@ def schedule_row(spec: ScheduleSpec) -> dict[str, Any]:
     """The definition columns of a store row."""
     return {"name": spec.name, "source": spec.source, "cron": spec.cron, "timezone": spec.timezone,
             "parameters": dict(spec.parameters), "only_tasks": list(spec.only), "catchup": spec.catchup,
-            "max_concurrent": spec.max_concurrent, "overlap": spec.overlap, "jobs": spec.jobs}
+            "max_concurrent": spec.max_concurrent, "overlap": spec.overlap, "jobs": spec.jobs, "sla": spec.sla, "alert": spec.alert}
 
 
 def schedule_from_row(row: Mapping[str, Any]) -> ScheduleSpec:
     """A spec from a store row (validated when it was written)."""
     return ScheduleSpec(name=row["name"], cron=row["cron"], timezone=row["timezone"], parameters=row["parameters"] or {},
                         only=tuple(row["only_tasks"] or ()), catchup=row["catchup"], max_concurrent=row["max_concurrent"],
-                        overlap=row["overlap"], jobs=row["jobs"], source=row["source"])
+                        overlap=row["overlap"], jobs=row["jobs"], source=row["source"], sla=row.get("sla"), alert=row.get("alert"))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import NbflowError
+from ..errors import NbflowError, RunConflictError
 from ..liveness import HOST, gone, parse_owner
 from ..states import RunState, WorkState
 from .clock import Clock
@@ -79,7 +79,8 @@ async def run_item(store: Store, starter: RunStarter, kind: str, item_id: int, r
     """The lifecycle of a claimed slot or file: start (or resume) its run, link the run to it, record how it ended.
 
     A run that was cancelled, or this coroutine being cancelled, leaves the item `interrupted` (resumed later);
-    an error starting the run leaves it `failed` with the reason. Never raises but for cancellation."""
+    an error starting the run leaves it `failed` with the reason; a run whose data another live run holds leaves
+    it `queued`, with the reason, to be taken again later. Never raises but for cancellation."""
     outcome = ItemOutcome(WorkState.RUNNING, run_id=resume)
 
     def linked(run_id: str) -> None:
@@ -90,6 +91,10 @@ async def run_item(store: Store, starter: RunStarter, kind: str, item_id: int, r
 
     try:
         status = await (starter.resume(resume) if resume else starter.run(request, linked))
+    except RunConflictError as e:  # another run holds its data: the item waits in the queue, and says why
+        outcome.status, outcome.reason = WorkState.QUEUED, f"waits for run {e.run_id} (pid {e.pid}), which holds {e.path}"
+        store.update_item(kind, item_id, status=outcome.status, reason=outcome.reason)
+        return outcome
     except asyncio.CancelledError:
         store.update_item(kind, item_id, status=WorkState.INTERRUPTED, reason=INTERRUPTED, ended_at=clock.now().timestamp())
         raise

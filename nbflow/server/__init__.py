@@ -11,6 +11,8 @@ from jupyter_server.utils import url_path_join
 
 from .base import NbflowHandler
 from .changes import ChangesHandler
+from .notebooks import NotebookTagsHandler
+from .ops import AlertsHandler, BreakerResetHandler, BreakersHandler
 from .routes import LineageHandler, LogHandler, PipelineHandler, RunHandler
 from .runs import CancelHandler, RunsHandler
 from .state import ServerState
@@ -27,6 +29,10 @@ ROUTES: list[tuple[str, type[NbflowHandler]]] = [
     (f"runs/{_RUN}/cancel", CancelHandler),
     (f"runs/{_RUN}/tasks/(?P<task>.+)/attempts/(?P<attempt>[0-9]+)/log", LogHandler),
     ("lineage", LineageHandler),
+    ("notebook-tags", NotebookTagsHandler),
+    ("alerts", AlertsHandler),
+    ("breakers", BreakersHandler),
+    ("breakers/(?P<name>[^/]+)/reset", BreakerResetHandler),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -70,6 +71,12 @@ class NbflowHandler(APIHandler):
 
     def to_path(self, path: str | None) -> str | None:
         return paths.to_server_path(self.nbflow.root_dir, path)
+
+    def openable(self, path: str | None) -> bool:
+        """Whether JupyterLab can open this server-relative path (it refuses dot-folders unless allow_hidden)."""
+        if not path or not os.path.exists(os.path.join(self.nbflow.root_dir, path)):
+            return False
+        return self.nbflow.allow_hidden or not paths.is_hidden(path)
 
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_argument(name, None)

@@ -10,9 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import ConflictError, NbflowError
+from ..errors import NbflowError
 from ..project import Project, new_run_id
-from ..records import RunRecord
 
 
 @dataclass
@@ -27,7 +26,7 @@ class Child:
 
 
 def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-                   error_file: str) -> list[str]:
+                   error_file: str, executor: str | None = None) -> list[str]:
     """The `nbflow run` command line for a triggered run; every value passed as JSON so its type survives."""
     cmd = [sys.executable, "-m", "nbflow", "run", project.root, "--run-id", run_id, "--trigger", "jupyter",
            "--error-file", error_file]
@@ -35,35 +34,22 @@ def runner_command(project: Project, run_id: str, parameters: Mapping[str, Any],
         cmd += ["-p", f"{key}={json.dumps(value)}"]
     for name in only:
         cmd += ["--only", name]
+    if executor:
+        cmd += ["--executor", executor]
     return cmd + (["--force"] if force else [])
 
 
 class RunnerProcesses:
-    """Starts `nbflow run` processes: at most one per project from this server; runs started elsewhere are found in
-    the store."""
+    """Starts `nbflow run` processes and reaps them. Whether a run may start is the run claims' rule
+    (nbflow/claims.py), checked by the runner atomically when it records its run: two runs whose data overlap
+    cannot both start, even when they race."""
 
     def __init__(self) -> None:
         self._children: dict[str, Child] = {}
 
-    def child(self, root: str) -> Child | None:
-        found = self._children.get(root)
-        return found if found is not None and found.alive() else None
-
     def start(self, project: Project, parameters: Mapping[str, Any], only: Iterable[str], force: bool,
-              active: list[RunRecord], settled: Iterable[str] = ()) -> Child:
-        """Check and spawn in one synchronous step (no await in between: tornado runs one handler step at a time).
-
-        `active`: the project's live running runs from the store (a run started with the CLI counts too).
-        `settled`: run ids the store already shows finished; their runner may still be exiting, which is no conflict.
-        """
-        mine = self.child(project.root)
-        if mine is not None and mine.run_id not in set(settled):
-            raise ConflictError(f"a run of this project is already running: {mine.run_id} (started from Jupyter, pid "
-                                f"{mine.proc.pid}). Fix: wait for it to finish, or cancel it")
-        if active:
-            run = active[0]
-            raise ConflictError(f"a run of this project is already running: {run.id} (trigger {run.trigger}, "
-                                f"pid {run.pid} on {run.host}). Fix: wait for it to finish, or cancel it")
+              executor: str | None = None) -> Child:
+        """Spawn the runner of a new run (`executor`: "local" or "dask"; None: the project's own)."""
         run_id = new_run_id()
         logs = os.path.join(project.root, ".nbflow", "logs")
         os.makedirs(logs, exist_ok=True)
@@ -72,13 +58,15 @@ class RunnerProcesses:
         log = open(log_path, "ab")  # noqa: SIM115 - closed by the reaper thread
         env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
         try:
-            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path), cwd=project.root,
+            proc = subprocess.Popen(runner_command(project, run_id, parameters, only, force, error_path, executor), cwd=project.root,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         except OSError as err:
             log.close()
             raise NbflowError(f"cannot start the runner process ({err}). Fix: check that {sys.executable} still exists") from err
-        child = self._children[project.root] = Child(run_id, proc, log_path, error_path)
+        child = self._children[run_id] = Child(run_id, proc, log_path, error_path)
+        for done in [k for k, c in self._children.items() if not c.alive()]:
+            del self._children[done]
         threading.Thread(target=_reap, args=(proc, log), name=f"nbflow-reap-{run_id}", daemon=True).start()
         return child
 
@@ -89,12 +77,14 @@ def _reap(proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     log.close()
 
 
-def startup_error(child: Child) -> str:
-    """Why a runner ended before recording its run: the error it wrote to its error file, else where its output is."""
+def startup_error(child: Child) -> tuple[str, bool]:
+    """Why a runner ended before recording its run (the error it wrote to its error file, else where its output is),
+    and whether that was a conflict with another run."""
     try:
         with open(child.error_path, encoding="utf-8") as f:
-            return str(json.load(f)["message"])
+            found = json.load(f)
+        return str(found["message"]), bool(found.get("conflict"))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return (f"the runner process ended (exit code {child.proc.returncode}) before recording the run. "
-            f"Fix: see its output in .nbflow/logs/{os.path.basename(child.log_path)} in the project folder")
+            f"Fix: see its output in .nbflow/logs/{os.path.basename(child.log_path)} in the project folder"), False

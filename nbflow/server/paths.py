@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config import find_settings
 from ..errors import NotFoundError
+from ..paths import within
 
 
 def inside(root_dir: str, relative: str) -> Path:
@@ -14,12 +15,11 @@ def inside(root_dir: str, relative: str) -> Path:
     Containment is checked with `is_relative_to` on resolved paths, never with a string prefix
     (`/srv/data-secret` must not pass for root `/srv/data`).
     """
-    root = Path(root_dir).resolve()
     if relative.startswith(("/", "\\", "~")) or os.path.isabs(relative) or "\x00" in relative:
         raise NotFoundError(f"'{relative}' is not a path relative to the Jupyter root folder. "
                             f"Fix: give a folder or notebook path as the file browser shows it")
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root):
+    target = within(root_dir, relative)
+    if target is None:
         raise NotFoundError(f"'{relative}' is outside the Jupyter root folder. Fix: open a folder inside it")
     return target
 
@@ -45,11 +45,8 @@ def to_server_path(root_dir: str, path: str | None) -> str | None:
     """An absolute path as the server-root-relative posix path JupyterLab opens; None when outside root_dir or unset."""
     if not path:
         return None
-    root = Path(root_dir).resolve()
-    full = Path(path).resolve()
-    if not full.is_relative_to(root):
-        return None
-    return full.relative_to(root).as_posix()
+    full = within(root_dir, path)
+    return None if full is None else full.relative_to(Path(root_dir).resolve()).as_posix()
 
 
 def is_hidden(relative: str) -> bool:

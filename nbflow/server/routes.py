@@ -25,12 +25,6 @@ class PipelineHandler(NbflowHandler):
     def project_label(self, folder: str) -> str:
         return self.to_path(folder) or ""
 
-    def openable(self, path: str | None) -> bool:
-        """Whether JupyterLab can open this server-relative path (it refuses dot-folders unless allow_hidden)."""
-        if not path or not os.path.exists(os.path.join(self.nbflow.root_dir, path)):
-            return False
-        return self.nbflow.allow_hidden or not paths.is_hidden(path)
-
 
 class RunHandler(NbflowHandler):
     @route
@@ -40,9 +34,13 @@ class RunHandler(NbflowHandler):
     def detail(self, folder: str, run_id: str) -> dict[str, Any]:
         with self.nbflow.project(folder) as project:
             detail = project.show(run_id)
+            try:  # a task's file may be .ipynb, .py or .md, or named by pipeline.yaml
+                files = {name: t.path for name, t in project.compile().tasks.items()}
+            except NbflowError:  # the notebooks do not compile now: the run's record still shows
+                files = {}
 
             def notebook_of(task: str) -> str:
-                return os.path.join(project.config.notebooks, task + ".ipynb")
+                return files.get(task) or os.path.join(project.config.notebooks, task + ".ipynb")
 
             return views.run_detail(detail, notebook_of, self.to_path)
 

@@ -5,19 +5,19 @@ import asyncio
 from typing import Any
 
 from ..errors import NbflowError, NotFoundError
-from ..project import Project
 from ..records import RunRecord
 from ..states import RunState
-from . import views
+from . import paths, views
 from .base import NbflowHandler, route
 from .launcher import startup_error
 
 RECORD_WAIT_S = 60.0  # how long POST runs waits for the runner to record the run (it imports papermill first)
-BODY_FIELDS = {"parameters", "only", "force"}
+BODY_FIELDS = {"parameters", "only", "force", "executor"}
+EXECUTORS = ("local", "dask")
 
 
-def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool]:
-    """The trigger body {"parameters": {...}, "only": [...], "force": bool}, checked field by field."""
+def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool, str | None]:
+    """The trigger body {"parameters": {...}, "only": [...], "force": bool, "executor": "local"|"dask"}, checked field by field."""
     body = {} if body is None else body
     if not isinstance(body, dict):
         raise NbflowError('the request body must be a JSON object like {"parameters": {"sample_size": 500}, "only": [], "force": false}')
@@ -38,7 +38,10 @@ def parse_body(body: Any) -> tuple[dict[str, Any], list[str], bool]:
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise NbflowError(f"field 'force' must be true or false, not {force!r}")
-    return parameters, only, force
+    executor = body.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        raise NbflowError(f"field 'executor' must be one of {', '.join(EXECUTORS)} (or left out for the project's own), not {executor!r}")
+    return parameters, only, force, executor
 
 
 class RunsHandler(NbflowHandler):
@@ -54,12 +57,14 @@ class RunsHandler(NbflowHandler):
 
     @route
     async def post(self) -> None:
-        parameters, only, force = parse_body(self.json_body())
+        parameters, only, force, executor = parse_body(self.json_body())
         folder = self.folder()
         project = await self.blocking(self.nbflow.project, folder)
-        _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only))
-        active, settled = await self.blocking(self.active, project)
-        child = self.nbflow.runners.start(project, parameters, only, force, active, settled)  # synchronous check-and-spawn
+        _, _, warnings = await self.blocking(lambda: project.check_run(parameters, only=only, executor=executor))
+        conflict = await self.blocking(lambda: project.run_conflict(parameters, only=only))
+        if conflict is not None:  # the rule every run start follows; the runner checks it again atomically
+            raise conflict
+        child = self.nbflow.runners.start(project, parameters, only, force, executor)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RECORD_WAIT_S
         while loop.time() < deadline:
@@ -67,17 +72,12 @@ class RunsHandler(NbflowHandler):
             if await self.blocking(self.status_of, folder, child.run_id) is not None:
                 break
             if exited:
-                self.reply({"message": startup_error(child)}, 400 if child.proc.returncode == 2 else 500)
+                message, clash = startup_error(child)
+                status = 409 if clash else 400 if child.proc.returncode == 2 else 500
+                self.reply({"message": paths.server_relative(self.nbflow.root_dir, message)}, status)
                 return
             await asyncio.sleep(0.1)
         self.reply({"run_id": child.run_id, "warnings": warnings}, 202)
-
-    def active(self, project: Project) -> tuple[list[RunRecord], list[str]]:
-        """The project's live running runs, and the run of this server's runner process if the store shows it finished."""
-        mine = self.nbflow.runners.child(project.root)
-        status = self.status_of(project.root, mine.run_id) if mine is not None else None
-        settled = [mine.run_id] if mine is not None and status not in (None, RunState.RUNNING) else []
-        return project.active_runs(), settled
 
     def status_of(self, folder: str, run_id: str) -> RunState | None:
         """The run's status, None while the store has no such run."""

@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..project import PipelineState
-from ..records import AttemptRecord, RunDetail, RunRecord, as_json
+from ..records import AlertRecord, AttemptRecord, RunDetail, RunRecord, as_json
 
 ToPath = Callable[[str | None], str | None]  # absolute path -> server-root-relative path (or None)
 
@@ -35,6 +35,9 @@ def error(a: AttemptRecord | None, message: str | None = None, cell: int | None 
 def pipeline(project: str, state: PipelineState, to_path: ToPath, openable: Callable[[str | None], bool]) -> dict[str, Any]:
     """GET pipeline: the DAG with each task's state in the state's run (all pending without a run)."""
     last = {a.task: a for a in state.attempts}  # the last attempt wins (attempts come oldest first)
+    forecast = state.forecast or {}
+    expected = forecast.get("tasks", {})
+    eta = forecast.get("run") if state.run and (forecast.get("run") or {}).get("run_id") == state.run.id else None
     tasks = []
     for name, task in state.pipeline.tasks.items():
         row = state.tasks.get(name)
@@ -48,12 +51,17 @@ def pipeline(project: str, state: PipelineState, to_path: ToPath, openable: Call
             "error": (error(attempt_ if attempt_ and attempt_.error == row.error else None, row.error, row.error_cell)
                       if row else None),
             "executed": executed, "executed_openable": openable(executed),
+            "expected": expected.get(name),  # {"median", "p90", "p95", "samples"} of its last successes, or null
+            "expected_end": (eta or {}).get("tasks", {}).get(name),  # while the run runs: when this task should end
         })
     via: dict[tuple[str, str], list[str]] = {}
     for e in state.pipeline.edges:
         via.setdefault((e.upstream, e.downstream), []).append(e.reason)
+    run = run_summary(state.run) if state.run else None
+    if run is not None:  # the forecast of a running run: its expected end along the critical path
+        run["eta"] = None if eta is None else {k: eta[k] for k in ("eta", "remaining", "critical_path", "unknown")}
     return {
-        "project": project, "run": run_summary(state.run) if state.run else None, "parameters": dict(state.parameters),
+        "project": project, "run": run, "parameters": dict(state.parameters),
         "tasks": tasks, "edges": [{"source": u, "target": d, "via": reasons} for (u, d), reasons in via.items()],
         "event_id": state.event_id,
     }
@@ -64,7 +72,9 @@ def attempt(a: AttemptRecord, to_path: ToPath, partial: frozenset[str] = frozens
         "attempt": a.number, "status": a.status, "started": a.started_at, "ended": a.ended_at, "duration": a.duration,
         "error_cell": a.error_cell, "error": a.error, "error_kind": a.error_kind, "ename": a.ename, "evalue": a.evalue,
         "executed": to_path(a.artifact), "partial": a.artifact in partial,
-        "kernel_start": a.kernel_start, "kernel_start_ms": a.kernel_start_ms,
+        "host": a.host, "worker": a.worker, "peak_rss": a.peak_rss, "cpu_seconds": a.cpu_seconds,
+        "resources": dict(a.resources) if a.resources else None, "kernel_start": a.kernel_start,
+        "kernel_start_ms": a.kernel_start_ms,
     }
 
 
@@ -93,3 +103,9 @@ def task_lineage(found: Mapping[str, Any], to_path: ToPath) -> dict[str, Any]:
     shown = {k: v for k, v in as_json(a).items() if k not in ("log", "fingerprint")}
     lineage["attempt"] = {**shown, "executed": to_path(a.artifact)}
     return {"task": as_json(lineage)}
+
+
+def alerts(rows: list[AlertRecord]) -> list[dict[str, Any]]:
+    """GET alerts: each alert with its deliveries."""
+    out: list[dict[str, Any]] = as_json(rows)
+    return out

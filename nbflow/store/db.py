@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreGoneError
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -97,13 +97,28 @@ class Db:
         self.path = path
         self.conn = connect(path)
         self.lock = threading.RLock()
+        self.inode = None if path == ":memory:" else os.stat(path).st_ino
+
+    def check_file(self) -> None:
+        """StoreError when the store file was deleted or replaced since it was opened: SQLite would go on writing
+        to the unlinked file, and everything recorded from then on would be lost without a word."""
+        if self.inode is None:
+            return
+        try:
+            same = os.stat(self.path).st_ino == self.inode
+        except OSError:
+            same = False
+        if not same:
+            raise StoreGoneError(f"the nbflow store {self.path} was deleted or replaced while this process was using it; "
+                             "nothing more can be recorded in it. Fix: restore the file (or let the next run create a "
+                             "new store), then start the run again")
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
         """sqlite-utils over the same connection, for migrations; imported only then, and without pandas and numpy
         when they are not loaded yet: sqlite-utils imports both to map their types, which migrations never use, and
         that cost a new project's first run ~0.3 s (sqlite-utils then maps plain Python types only, in this process)."""
-        from ..imports import without
+        from ..lightimport import without
 
         with without("pandas", "numpy"):
             import sqlite_utils
@@ -117,6 +132,7 @@ class Db:
             if self.conn.in_transaction:  # nested: join the outer transaction
                 yield self.conn
                 return
+            self.check_file()
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as err:

@@ -213,6 +213,45 @@ def _v3_projects(db: Database, ctx: MigrationContext) -> None:
     create_index(db, "run_claims", ["path"])
 
 
+def _v4_operations(db: Database, ctx: MigrationContext) -> None:
+    """Operations (issue 13): alerts raised and their deliveries to each target, open failure streaks (one alert per
+    task per streak), circuit-breaker state shared by every run of the project, and a schedule's SLA and alert level."""
+    create_table(
+        db, "alerts",
+        {"id": int, "project": str, "created_at": float, "severity": str, "event": str, "key": str, "run_id": str,
+         "task": str, "title": str, "body": str, "data": str, "outcome": str},
+        pk="id",
+        not_null=["project", "created_at", "severity", "event", "title", "outcome"],
+    )
+    create_index(db, "alerts", ["project", "created_at"])
+    create_table(
+        db, "alert_deliveries",
+        {"id": int, "alert_id": int, "project": str, "target": str, "status": str, "attempts": int, "error": str,
+         "owner": str, "created_at": float, "updated_at": float},
+        pk="id",
+        foreign_keys=[("alert_id", "alerts", "id")],
+        not_null=["alert_id", "project", "target", "status", "created_at", "updated_at"],
+        defaults={"attempts": 0},
+    )
+    create_index(db, "alert_deliveries", ["alert_id"])
+    create_index(db, "alert_deliveries", ["project", "status"])
+    create_table(
+        db, "alert_streaks",
+        {"project": str, "key": str, "opened_at": float, "run_id": str, "failures": int, "last_at": float},
+        pk=("project", "key"),
+        not_null=["opened_at", "failures", "last_at"],
+    )
+    create_table(
+        db, "breakers",
+        {"project": str, "name": str, "state": str, "failures": str, "opened_at": float, "last_error": str,
+         "probe_owner": str, "probe_at": float, "updated_at": float},
+        pk=("project", "name"),
+        not_null=["state", "failures", "updated_at"],
+    )
+    for column, kind in (("sla", "REAL"), ("alert", "TEXT")):
+        db.conn.execute(f"ALTER TABLE schedules ADD COLUMN {column} {kind}")
+
+
 def _split_datasets_by_project(conn: Any, default: str) -> None:
     """v2 kept one dataset per relative path, whichever project wrote or read it. Give each project its own: a
     version moves to the project whose attempt wrote it; an external version read by several projects is copied,
@@ -255,7 +294,14 @@ def _split_datasets_by_project(conn: Any, default: str) -> None:
     conn.execute("UPDATE datasets SET project = ? WHERE project = '' AND substr(path, 1, 1) != '/'", (default,))
 
 
-def _v4_kernel_starts(db: Database) -> None:
+def _v5_attempt_placement(db: Database) -> None:
+    """Where each attempt ran and what it used: the Dask worker's address (host and pid are the machine and process that
+    ran it), the kernel's peak resident memory and CPU seconds, and the resources applied (cores, GPU ids, memory limit)."""
+    for column, kind in (("worker", "TEXT"), ("peak_rss", "INTEGER"), ("cpu_seconds", "REAL"), ("resources", "TEXT")):
+        db.conn.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
+
+
+def _v6_kernel_starts(db: Database) -> None:
     """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took; and an
     index that finds the newest version of a path without sorting all its versions (a path written 100,000 times
     took 0.3 s to look up)."""
@@ -274,7 +320,7 @@ class MigrationContext:
 
 Migration = Callable[["Database", MigrationContext], None]
 MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects,
-                               lambda db, ctx: _v4_kernel_starts(db)]
+                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db), lambda db, ctx: _v6_kernel_starts(db)]
 
 
 def user_version(db: Db) -> int:

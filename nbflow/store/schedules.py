@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 ITEM_TABLES = {"slot": ("schedule_slots", "schedule"), "file": ("sensor_files", "sensor")}
 ITEM_FIELDS = ("status", "reason", "run_id", "owner", "tries", "claimed_at", "started_at", "ended_at")
-SCHEDULE_COLUMNS = ("source", "cron", "timezone", "parameters", "only_tasks", "catchup", "max_concurrent", "overlap", "jobs")
+SCHEDULE_COLUMNS = ("source", "cron", "timezone", "parameters", "only_tasks", "catchup", "max_concurrent", "overlap", "jobs",
+                    "sla", "alert")
 
 
 def _schedule(row: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def _schedule(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode(row: Mapping[str, Any]) -> list[Any]:
-    return [json.dumps(row[c], sort_keys=True) if c in ("parameters", "only_tasks") else row[c] for c in SCHEDULE_COLUMNS]
+    return [json.dumps(row[c], sort_keys=True) if c in ("parameters", "only_tasks") else row.get(c) for c in SCHEDULE_COLUMNS]
 
 
 class ScheduleStore:

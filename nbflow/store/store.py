@@ -5,20 +5,27 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, NotFoundError
 from ..liveness import HOST
-from ..records import AttemptRecord, FileRecord, RunRecord, TaskRecord, record_fields
+from ..paths import is_url
+from ..records import AttemptRecord, ClaimRecord, FileRecord, RunRecord, TaskRecord, record_fields
 from ..states import AttemptState, ErrorKind, RunState, TaskState
 from . import migrations
 from .db import Db, wal_bug_warning
+from .ops import OpsStore
 from .schedules import ScheduleStore
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from ..claims import Claim
+
+ClaimCheck = Callable[[list[ClaimRecord]], None]  # raises when a held claim conflicts with the new run's
+
+PLACEMENT_FIELDS = ("host", "worker", "pid", "peak_rss", "cpu_seconds", "resources", "kernel_start", "kernel_start_ms")
 TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact")
 ABANDONED = "the runner stopped while this attempt ran"
 DEFAULT_PROJECT = "default"
@@ -63,6 +70,7 @@ def _attempt(row: Sequence[Any]) -> AttemptRecord:
     values = dict(zip(record_fields(AttemptRecord), row))
     values["status"] = AttemptState(values["status"])
     values["error_kind"] = ErrorKind(values["error_kind"]) if values["error_kind"] else None
+    values["resources"] = _loads(values["resources"])
     return AttemptRecord(**values)
 
 
@@ -77,7 +85,7 @@ def _version(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Store(ScheduleStore):
+class Store(ScheduleStore, OpsStore):
     """nbflow's SQLite store: runs, task states, attempts, events and dataset lineage, of one project.
 
     Several projects may share one store file (`store = "/shared/nbflow.db"`): every query here is limited to
@@ -163,12 +171,15 @@ class Store(ScheduleStore):
 
     def create_run(self, run_id: str, *, trigger: str, logical_date: str, parameters: dict[str, Any],
                    selection: dict[str, Any], tasks: list[str], schedule: str | None = None,
-                   resumed_from: str | None = None) -> None:
-        """Record a new run (status 'running') and its tasks (all 'pending') in one transaction."""
+                   resumed_from: str | None = None, claims: Sequence[Claim] = (), check: ClaimCheck | None = None) -> None:
+        """Record a new run (status 'running') and its tasks (all 'pending') in one transaction, with the datasets it
+        claims; `check` sees the claims live runs hold, inside the same transaction, and raises to refuse the run."""
         now = time.time()
         try:
             with self._write() as conn:
                 self._register(conn)
+                if check is not None:
+                    check(self._held(conn))
                 conn.execute(
                     "INSERT INTO runs (id, project, trigger, logical_date, parameters, selection, status, "
                     "created_at, started_at, ended_at, host, pid, heartbeat_at, schedule, resumed_from) "
@@ -180,6 +191,7 @@ class Store(ScheduleStore):
                     "INSERT INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
                     [(run_id, task, TaskState.PENDING) for task in tasks],
                 )
+                self._claim(conn, run_id, claims)
                 self._event(conn, "run_started", run_id, None,
                             {"trigger": trigger, "logical_date": logical_date, "tasks": list(tasks)})
         except sqlite3.IntegrityError as err:
@@ -188,11 +200,28 @@ class Store(ScheduleStore):
                 "Fix: start the run with a new id"
             ) from err
 
+    def _held(self, conn: sqlite3.Connection) -> list[ClaimRecord]:
+        return [ClaimRecord(*row) for row in conn.execute(
+            "SELECT c.run_id, c.project, c.path, c.mode, r.host, r.pid, r.started_at, r.heartbeat_at FROM run_claims c "
+            "JOIN runs r ON r.id = c.run_id WHERE r.status = 'running' ORDER BY r.created_at, c.rowid")]
+
+    def held_claims(self) -> list[ClaimRecord]:
+        """Claims of every run recorded running, of every project in the store (absolute paths are shared)."""
+        with self._db.lock:
+            return self._held(self._db.conn)
+
+    @staticmethod
+    def _claim(conn: sqlite3.Connection, run_id: str, claims: Sequence[Claim]) -> None:
+        conn.execute("DELETE FROM run_claims WHERE run_id = ?", (run_id,))
+        conn.executemany("INSERT OR IGNORE INTO run_claims (run_id, project, path, mode) VALUES (?, ?, ?, ?)",
+                         [(run_id, c.project, c.path, c.mode) for c in claims])
+
     def finish_run(self, run_id: str, status: RunState) -> None:
-        """Set the run's final status and end time."""
+        """Set the run's final status and end time; its claims are let go."""
         status = RunState(status)
         now = time.time()
         with self._write() as conn:
+            conn.execute("DELETE FROM run_claims WHERE run_id = ?", (run_id,))
             cur = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
                 (status, now, now, run_id),
@@ -284,11 +313,16 @@ class Store(ScheduleStore):
             self._need(cur.rowcount, run_id, task)
             self._event(conn, "task_state", run_id, task, {"status": status, **fields})
 
-    def reset_tasks(self, run_id: str, tasks: list[str], status: RunState = RunState.RUNNING) -> None:
-        """For resume: the run is this process's again (status, pid, host, heartbeat) and `tasks` pending."""
+    def reset_tasks(self, run_id: str, tasks: list[str], status: RunState = RunState.RUNNING, *,
+                    claims: Sequence[Claim] = (), check: ClaimCheck | None = None) -> None:
+        """For resume: the run is this process's again (status, pid, host, heartbeat), `tasks` pending, and it holds
+        `claims` (after `check`, as for a new run)."""
         status = RunState(status)
         now = time.time()
         with self._write() as conn:
+            if check is not None:
+                check([c for c in self._held(conn) if c.run_id != run_id])
+            self._claim(conn, run_id, claims)
             cur = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = NULL, host = ?, pid = ?, heartbeat_at = ? WHERE id = ?",
                 (status, self._host, os.getpid(), now, run_id),
@@ -307,9 +341,9 @@ class Store(ScheduleStore):
 
     # attempts
 
-    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str,
+    def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str | None,
                       pid: int | None = None) -> int:
-        """Record attempt `number` (1-based) of a task as running; return the attempt id."""
+        """Record attempt `number` (1-based) of a task as running; return the attempt id (`artifact` None: no notebook)."""
         now = time.time()
         with self._write() as conn:
             cur = conn.execute(
@@ -332,13 +366,17 @@ class Store(ScheduleStore):
                        error: str | None = None, error_cell: int | None = None, ename: str | None = None,
                        evalue: str | None = None, log: str | None = None,
                        reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
-                       fingerprint: str | None = None, kernel_start: str | None = None,
-                       kernel_start_ms: float | None = None) -> None:
+                       fingerprint: str | None = None, placement: Mapping[str, Any] | None = None) -> None:
         """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
 
-        `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses;
-        `kernel_start` how its kernel started ("fork" or "spawn") and `kernel_start_ms` how long that took.
+        `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
+        `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources), and how its
+        kernel started (kernel_start: "fork" or "spawn"; kernel_start_ms: how long that took); a field left out keeps
+        what start_attempt recorded.
         """
+        where = {k: v for k, v in (placement or {}).items() if k in PLACEMENT_FIELDS and v is not None}
+        if "resources" in where:
+            where["resources"] = _dumps(where["resources"])
         with self._write() as conn:
             found = conn.execute("SELECT run_id, task, number FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
             if found is None:
@@ -346,9 +384,9 @@ class Store(ScheduleStore):
             run_id, task, number = found
             conn.execute(
                 "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, ename = ?, "
-                "evalue = ?, log = ?, fingerprint = ?, kernel_start = ?, kernel_start_ms = ? WHERE id = ?",
-                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint,
-                 kernel_start, kernel_start_ms, attempt_id),
+                "evalue = ?, log = ?, fingerprint = ?" + "".join(f", {k} = ?" for k in where) + " WHERE id = ?",
+                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, *where.values(),
+                 attempt_id),
             )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
@@ -367,7 +405,7 @@ class Store(ScheduleStore):
 
     def _dataset_key(self, path: str) -> tuple[str, str]:
         """A dataset's (project, path): paths inside a project are the project's; an absolute path is shared."""
-        return ("" if os.path.isabs(path) else self.project), path
+        return ("" if os.path.isabs(path) or is_url(path) else self.project), path
 
     def _dataset_id(self, conn: sqlite3.Connection, path: str) -> int:
         key = self._dataset_key(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import REPO, write_notebook
+from tests.conftest import REPO, stop_processes_under, write_notebook
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("NBFLOW_SCREENSHOTS") or Path(__file__).parent / "screenshots")
@@ -62,7 +62,7 @@ def lab_command(root: Path, port: int, token: str, settings: Path) -> list[str]:
     ]
 
 
-def wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def wait_for_server(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -105,6 +105,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        stop_processes_under(root)  # runners the server started live in sessions of their own
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,10 @@ def page(lab: dict[str, str]) -> Iterator[Page]:
         pg.goto(f"{lab['url']}/lab?token={lab['token']}")
         pg.wait_for_selector("#jp-main-dock-panel")
         pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
+        # keyboard shortcuts are bound once the settings load, after the commands (later still with more extensions,
+        # such as jupytext's): the palette test presses one first thing
+        pg.wait_for_function("() => window.jupyterapp.commands.keyBindings.some("
+                             "k => k.command === 'apputils:activate-command-palette')")
         yield pg
         browser.close()
 
