@@ -120,7 +120,7 @@ def compile(directory: str, json_out: bool) -> None:
     """Read the notebooks, build and validate the DAG; print tasks, edges and an order. Runs nothing."""
     project = _project(directory)
     pipeline = project.compile()
-    for w in project.input_warnings(pipeline):
+    for w in project.input_warnings(pipeline) + project.kernel_warnings(pipeline):  # a missing kernel: `run` would refuse
         out.err_console.print(f"[yellow]warning:[/] {out.escape(w)}")
     if json_out:
         click.echo(out.pipeline_json(pipeline))
@@ -130,15 +130,17 @@ def compile(directory: str, json_out: bool) -> None:
 
 @main.command()
 @project_dir
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="dag.svg or dag.dot")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="dag.png, dag.pdf, dag.svg, dag.dot, ...: the extension is the format.")
 @click.option("--run", "run_id", default=None, help="Colour the nodes by this run's task states.")
+@click.option("--edge-labels", is_flag=True, help="Write each edge's reason on it (upstream tag, path data/x.csv).")
 @handle_errors
-def graph(directory: str, output: str, run_id: str | None) -> None:
-    """Draw the DAG to a .dot or .svg file (SVG needs Graphviz's `dot` program)."""
-    fmt = "svg" if output.endswith(".svg") else "dot"
-    if not output.endswith((".svg", ".dot", ".gv")):
-        raise NbflowError(f"cannot tell the format of '{output}'. Fix: name the file *.svg or *.dot")
-    data = _project(directory).graph(fmt, run_id)
+def graph(directory: str, output: str, run_id: str | None, edge_labels: bool) -> None:
+    """Draw the DAG in any format Graphviz writes (png, pdf, svg, ...; all but .dot need Graphviz's `dot` program)."""
+    fmt = os.path.splitext(output)[1].lstrip(".").lower()
+    if not fmt:
+        raise NbflowError(f"cannot tell the format of '{output}'. Fix: name the file *.png, *.pdf, *.svg or *.dot")
+    data = _project(directory).graph(fmt, run_id, edge_labels=edge_labels)
     with open(output, "wb") as f:
         f.write(data if isinstance(data, bytes) else data.encode())
     out.console.print(f"wrote {output}")
@@ -205,11 +207,12 @@ def resume(run_id: str, directory: str, jobs: int | None, no_alerts: bool, execu
 @project_opt
 @click.option("--limit", "-n", default=20, show_default=True, help="How many runs to list, newest first.")
 @click.option("--all-projects", is_flag=True, help="Every project's runs in this project's store (when it is shared).")
+@click.option("--all", "show_all", is_flag=True, help="Also the runs that ran nothing (every task up to date).")
 @click.option("--json", "json_out", is_flag=True, help="Print JSON.")
 @handle_errors
-def runs(directory: str, limit: int, all_projects: bool, json_out: bool) -> None:
-    """List recent runs."""
-    rows = _project(directory).runs(limit=limit, all_projects=all_projects)
+def runs(directory: str, limit: int, all_projects: bool, show_all: bool, json_out: bool) -> None:
+    """List recent runs, with the parameters that differ between them (runs where nothing ran: with --all)."""
+    rows = _project(directory).runs(limit=limit, all_projects=all_projects, include_noop=show_all)
     _print(rows, json_out, lambda: out.print_runs(rows, all_projects))
 
 
@@ -225,14 +228,47 @@ def show(run_id: str | None, directory: str, json_out: bool) -> None:
 
 
 @main.command()
-@click.argument("run_id")
-@click.argument("task")
+@click.argument("run_and_task", nargs=-1, required=True, metavar="[RUN] TASK")
 @project_opt
 @click.option("--attempt", type=int, default=None, help="Attempt number (default: the last).")
 @handle_errors
-def logs(run_id: str, task: str, directory: str, attempt: int | None) -> None:
-    """Print the stdout/stderr and the error of a task's attempt in a run."""
+def logs(run_and_task: tuple[str, ...], directory: str, attempt: int | None) -> None:
+    """Print a task's output (streams and displayed values) and error, in RUN or the latest run where it ran."""
+    if len(run_and_task) > 2:
+        raise click.UsageError("give at most a run id and a task: nbflow logs [RUN] TASK")
+    run_id, task = (None, run_and_task[0]) if len(run_and_task) == 1 else run_and_task
     out.print_logs(_project(directory).logs(run_id, task, attempt))
+
+
+@main.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@project_opt
+@click.option("--task", default=None, help="Compare this task's executed notebooks (default: every task that ran in both).")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON (the REST route runs/compare answers the same).")
+@handle_errors
+def diff(run_a: str, run_b: str, directory: str, task: str | None, json_out: bool) -> None:
+    """What changed between two runs: parameters, code, task outcomes, data hashes, notebooks cell by cell."""
+    found = _project(directory).diff(run_a, run_b, task)
+    _print(found, json_out, lambda: out.print_diff(found))
+
+
+@main.command()
+@click.argument("run_id", required=False)
+@project_opt
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="The HTML file to write (default: nbflow-report-RUN.html).")
+@click.option("--open", "open_it", is_flag=True, help="Open it in the web browser.")
+@handle_errors
+def report(run_id: str | None, directory: str, output: str | None, open_it: bool) -> None:
+    """Write one self-contained HTML report of a run (default: the latest where something ran), for someone without Jupyter."""
+    path = _project(directory).report(run_id, output)
+    out.console.print(f"wrote {out.rel(path)} ({os.path.getsize(path) / 1024:.0f} KB)")
+    if open_it:
+        import pathlib
+        import webbrowser
+
+        webbrowser.open(pathlib.Path(path).as_uri())
 
 
 @main.command()

@@ -4,17 +4,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape as escape  # re-exported: the CLI escapes its messages with it
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
+from .cells import cell_label, with_cell
 from .model import Pipeline
+from .provenance import describe
 from .records import AttemptRecord, RunDetail, RunRecord
 from .resources import format_size
 from .states import FINAL, AttemptState, TaskState, WorkState
@@ -43,6 +47,17 @@ def seconds(start: float | None, end: float | None) -> str:
     return f"{end - start:.1f}s" if start and end else "-"
 
 
+def took(value: float | None) -> str:
+    """A duration as people read it: 2.1s, 4m13s, 1h02m."""
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f}s"
+    if value < 3600:
+        return f"{int(value // 60)}m{int(value % 60):02d}s"
+    return f"{int(value // 3600)}h{int(value % 3600 // 60):02d}m"
+
+
 def rel(path: str | None) -> str:
     if not path:
         return "-"
@@ -62,7 +77,7 @@ def print_pipeline(p: Pipeline) -> None:
         if t.paired is not None:
             console.print(f"       {'paired':<7}{escape(os.path.relpath(t.paired, p.root))} (jupytext; the text file is read)")
         for label, values in (("params", t.parameters), ("reads", t.reads), ("writes", t.writes),
-                              ("check", [f"cell {c}" for c in t.check_cells])):
+                              ("check", [cell_label(c) for c in t.check_cells])):
             for j, value in enumerate(values if label != "params" else [", ".join(values)] if values else []):
                 console.print(f"       {label if j == 0 else '':<7}{escape(value)}", soft_wrap=True)
     if p.edges:
@@ -94,36 +109,82 @@ def pipeline_json(p: Pipeline) -> str:
 _R = TypeVar("_R", bound="_BarReporter")
 
 
+class _Live(ProgressColumn):
+    """A column whose text is computed at each refresh (running tasks' current cell and time in it)."""
+
+    def __init__(self, text: Callable[[], str]) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, task: Any) -> Text:
+        return Text(self.text(), overflow="ellipsis", no_wrap=True)
+
+
 class _BarReporter:
     """An event sink with a transient progress bar; lines printed above it stay."""
 
-    def __init__(self, label: str) -> None:
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
+    def __init__(self, label: str, live: Callable[[], str] | None = None) -> None:
+        describe_column = _Live(live) if live else TextColumn("{task.description}")
+        self.progress = Progress(SpinnerColumn(), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), describe_column,
+                                 console=console, transient=True) if live else Progress(
+            SpinnerColumn(), describe_column, BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+            transient=True)
         self.bar = self.progress.add_task(label, total=None)
 
     def __enter__(self: _R) -> _R:
-        self.progress.__enter__()
+        if console.is_terminal:  # into a pipe or a log file a bar only adds an empty line when it stops
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if console.is_terminal:
+            self.progress.__exit__(*exc)
+
+
+SLOW_HINT = (". A hung notebook runs forever without a timeout: set `timeout` in nbflow.toml's [defaults] "
+             "(see the README)")
 
 
 class RunReporter(_BarReporter):
-    """Live progress for a run: a line per state change and a bar of finished tasks."""
+    """Live progress for a run: a line per state change (with its duration), a bar of finished tasks, and each running
+    task's current cell with the time spent in it. Lines about up-to-date tasks are held back: a run where nothing ran
+    ends with one line (print_summary's) instead of one per task."""
 
     def __init__(self) -> None:
-        super().__init__("starting")
-        self.running: set[str] = set()
+        super().__init__("starting", live=self.live_text)
+        self.running: dict[str, dict[str, Any]] = {}  # task -> {"started", "cell", "cells", "since"}
+        self.held: list[str] = []  # the run's header and its up-to-date lines, until something else happens
+        self.quiet = True
         self.eta = ""  # " · ETA 14:05 (~3 min)" from the run's forecast, when its tasks have a history
+
+    def _say(self, line: str) -> None:
+        if self.quiet:
+            self.quiet = False
+            for held in self.held:
+                self.progress.console.print(held)
+            self.held = []
+        self.progress.console.print(line)
+
+    def live_text(self) -> str:
+        if not self.running:
+            return "waiting" + self.eta
+        now = time.time()
+        parts = []
+        for task, r in sorted(self.running.items()):
+            if r.get("cell"):
+                parts.append(f"{task}: cell {r['cell']} of {r['cells']} ({took(now - r['since'])})")
+            else:
+                parts.append(f"{task}: starting ({took(now - r['started'])})")
+        return "running " + ", ".join(parts) + self.eta
 
     def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "run_started":
-            self.progress.update(self.bar, total=len(data["tasks"]), description="waiting")
-            self.progress.console.print(f"run [bold]{data['run_id']}[/]: {len(data['tasks'])} tasks")
+            self.progress.update(self.bar, total=len(data["tasks"]))
+            n = len(data["tasks"])
+            self.held.append(f"run [bold]{data['run_id']}[/]: {n} task{'s' if n != 1 else ''}")
         elif kind == "warning":
-            self.progress.console.print(f"[yellow]warning:[/] {escape(data['message'])}")
+            hint = SLOW_HINT if data.get("kind") == "slow" else ""
+            self._say(f"[yellow]warning:[/] {escape(data['message'])}{hint}")
         elif kind == "waiting":
             self.progress.update(self.bar, description=f"waiting for run {data['run_id']} (pid {data['pid']}): it holds "
                                                        f"{escape(data['path'])}")
@@ -132,23 +193,36 @@ class RunReporter(_BarReporter):
         elif kind == "eta":
             self.eta = eta_text(data.get("eta"), data.get("remaining"))
         elif kind == "retry":
-            self.progress.console.print(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
-                                        f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
+            self._say(f"  [yellow]↻ {data['task']}[/] attempt {data['attempt']} failed "
+                      f"({escape(str(data['error']))}); retrying in {data['delay']:.1f}s")
+        elif kind == "task_progress":
+            if data["task"] in self.running:
+                self.running[data["task"]].update(cell=data["cell"], cells=data["cells"], since=data["since"])
         elif kind == "task":
-            task, status = data["task"], data["status"]
-            if status == TaskState.RUNNING:
-                self.running.add(task)
-                again = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
-                self.progress.console.print(f"  [cyan]▶ {task}[/]{again}")
-            elif status in FINAL:
-                self.running.discard(task)
-                self.progress.advance(self.bar)
-                extra = data.get("error") or data.get("reason") or ""
-                self.progress.console.print(f"  [{STYLE[status]}]{SYMBOL.get(status, ' ')} {task}[/] {status}"
-                                            + (f": {escape(str(extra))}" if extra else ""))
-        if kind in ("task", "eta"):
-            doing = "running " + ", ".join(sorted(self.running)) if self.running else "waiting"
-            self.progress.update(self.bar, description=doing + self.eta)
+            self._task(data)
+
+
+    def _task(self, data: Mapping[str, Any]) -> None:
+        task, status = data["task"], data["status"]
+        if status == TaskState.RUNNING:
+            self.running[task] = {"started": data.get("started_at") or time.time()}
+            again = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
+            self._say(f"  [cyan]▶ {task}[/]{again}")
+        elif status in FINAL:
+            self.running.pop(task, None)
+            self.progress.advance(self.bar)
+            if status == TaskState.SKIPPED:
+                line = f"  [{STYLE[status]}]{SYMBOL[status]} {task}[/] up to date"
+                if self.quiet:
+                    self.held.append(line)
+                else:
+                    self.progress.console.print(line)
+                return
+            duration = f" in {took(data['duration'])}" if data.get("duration") is not None else ""
+            extra = with_cell(str(data["error"]), data.get("error_cell"), data.get("error_execution_count")) \
+                if data.get("error") else data.get("reason") or ""
+            self._say(f"  [{STYLE[status]}]{SYMBOL.get(status, ' ')} {task}[/] {status}{duration}"
+                      + (f": {escape(str(extra))}" if extra else ""))
 
 
 def eta_text(eta: float | None, remaining: float | None) -> str:
@@ -161,16 +235,20 @@ def eta_text(eta: float | None, remaining: float | None) -> str:
 
 
 def print_summary(summary: Any) -> None:
+    """The end of a run: one line when nothing ran, else a table with each task's last attempt's duration."""
+    if summary.tasks and summary.ok and all(t.status == "skipped" for t in summary.tasks):
+        n = len(summary.tasks)
+        console.print(f"{n} task{'s' if n != 1 else ''} up to date, nothing ran")
+        return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"run {summary.run_id}: {summary.status}", title_justify="left")
-    for col in ("task", "status", "attempts", "time", "detail"):
+    for col in ("task", "status", "attempts", "took", "detail"):
         table.add_column(col)
     for t in summary.tasks:
-        detail = t.error or t.reason or ""
-        if t.error_cell is not None:
-            detail = f"cell {t.error_cell}: {detail}"
-        table.add_row(t.task, state(t.status), str(t.attempts or "-"), f"{t.seconds:.1f}s" if t.seconds else "-", escape(detail))
+        detail = with_cell(t.error, t.error_cell, t.error_execution_count) if t.error else t.reason or ""
+        table.add_row(t.task, state(t.status), str(t.attempts or "-"), took(t.seconds) if t.attempts else "-", escape(detail))
     console.print(table)
-    console.print(f"executed notebooks: {rel(summary.artifacts)}")
+    if os.path.isdir(summary.artifacts):
+        console.print(f"executed notebooks: {rel(summary.artifacts)}")
     console.print(f"details: nbflow show {summary.run_id}")
 
 
@@ -183,6 +261,14 @@ def print_plan(planned: list[Any]) -> None:
     console.print(table)
 
 
+def differing_parameters(runs: list[RunRecord]) -> list[str]:
+    """The parameter names whose values are not the same in every listed run (run_id and run_date have columns)."""
+    missing = object()
+    names = sorted({k for r in runs for k in r.parameters} - {"run_id", "run_date"})
+    return [k for k in names if len({json.dumps(r.parameters.get(k, missing), sort_keys=True, default=str)
+                                     if k in r.parameters else "\0missing" for r in runs}) > 1]
+
+
 def print_runs(runs: list[RunRecord], with_project: bool = False) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True)
@@ -190,11 +276,16 @@ def print_runs(runs: list[RunRecord], with_project: bool = False) -> None:
         table.add_column("project", no_wrap=True)
     for col in ("status", "trigger", "run_date", "started", "took"):
         table.add_column(col, no_wrap=True)
+    params = differing_parameters(runs)
+    if params:
+        table.add_column("parameters")
     for r in runs:
         started = dt.datetime.fromtimestamp(r.started_at).strftime("%m-%d %H:%M") if r.started_at else "-"
         cells = [r.id] + ([r.project] if with_project else [])
-        table.add_row(*cells, state(r.status), r.trigger, r.logical_date or "-", started, seconds(r.started_at, r.ended_at))
-    console.print(table if runs else "no runs yet: start one with `nbflow run`")
+        shown = " ".join(f"{k}={json.dumps(r.parameters[k], default=str)}" for k in params if k in r.parameters)
+        table.add_row(*cells, state(r.status), r.trigger, r.logical_date or "-", started, seconds(r.started_at, r.ended_at),
+                      *([escape(shown)] if params else []))
+    console.print(table if runs else "no runs yet: start one with `nbflow run` (`--all` also lists runs where nothing ran)")
 
 
 def print_run(detail: RunDetail) -> None:
@@ -204,14 +295,16 @@ def print_run(detail: RunDetail) -> None:
                   f"  host={run.host} pid={run.pid}")
     params = {k: v for k, v in run.parameters.items() if k not in ("run_id",)}
     console.print("parameters: " + escape(json.dumps(params)))
+    code = {"commit": run.code_commit, "dirty": run.code_dirty, "changed": list(run.code_changed or [])}
+    console.print("code: " + (escape(describe(code)) if run.code_commit else "not in a git repository"))
+    last = {a.task: a for a in detail.attempts}  # oldest first: the last attempt wins
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("task", "status", "tries", "time", "detail"):
+    for col in ("task", "status", "tries", "took", "detail"):
         table.add_column(col)
     for t in detail.tasks:
-        detail_text = t.error or t.reason or ""
-        if t.error_cell is not None:
-            detail_text = f"cell {t.error_cell}: {detail_text}"
-        table.add_row(t.task, state(t.status), str(t.attempts or "-"), seconds(t.started_at, t.ended_at), escape(detail_text))
+        a = last.get(t.task)
+        detail_text = with_cell(t.error, t.error_cell, t.error_execution_count) if t.error else t.reason or ""
+        table.add_row(t.task, state(t.status), str(t.attempts or "-"), took(a.duration) if a else "-", escape(detail_text))
     console.print(table)
     if detail.attempts:
         console.print(attempts_table(detail))
@@ -225,8 +318,8 @@ def print_run(detail: RunDetail) -> None:
     if retried:
         console.print("failed attempts:")
         for a in retried:
-            cell = f" cell {a.error_cell}" if a.error_cell is not None else ""
-            console.print(f"  {a.task} #{a.number} {state(a.status)}{cell}: {escape(str(a.error or a.status))}")
+            console.print(f"  {a.task} #{a.number} {state(a.status)} after {took(a.duration)}: "
+                          f"{escape(with_cell(str(a.error or a.status), a.error_cell, a.error_execution_count))}")
 
 
 def attempts_table(detail: RunDetail) -> Table:
@@ -273,11 +366,10 @@ def print_logs(attempt: AttemptRecord) -> None:
     console.print(f"executed notebook: {rel(attempt.artifact)}")
     console.rule("output")
     text = attempt.log or ""
-    console.print(escape(text or "(no output)"), end="" if text.endswith("\n") else "\n")
+    console.print(escape(text) if text.strip() else "(no output)", end="" if text.endswith("\n") else "\n")
     if attempt.error:
         console.rule("error")
-        cell = f"cell {attempt.error_cell}: " if attempt.error_cell is not None else ""
-        console.print(f"[red]{escape(cell + attempt.error)}[/]")
+        console.print(f"[red]{escape(with_cell(attempt.error, attempt.error_cell, attempt.error_execution_count))}[/]")
 
 
 def print_lineage(tree: Mapping[str, Any]) -> None:
@@ -301,7 +393,15 @@ def _label(node: Mapping[str, Any]) -> str:
     prod = node.get("producer")
     who = f"{prod['task']} #{prod['number']} in run {prod['run_id']}" if prod else "external input"
     more = " [dim](shown above)[/]" if node.get("repeated") else ""
-    return f"[bold]{escape(node['path'])}[/]{more}\n[dim]{node['hash'][:12]} · {_size(node['size'])} · {who}[/]"
+    text = f"[bold]{escape(node['path'])}[/]{more}\n[dim]{node['hash'][:12]} · {_size(node['size'])} · {escape(who)}[/]"
+    if prod and not node.get("repeated"):
+        params = prod.get("parameters")
+        if params is not None:
+            shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in sorted(params.items())) or "none"
+            text += f"\n[dim]parameters {escape(shown)}[/]"
+        if prod.get("code_version"):
+            text += f"\n[dim]code {escape(prod['code_version'])}[/]"
+    return text
 
 
 def _size(size: int) -> str:
@@ -317,6 +417,79 @@ def _tree(branch: Tree, node: Mapping[str, Any]) -> Tree:
     for child in node.get("inputs", []):
         _tree(branch.add(_label(child)), child)
     return branch
+
+
+def _side(s: Mapping[str, Any] | None) -> str:
+    """A task in one run of a diff: status, its attempt's duration, or why it did not run; its error with the cell."""
+    if s is None:
+        return "[dim](not in this run)[/]"
+    text = state(s["status"])
+    if s["ran"]:
+        text += f" {took(s['duration'])}"
+    elif s.get("reason"):
+        text += f" [dim]{escape(s['reason'])}[/]"
+    if s.get("error"):
+        label = f"{s['cell_label']}: " if s.get("cell_label") else ""
+        text += f"\n[red]{escape(label + s['error'])}[/]"
+    return text
+
+
+def _file(f: Mapping[str, Any] | None) -> str:
+    return "[dim](none)[/]" if f is None else f"{f['hash'][:12]} ({_size(f['size'])})"
+
+
+def _diff_lines(text: str) -> None:
+    for line in text.splitlines():
+        style = ("bold" if line.startswith(("---", "+++")) else "green" if line.startswith("+")
+                 else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else "")
+        console.print(f"      [{style}]{escape(line)}[/]" if style else f"      {escape(line)}", soft_wrap=True, highlight=False)
+
+
+def print_diff(d: Mapping[str, Any]) -> None:
+    """`nbflow diff`: the two runs, parameters that differ, each task side by side, data and notebook changes."""
+    a, b = d["a"], d["b"]
+    for name, r in (("a", a), ("b", b)):
+        code = describe(r["code"]) if r.get("code") else "not in git"
+        console.print(f"[bold]{name}[/] run {r['id']} {state(r['status'])}  run_date {r['run_date']}  took {took(r['duration'])}  "
+                      f"code {escape(code)}")
+    if d["parameters"]:
+        console.print("[bold]parameters[/]")
+        for p in d["parameters"]:
+            va = "(not set)" if p.get("only_in") == "b" else json.dumps(p["a"], default=str)
+            vb = "(not set)" if p.get("only_in") == "a" else json.dumps(p["b"], default=str)
+            console.print(f"  {p['name']}: [red]{escape(va)}[/] -> [green]{escape(vb)}[/]")
+    else:
+        console.print("[bold]parameters[/] the same")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("task", f"a {a['id'][-6:]}", f"b {b['id'][-6:]}"):
+        table.add_column(col)
+    for t in d["tasks"]:
+        table.add_row(t["task"], _side(t["a"]), _side(t["b"]))
+    console.print(table)
+    changed = [(t["task"], kind, f) for t in d["tasks"] for kind in ("inputs", "outputs") for f in t[kind]]
+    if changed:
+        console.print("[bold]data that differs[/]")
+        for task, kind, f in changed:
+            console.print(f"  {task} {'reads' if kind == 'inputs' else 'writes'} [bold]{escape(f['path'])}[/]: "
+                          f"{_file(f['a'])} -> {_file(f['b'])}", soft_wrap=True)
+    for t in d["tasks"]:
+        nb = t.get("notebook")
+        if nb is None:
+            continue
+        console.rule(f"{t['task']}: {len(nb['cells'])} cell(s) differ, {nb['unchanged']} the same", align="left")
+        for c in nb["cells"]:
+            where = c["a"] if c["change"] == "removed" else c["b"]
+            if c["change"] == "modified" and c["a"] != c["b"]:
+                where = f"{c['a']} -> {c['b']}"
+            console.print(f"  [bold]{escape(where or '?')}[/] {c['change']}")
+            if c["source"]:
+                console.print("    [dim]source[/]")
+                _diff_lines(c["source"])
+            if c["outputs"]:
+                console.print("    [dim]output[/]")
+                _diff_lines(c["outputs"])
+            for r in c["rich"]:
+                console.print(f"    [dim]{escape(r['mime'])}[/] changed: {(r['a'] or '(none)')[:12]} -> {(r['b'] or '(none)')[:12]}")
 
 
 def print_diagnostics(info: Mapping[str, Any]) -> None:
@@ -354,10 +527,14 @@ def print_schedules(rows: list[dict[str, Any]], status: Mapping[str, Any] | None
         last_text = f"{last['run_date']} {state(last['status'])}" if last else "-"
         stateword = "[yellow]paused[/]" if r["paused"] else "[green]active[/]"
         source = "nbflow.toml" if r["source"] == "config" else "cli"
-        table.add_row(r["name"], f"{escape(r['cron'])}\n[dim]{r['timezone']}[/]", r["next_fire"] or "-", f"{stateword}\n[dim]{source}[/]",
-                      last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}"
+        words = f"\n{escape(r['cron_description'])}" if r.get("cron_description") else ""
+        table.add_row(r["name"], f"{escape(r['cron'])}{words}\n[dim]{r['timezone']}[/]", r["next_fire"] or "-",
+                      f"{stateword}\n[dim]{source}[/]", last_text, f"catchup {r['catchup']}\n{r['overlap']}, max {r['max_concurrent']}"
                       + (f"\nsla {r['sla'] / 60:g} min" if r.get("sla") else "") + (f"\nalert {r['alert']}" if r.get("alert") else ""))
     console.print(table)
+    for r in rows:
+        if r.get("cron_warning"):
+            console.print(f"[yellow]warning:[/] schedule {r['name']}: {escape(r['cron_warning'])}", soft_wrap=True)
 
 
 def print_sensors(rows: list[dict[str, Any]]) -> None:

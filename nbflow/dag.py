@@ -29,7 +29,7 @@ def build(root: str, tasks: Iterable[Task]) -> Pipeline:
             if path in writers and writers[path] != t.name:
                 other = by_name[writers[path]]
                 raise DuplicateWriterError(t.relpath, f"writes '{path}', which {other.relpath} writes too "
-                                           f"(cell {other.tag_cells.get('writes:' + path)})",
+                                           f"({other.at(other.tag_cells.get('writes:' + path))})",
                                            "give each output one writer: rename one path, or merge the two notebooks",
                                            t.tag_cells.get(f"writes:{path}"))
             writers[path] = t.name

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .cells import cell_label
+
 
 class NbflowError(Exception):
     """Base of every error nbflow raises on purpose; the CLI prints its message and exits 2."""
@@ -43,7 +45,7 @@ class NotebookError(NbflowError):
     """A notebook (or one of its cells) cannot be compiled into a task."""
 
     def __init__(self, notebook: str, problem: str, fix: str, cell: int | None = None) -> None:
-        where = notebook if cell is None else f"{notebook}, cell {cell}"
+        where = notebook if cell is None else f"{notebook}, {cell_label(cell)}"
         super().__init__(f"{where}: {problem}. Fix: {fix}")
         self.notebook, self.cell, self.problem, self.fix = notebook, cell, problem, fix
         self.line: int | None = None  # in a text notebook (jupytext), the line where the cell starts
@@ -54,7 +56,7 @@ class NotebookError(NbflowError):
             return self
         err = copy.copy(self)
         err.line = line
-        err.message = f"{self.notebook}, cell {self.cell} (line {line}): {self.problem}. Fix: {self.fix}"
+        err.message = f"{self.notebook}, {cell_label(self.cell)} (line {line}): {self.problem}. Fix: {self.fix}"
         err.args = (err.message,)
         return err
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cells import cell_label
 from .resources import Request
 
 KERNEL_STARTS = ("fork", "spawn")  # how kernels start: forked from a template where the kernel spec allows it, or launched
@@ -78,9 +79,9 @@ class Task:
         return self.cwd or os.path.dirname(self.path)
 
     def at(self, cell: int | None) -> str:
-        """'cell 3', with the line in a text notebook: 'cell 3 (line 14)'."""
+        """'cell 4' (see nbflow.cells), with the line in a text notebook: 'cell 4 (line 14)'."""
         line = self.cell_lines[cell] if cell is not None and 0 <= cell < len(self.cell_lines) else 0
-        return f"cell {cell}" + (f" (line {line})" if line else "")
+        return (cell_label(cell) or "a cell") + (f" (line {line})" if line else "")
 
 
 @dataclass(frozen=True)

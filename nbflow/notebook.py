@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import ploomber, textnb
+from .cells import cell_label
 from .config import policy_from
 from .errors import NotebookError, TagError
 from .model import Config, Task
@@ -234,7 +235,7 @@ def _read(nb: Any, path: str, shown: str, config: Config, spec_task: ploomber.Sp
                 checks.append(index)
             elif tag.kind == "parameters":
                 if params_cell is not None:
-                    raise TagError(shown, f"a second 'parameters' cell (the first is cell {params_cell})",
+                    raise TagError(shown, f"a second 'parameters' cell (the first is {cell_label(params_cell)})",
                                    "keep one parameters cell: papermill injects after the first", index)
                 params_cell = index
                 params_source = _source(cell)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import difflib
 import functools
+import json
 import os
 import secrets
 import time
@@ -33,6 +35,7 @@ from .liveness import HOST, RUN_TTL_SECONDS, Holder, command_line, gone, pid_ali
 from .model import Config, Pipeline, Task
 from .notebook import cell_tags, located, read_tasks
 from .notebook import load as load_notebook
+from .provenance import code_version
 from .records import AlertRecord, AttemptRecord, ClaimRecord, RunDetail, RunRecord, TaskRecord
 from .states import DONE_OK, UNFINISHED, AttemptState, DeliveryState, RunState, TaskState
 from .sync import run_sync
@@ -231,8 +234,9 @@ class Project:
         except NotebookError as e:
             raise located(e, tasks) from None
 
-    def graph(self, fmt: str = "dot", run_id: str | None = None) -> str | bytes:
-        """The DAG as DOT text or SVG bytes, coloured by the states of `run_id` when given."""
+    def graph(self, fmt: str = "dot", run_id: str | None = None, *, edge_labels: bool = False) -> str | bytes:
+        """The DAG as DOT text, or drawn by Graphviz in any format it writes (svg, png, pdf, ...), coloured by the
+        states of `run_id` when given; `edge_labels` writes each edge's reason on it."""
         from . import render
 
         if run_id:
@@ -240,8 +244,8 @@ class Project:
             pipeline, states = state.pipeline, {t: state.state(t) for t in state.tasks}
         else:
             pipeline, states = self.compile(), None
-        dot = render.to_dot(pipeline, states)
-        return render.to_svg(dot) if fmt == "svg" else dot
+        dot = render.to_dot(pipeline, states, edge_labels=edge_labels)
+        return dot if fmt in ("dot", "gv") else render.draw(dot, fmt)
 
     def pipeline_state(self, run_id: str | None = None) -> PipelineState:
         """The compiled pipeline with a run's task states (the latest run when None; no run: all pending)."""
@@ -270,11 +274,23 @@ class Project:
         declared = {p for t in pipeline.tasks.values() for p in t.parameters}
         with_cells = sorted(t.relpath for t in pipeline.tasks.values() if t.parameters_cell is not None)
         out = []
+        known = sorted(declared | set(self.config.parameters))
         for key in sorted(set(user_params) - declared - set(plan.ALWAYS_INJECTED)):
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            fix = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                   else f"check the spelling, or add `{key} = ...` to a parameters cell")
             out.append(f"parameter '{key}' is not declared in any parameters cell "
                        f"(notebooks with a parameters cell: {', '.join(with_cells) or 'none'}); it is injected anyway. "
-                       f"Fix: check the spelling, or add `{key} = ...` to a parameters cell")
+                       f"Fix: {fix}")
         return out
+
+    def kernel_warnings(self, pipeline: Pipeline) -> list[str]:
+        """A warning for each kernel a task needs that is not installed here (`run` would refuse to start)."""
+        try:
+            self.check_kernels(pipeline, list(pipeline.order))
+        except KernelNotFoundError as e:
+            return [str(e)]
+        return []
 
     def input_warnings(self, pipeline: Pipeline, parameters: Mapping[str, Any] | None = None) -> list[str]:
         """A warning for each read that no task writes and that names no file on disk (a typo, a forgotten writes: tag).
@@ -291,7 +307,7 @@ class Project:
             used = sorted(paths.placeholders(template))
             if set(used) - set(values):
                 continue  # the run itself refuses it, naming the parameter
-            key = paths.resolve(template, values, self.root)
+            key = plan.resolve(template, values, pipeline.tasks[name], self.root)
             if not paths.list_files(key, self.root):
                 shown = ", ".join(f"{k}={values[k]}" for k in used)
                 note = f"the defaults a run would use: {shown}" if parameters is None else f"this run's parameters: {shown}"
@@ -308,8 +324,12 @@ class Project:
             t = pipeline.tasks[n]
             if t.kernel not in available:
                 missing.setdefault(t.kernel, []).append(t.relpath)
-        for kernel, notebooks in sorted(missing.items()):
-            raise KernelNotFoundError(kernel, notebooks, available)
+        if missing:  # every missing kernel in one message: the user fixes them all at once
+            kernel, notebooks = sorted(missing.items())[0]
+            err = KernelNotFoundError(kernel, notebooks, available)
+            for other, books in sorted(missing.items())[1:]:
+                err.message += f"; and kernel '{other}' is not installed either (needed by {', '.join(books)})"
+            raise err
 
     def run_parameters(self, parameters: Mapping[str, Any] | None, run_id: str, logical_date: str | None) -> dict[str, Any]:
         """Config defaults < the user's -p < what every run injects (run_id, and run_date unless given)."""
@@ -423,11 +443,12 @@ class Project:
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         mine = claims_of(pipeline, selected, params, self.name)
         try:
+            code = await asyncio.to_thread(code_version, self.root, [t.path for t in pipeline.tasks.values()])
             while True:
                 try:
                     self.store.create_run(run_id, trigger=trigger, logical_date=params["run_date"], parameters=params,
                                           selection=selection, tasks=selected, schedule=schedule, claims=mine,
-                                          check=functools.partial(_refuse_conflicts, mine))
+                                          check=functools.partial(_refuse_conflicts, mine), code=code)
                     break
                 except RunConflictError as conflict:
                     if not wait:
@@ -745,8 +766,7 @@ class Project:
         pipeline = self.compile()
         selected = dag.select(pipeline, only, start, end)
         params = self.run_parameters(parameters, "dry-run", logical_date)
-        for name in selected:
-            plan.check_placeholders(pipeline.tasks[name], params)
+        self._preflight(pipeline, selected, params)  # the errors the run would give: placeholders, missing kernels
         keys: dict[str, str] = {}
         store = self._reader()
         if store is not None:
@@ -817,14 +837,18 @@ class Project:
                 f"(memory: limits by {memory_mechanism()})")
 
     # history
-    def runs(self, limit: int = 20, offset: int = 0, *, all_projects: bool = False) -> list[RunRecord]:
-        """Recent runs, newest first (with `all_projects`, every project's in a shared store)."""
+    def runs(self, limit: int = 20, offset: int = 0, *, all_projects: bool = False, include_noop: bool = False) -> list[RunRecord]:
+        """Recent runs, newest first (with `all_projects`, every project's in a shared store). No-op runs (every task
+        up to date, nothing ran) are recorded but left out unless `include_noop`."""
         store = self._reader()
-        return [with_liveness(r) for r in store.list_runs(limit=limit, offset=offset, all_projects=all_projects)] if store else []
+        if store is None:
+            return []
+        return [with_liveness(r) for r in store.list_runs(limit=limit, offset=offset, all_projects=all_projects,
+                                                           include_noop=include_noop)]
 
-    def count_runs(self, *, all_projects: bool = False) -> int:
+    def count_runs(self, *, all_projects: bool = False, include_noop: bool = False) -> int:
         store = self._reader()
-        return store.count_runs(all_projects=all_projects) if store else 0
+        return store.count_runs(all_projects=all_projects, include_noop=include_noop) if store else 0
 
     def projects(self) -> list[dict[str, Any]]:
         """The projects recorded in this project's store file (several when the store is shared)."""
@@ -855,9 +879,18 @@ class Project:
                             if a.artifact and a.status in (AttemptState.RUNNING, AttemptState.CRASHED))
         return RunDetail(run, tasks, attempts, partial)
 
-    def logs(self, run_id: str, task: str, attempt: int | None = None) -> AttemptRecord:
-        """The attempt's stdout/stderr and error (the last attempt when none is given)."""
-        detail = self._detail(self._existing(), run_id)
+    def logs(self, run_id: str | None, task: str, attempt: int | None = None) -> AttemptRecord:
+        """The attempt's output and error (the last attempt when none is given), in `run_id` or, when None, in the latest
+        run where the task ran."""
+        store = self._existing()
+        if run_id is None:
+            run_id = store.latest_run_id(task.removesuffix(".ipynb"))
+            if run_id is None:
+                known = self.compile().tasks
+                hint = (f"tasks are: {', '.join(known)}" if task not in known else "run it with `nbflow run`")
+                raise NotFoundError(f"task '{task}' has not run in any run of this project. Fix: {hint}")
+        task = task.removesuffix(".ipynb")
+        detail = self._detail(store, run_id)
         run = detail.run
         attempts = [a for a in detail.attempts if a.task == task]
         if not attempts:
@@ -874,8 +907,97 @@ class Project:
             raise NotFoundError(f"task '{task}' in run {run.id} has attempts {[a.number for a in attempts]}, not {attempt}")
         return chosen
 
+    def diff(self, a: str, b: str, task: str | None = None) -> dict[str, Any]:
+        """What changed from run `a` to run `b`: parameters, code version, each task's status, duration, whether it ran
+        and why not, the files it read and wrote whose hashes differ, and the executed notebooks cell by cell (for
+        `task`, else for every task that ran in both). JSON-ready; the REST route `runs/compare` answers it."""
+        from . import rundiff
+
+        store = self._existing()
+        run_a, run_b = self._detail(store, a), self._detail(store, b)
+        if task is not None:
+            task = task.removesuffix(".ipynb")
+            if task not in {t.task for t in run_a.tasks} | {t.task for t in run_b.tasks}:
+                raise NotFoundError(f"task '{task}' is in neither run {run_a.run.id} nor {run_b.run.id}. Fix: name a task "
+                                    f"of these runs ({', '.join(sorted({t.task for t in run_a.tasks}))})")
+
+        def io(detail: RunDetail, name: str) -> dict[str, list[dict[str, Any]]] | None:
+            attempt = self._effective_attempt(store, detail, name)
+            return store.attempt_io(attempt.id) if attempt else None
+
+        def notebook(detail: RunDetail, name: str) -> dict[str, Any] | None:
+            row = next((t for t in detail.tasks if t.task == name), None)
+            path = row.artifact if row else None
+            if not path or not os.path.exists(path):
+                return None
+            with open(path, encoding="utf-8") as f:
+                found: dict[str, Any] = json.load(f)
+            return found
+
+        return rundiff.compare(run_a, run_b, io, notebook, task)
+
+    @staticmethod
+    def _effective_attempt(store: Store, detail: RunDetail, task: str) -> AttemptRecord | None:
+        """The task's last attempt in the run, or, when it was skipped as up to date, the attempt whose results it reused."""
+        attempts = [x for x in detail.attempts if x.task == task]
+        if attempts:
+            return attempts[-1]
+        row = next((t for t in detail.tasks if t.task == task), None)
+        if row is not None and row.status == TaskState.SKIPPED and row.cache_key:
+            return store.last_success(task, row.cache_key)
+        return None
+
+    def usual_durations(self, tasks: Iterable[str], before: float | None = None) -> dict[str, float]:
+        """Each task's usual duration: the median of its last 20 successful attempts (started before `before`)."""
+        import statistics
+
+        store = self._reader()
+        if store is None:
+            return {}
+        out = {}
+        for name in tasks:
+            found = store.attempt_durations(name, before=before)
+            if found:
+                out[name] = statistics.median(found)
+        return out
+
+    def report(self, run_id: str | None, output: str | os.PathLike[str] | None = None) -> str:
+        """Write one self-contained HTML file about a run (when None, the latest where something ran): graph, timeline,
+        parameters, code version, tasks against their usual durations, errors, lineage and every executed notebook.
+        `output` defaults to nbflow-report-RUN.html in the current folder. Returns its path."""
+        from .report import render as render_report
+
+        store = self._existing()
+        if run_id is None:
+            ran = self.runs(limit=1)
+            run_id = ran[0].id if ran else None
+        detail = self.show(run_id)
+        state = self.pipeline_state(detail.run.id)
+        usual = self.usual_durations([t.task for t in detail.tasks], before=detail.run.created_at)
+        io: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for row in detail.tasks:
+            attempt = self._effective_attempt(store, detail, row.task)
+            if attempt is not None:
+                io[row.task] = store.attempt_io(attempt.id)
+        notebooks = {row.task: row.artifact for row in detail.tasks if row.artifact and os.path.exists(row.artifact)}
+        page = render_report(self.name, detail, state.pipeline, usual, io, notebooks)
+        path = os.path.abspath(output or f"nbflow-report-{detail.run.id}.html")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+        return path
+
     def lineage(self, target: str) -> dict[str, Any]:
-        """Provenance of a file (by path) or of a task's last successful outputs (by task name)."""
+        """Provenance of a file (by path) or of a task's last successful outputs (by task name); each producing attempt
+        carries its parameters and code version (git commit, or its notebook's code-cell hash when not in git)."""
+        found = self._lineage(target)
+        _code_versions(found, self._notebook_relpath)
+        return found
+
+    def _notebook_relpath(self, task: str) -> str:
+        return os.path.relpath(os.path.join(self.config.notebooks, task + ".ipynb"), self.root).replace(os.sep, "/")
+
+    def _lineage(self, target: str) -> dict[str, Any]:
         if target.removesuffix(".ipynb") in self.compile().tasks:
             return {"task": self._existing().task_lineage(target.removesuffix(".ipynb"))}
         store = self._existing()
@@ -1028,6 +1150,25 @@ class Project:
         slots = bf.backfill_slots(spec, start, end, clock.now())
         return run_sync(bf.backfill(self.store, _ProjectRuns(self, alerts), spec, slots, clock=clock, concurrency=concurrency,
                                     parameters=parameters, only=tuple(only), jobs=jobs, on_event=on_event))
+
+
+def _code_versions(node: Any, relpath: Callable[[str], str]) -> None:
+    """Give every producer in a lineage answer the line people read: which code made it."""
+    from .provenance import describe
+
+    if isinstance(node, dict):
+        producer = node.get("producer")
+        if isinstance(producer, dict) and isinstance(producer.get("code"), dict):
+            code = producer["code"]
+            notebook = relpath(producer["task"])
+            code["notebook"] = notebook
+            code["notebook_changed"] = notebook in (code.get("changed") or []) if code.get("commit") else None
+            producer["code_version"] = describe(code, notebook)
+        for value in node.values():
+            _code_versions(value, relpath)
+    elif isinstance(node, list):
+        for value in node:
+            _code_versions(value, relpath)
 
 
 class _ProjectRuns:

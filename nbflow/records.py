@@ -48,6 +48,9 @@ class RunRecord:
     heartbeat_at: float | None
     schedule: str | None
     resumed_from: str | None
+    code_commit: str | None = None  # the project's git commit when the run started (None: not in git)
+    code_dirty: bool | None = None  # whether tracked files differed from that commit
+    code_changed: tuple[str, ...] | None = None  # task notebooks (project-relative) that differ from it or are untracked
 
     @property
     def duration(self) -> float | None:
@@ -69,6 +72,8 @@ class TaskRecord:
     error: str | None
     error_cell: int | None
     artifact: str | None
+    error_execution_count: int | None = None  # the failing cell's In [n] in the executed notebook
+    progress: Mapping[str, Any] | None = None  # while running: {"cell": 1-based, "cells": n, "since": cell start}
 
     @property
     def duration(self) -> float | None:
@@ -99,6 +104,7 @@ class AttemptRecord:
     peak_rss: int | None = None  # the kernel's peak resident memory, its children included (bytes)
     cpu_seconds: float | None = None  # CPU time the kernel and its children used
     resources: Mapping[str, Any] | None = None  # what was applied: cores, gpus, memory (bytes) and memory_by
+    error_execution_count: int | None = None  # the failing cell's In [n] in the executed notebook
     kernel_start: str | None = None  # how the kernel started: "fork" (from the template) or "spawn" (launched); None if it never did
     kernel_start_ms: float | None = None  # how long from asking for the kernel to its being ready
 

@@ -15,8 +15,9 @@ STATE_COLORS: dict[str, str] = {
 }
 
 
-def to_dot(pipeline: Pipeline, states: Mapping[str, str] | None = None) -> str:
-    """DOT source: one node per task (coloured by state when given), one edge per dependency."""
+def to_dot(pipeline: Pipeline, states: Mapping[str, str] | None = None, edge_labels: bool = False) -> str:
+    """DOT source: one node per task (coloured by state when given), one edge per dependency (labelled with its reason
+    when `edge_labels`: "upstream tag", "path data/x.csv")."""
     import graphviz
 
     g = graphviz.Digraph("nbflow", graph_attr={"rankdir": "LR"},
@@ -29,19 +30,36 @@ def to_dot(pipeline: Pipeline, states: Mapping[str, str] | None = None) -> str:
             label += f"\n[{states[name]}]"
         g.node(name, label=label, **attrs)
     for e in pipeline.edges:
-        g.edge(e.upstream, e.downstream, **({"style": "dashed"} if e.reason == "upstream tag" else {}))
+        attrs = {"style": "dashed"} if e.reason == "upstream tag" else {}
+        if edge_labels:
+            attrs.update(label=e.reason, fontname="Helvetica", fontsize="10", fontcolor="#546e7a")
+        g.edge(e.upstream, e.downstream, **attrs)
     return str(g.source)
+
+
+def draw(dot: str, fmt: str) -> bytes:
+    """Render DOT with Graphviz's `dot` program in any format it writes (png, pdf, svg, jpg, ...)."""
+    import graphviz
+
+    if fmt not in graphviz.FORMATS:
+        raise NbflowError(f"Graphviz does not write '{fmt}' files. Fix: name the output *.png, *.pdf, *.svg, *.dot "
+                          "or another format Graphviz writes (`dot -T?` lists them)")
+    return _pipe(dot, fmt)
 
 
 def to_svg(dot: str) -> bytes:
     """Render DOT to SVG with Graphviz's `dot` program."""
+    return _pipe(dot, "svg")
+
+
+def _pipe(dot: str, fmt: str) -> bytes:
     import graphviz
 
     try:
-        return bytes(graphviz.Source(dot).pipe(format="svg"))
+        return bytes(graphviz.Source(dot).pipe(format=fmt))
     except graphviz.ExecutableNotFound:
         raise NbflowError(
             "the Graphviz `dot` program is not installed, so SVG cannot be drawn. Fix: install Graphviz "
             "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; conda: conda install graphviz), "
-            "or write DOT instead with -o dag.dot"
+            f"or write DOT instead with -o dag.dot (asked for: {fmt})"
         ) from None

@@ -46,7 +46,7 @@ def test_compile_error_exit_2_names_notebook_cell_and_fix(tmp_path):
     write_notebook(tmp_path / "b.ipynb", ["x = 1", ("pass", ["upstream:aa"])])
     out = nbflow("compile", cwd=tmp_path)
     assert out.returncode == 2
-    assert "b.ipynb, cell 1: tag 'upstream:aa' names no task" in out.stderr and "upstream:a" in out.stderr
+    assert "b.ipynb, cell 2: tag 'upstream:aa' names no task" in out.stderr and "upstream:a" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -58,8 +58,8 @@ def test_graph_writes_dot_and_svg(tmp_path):
     svg = nbflow("graph", "-o", "dag.svg", cwd=tmp_path)
     assert svg.returncode == 0, svg.stderr
     assert (tmp_path / "dag.svg").read_text().lstrip().startswith("<?xml")
-    bad = nbflow("graph", "-o", "dag.png", cwd=tmp_path)
-    assert bad.returncode == 2 and "*.svg or *.dot" in bad.stderr
+    bad = nbflow("graph", "-o", "dag", cwd=tmp_path)
+    assert bad.returncode == 2 and "*.png, *.pdf, *.svg or *.dot" in bad.stderr
 
 
 def test_svg_without_graphviz_says_how_to_get_it(tmp_path):

@@ -53,7 +53,7 @@ def test_unknown_upstream_suggests_close_names(make_nb, tmp_path):
     with pytest.raises(UnknownUpstreamError) as err:
         compile_dir(tmp_path)
     msg = str(err.value)
-    assert "clean.ipynb, cell 1" in msg and "upstream:ingst" in msg and "did you mean 'upstream:ingest'" in msg
+    assert "clean.ipynb, cell 2" in msg and "upstream:ingst" in msg and "did you mean 'upstream:ingest'" in msg
 
 
 def test_cycle_prints_path(make_nb, tmp_path):
@@ -64,8 +64,8 @@ def test_cycle_prints_path(make_nb, tmp_path):
     with pytest.raises(CycleError) as err:
         compile_dir(tmp_path)
     assert err.value.cycle in (["a", "b", "c", "a"], ["b", "c", "a", "b"], ["c", "a", "b", "c"])
-    assert " -> " in str(err.value) and "a.ipynb cell 0 has upstream:c" in str(err.value)
-    assert "b.ipynb cell 0 has upstream:a" in str(err.value) and "Fix:" in str(err.value)
+    assert " -> " in str(err.value) and "a.ipynb cell 1 has upstream:c" in str(err.value)
+    assert "b.ipynb cell 1 has upstream:a" in str(err.value) and "Fix:" in str(err.value)
 
 
 def test_cycle_through_paths(make_nb, tmp_path):
@@ -73,8 +73,8 @@ def test_cycle_through_paths(make_nb, tmp_path):
     make_nb("b", ["#md", ("pass", ["reads:x.csv", "writes:y.csv"])])
     with pytest.raises(CycleError) as err:
         compile_dir(tmp_path)
-    assert "b.ipynb cell 1 has reads:x.csv (written by a)" in str(err.value)
-    assert "a.ipynb cell 0 has reads:y.csv (written by b)" in str(err.value)
+    assert "b.ipynb cell 2 has reads:x.csv (written by a)" in str(err.value)
+    assert "a.ipynb cell 1 has reads:y.csv (written by b)" in str(err.value)
 
 
 def test_two_writers_of_one_path(make_nb, tmp_path):
@@ -82,7 +82,7 @@ def test_two_writers_of_one_path(make_nb, tmp_path):
     make_nb("b", ["x = 1", ("pass", ["writes:out.csv"])])
     with pytest.raises(DuplicateWriterError) as err:
         compile_dir(tmp_path)
-    assert str(err.value).startswith("b.ipynb, cell 1: writes 'out.csv', which a.ipynb writes too (cell 0). Fix: ")
+    assert str(err.value).startswith("b.ipynb, cell 2: writes 'out.csv', which a.ipynb writes too (cell 1). Fix: ")
 
 
 def test_malformed_json_names_file_and_line(tmp_path):
@@ -100,13 +100,13 @@ def test_not_a_notebook(tmp_path):
 
 def test_bad_tag_is_reported_with_cell(make_nb, tmp_path):
     make_nb("a", ["pass", "pass", ("pass", ["retries:many"])])
-    with pytest.raises(TagError, match=r"a.ipynb, cell 2: tag 'retries:many'"):
+    with pytest.raises(TagError, match=r"a.ipynb, cell 3: tag 'retries:many'"):
         compile_dir(tmp_path)
 
 
 def test_two_parameters_cells(make_nb, tmp_path):
     make_nb("a", [("x = 1", ["parameters"]), ("y = 2", ["parameters"])])
-    with pytest.raises(TagError, match="cell 1: a second 'parameters' cell"):
+    with pytest.raises(TagError, match="cell 2: a second 'parameters' cell \\(the first is cell 1\\)"):
         compile_dir(tmp_path)
 
 

@@ -75,8 +75,8 @@ def test_untitled_and_checkpoint_notebooks_are_not_tasks_and_loose_ones_get_a_hi
 # 6: named errors instead of AttributeErrors, one line instead of tracebacks, no global logging changes
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda nb: nb["cells"][1].update(metadata=None), 'cell 1: the cell\'s "metadata" is null'),
-    (lambda nb: nb["cells"][0]["metadata"].update(tags="parameters"), 'cell 0: the cell\'s "tags" is the string "parameters"'),
+    (lambda nb: nb["cells"][1].update(metadata=None), 'cell 2: the cell\'s "metadata" is null'),
+    (lambda nb: nb["cells"][0]["metadata"].update(tags="parameters"), 'cell 1: the cell\'s "tags" is the string "parameters"'),
     (lambda nb: nb["metadata"].update(kernelspec="python3"), '"kernelspec" in the notebook\'s metadata is the string'),
 ])
 def test_malformed_notebook_structure_is_a_named_error(tmp_path: Path, mutate, expected: str) -> None:  # type: ignore[no-untyped-def]

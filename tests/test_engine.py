@@ -26,7 +26,7 @@ class FakeExecutor:
         self.wanted: list[str] = []
         self.unwanted: list[str] = []
 
-    async def submit(self, spec: AttemptSpec) -> AttemptResult:
+    async def submit(self, spec: AttemptSpec, on_cell=None) -> AttemptResult:  # type: ignore[no-untyped-def]
         self.calls.append((spec.task, spec.number))
         await asyncio.sleep(0.01)
         if spec.task in self.raise_for:

@@ -31,7 +31,7 @@ def test_compile_warns_about_a_read_nobody_writes_and_suggests_the_written_path(
     _typo_project(tmp_path)
     out = nbflow("compile", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert ("warning: notebooks/model.ipynb, cell 2: reads:data/feat_behaviour.csv names a file that no task writes "
+    assert ("warning: notebooks/model.ipynb, cell 3: reads:data/feat_behaviour.csv names a file that no task writes "
             "and that does not exist. Fix: did you mean 'data/feat_behavior.csv'? (notebooks/features.ipynb writes it)"
             ) in out.stderr
     assert "2 tasks, 0 edges" in out.stdout  # the typo drops the edge: that is what the warning is for
@@ -46,7 +46,7 @@ def test_a_forgotten_writes_tag_is_warned_without_a_guess(tmp_path):
     write_notebook(tmp_path / "clean.ipynb", [("pass", ["upstream:ingest", "reads:raw.csv", "writes:clean_table.parquet"])])
     out = nbflow("compile", cwd=tmp_path)
     assert out.returncode == 0
-    assert ("warning: clean.ipynb, cell 0: reads:raw.csv names a file that no task writes and that does not exist. "
+    assert ("warning: clean.ipynb, cell 1: reads:raw.csv names a file that no task writes and that does not exist. "
             "Fix: correct the path, add a writes: tag for it to the notebook that makes it, or create it before the run"
             ) in out.stderr
 
@@ -85,7 +85,7 @@ def test_a_missing_input_fails_the_task_at_once_without_its_kernel(tmp_path):
     assert "b" in ex.wanted and "b" in ex.unwanted and "c" in ex.unwanted
     [attempt] = project.store.attempts(summary.run_id, "b")
     assert attempt.error_kind == "missing_input" and attempt.error_cell == 1 and attempt.artifact is None
-    assert attempt.error == ("b.ipynb, cell 1: reads:data/y.csv names no file: it is written by 'a' (a.ipynb), which has "
+    assert attempt.error == ("b.ipynb, cell 2: reads:data/y.csv names no file: it is written by 'a' (a.ipynb), which has "
                                 "not written it yet. Fix: run a first (`nbflow run --to b`), or check that the path matches "
                                 "what it writes")
     b = next(t for t in summary.tasks if t.task == "b")

@@ -42,7 +42,7 @@ def test_uses_tag_parses_and_a_bad_one_says_the_fix():
     assert parse_tag("uses:warehouse", "nb.ipynb", 1) == Tag("uses", "warehouse")
     with pytest.raises(TagError) as info:
         parse_tag("uses:my warehouse", "nb.ipynb", 2)
-    assert "nb.ipynb, cell 2" in str(info.value) and "uses:warehouse" in str(info.value)
+    assert "nb.ipynb, cell 3" in str(info.value) and "uses:warehouse" in str(info.value)
     with pytest.raises(TagError, match="uses:warehouse"):
         parse_tag("uses=warehouse", "nb.ipynb", 0)
 

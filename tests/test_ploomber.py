@@ -88,7 +88,7 @@ def test_a_changed_product_or_param_changes_the_cache_key(tmp_path):
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda r: (r / "scripts/clean.py").write_text((r / "scripts/clean.py").read_text().replace('["get"]', '["gett"]')),
-     r"scripts/clean.py, cell 2 \(line 7\): upstream \['gett'\] names 'gett', which is no task. Fix: did you mean 'get'"),
+     r"scripts/clean.py, cell 3 \(line 7\): upstream \['gett'\] names 'gett', which is no task. Fix: did you mean 'get'"),
     (lambda r: (r / "pipeline.yaml").write_text("tasks:\n  - source: tasks.get\n    product: out.parquet\n"),
      r"pipeline.yaml, task 'get': source 'tasks.get' is a Python function; nbflow runs notebooks and scripts"),
     (lambda r: (r / "pipeline.yaml").write_text("tasks:\n  - source: q.sql\n    product: [t, table]\n"),
@@ -114,7 +114,7 @@ def test_product_none_outside_pipeline_yaml_is_an_error(tmp_path):
     root = copy("ploomber-directory", tmp_path)
     (root / "get-users.py").write_text((root / "get-users.py").read_text().replace(
         'product = {"nb": "output/get-users.ipynb", "data": "output/users.csv"}', "product = None"))
-    with pytest.raises(NotebookError, match=r"get-users.py, cell 2 \(line 8\): declares `product = None` outside pipeline.yaml"):
+    with pytest.raises(NotebookError, match=r"get-users.py, cell 3 \(line 8\): declares `product = None` outside pipeline.yaml"):
         Project(root).compile()
 
 

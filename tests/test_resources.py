@@ -54,7 +54,7 @@ def test_resource_tags_parse():
 def test_bad_resource_tags_name_the_fix(tag, fix):
     with pytest.raises(TagError) as info:
         parse_tag(tag, "nb/a.ipynb", 3)
-    assert "nb/a.ipynb, cell 3" in str(info.value) and fix in str(info.value)
+    assert "nb/a.ipynb, cell 4" in str(info.value) and fix in str(info.value)
 
 
 def test_policy_from_tags_and_config(tmp_path: Path):

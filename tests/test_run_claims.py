@@ -62,7 +62,7 @@ def test_a_second_run_of_the_same_data_is_refused_before_anything_runs(tmp_path:
                                 capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "300"})
         assert second.returncode == 2, second.stdout + second.stderr
         with Project(root) as project:
-            [live] = project.runs()  # nothing recorded for the refused run
+            [live] = project.runs(include_noop=True)  # nothing recorded for the refused run
         message = second.stderr.replace("\n", " ")
         assert f"run {live.id} (pid {first.pid} on" in message and "data/2026-01-01/x.csv" in message
         assert "--wait" in message and "Traceback" not in message
@@ -78,21 +78,21 @@ def test_wait_runs_the_second_one_after_the_first(tmp_path: Path) -> None:
     first = _nbflow(root, "run", "--force", "-p", "run_date=2026-01-01")
     wait_for(lambda: (root / "started-2026-01-01.flag").exists(), 120, "the first run's writer")
     with Project(root) as project:
-        first_id = project.runs()[0].id
+        first_id = project.runs(include_noop=True)[0].id
     log = tmp_path / "second.log"
     with open(log, "w") as out:
         second = subprocess.Popen([sys.executable, "-m", "nbflow", "run", "--force", "--wait", "-p", "run_date=2026-01-01"],
                                   cwd=root, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "300"})
         wait_for(lambda: f"waiting for run {first_id}" in log.read_text().replace("\n", " "), 120, "the second run to wait")
         with Project(root) as project:
-            assert len(project.runs()) == 1  # it waits before recording anything
+            assert len(project.runs(include_noop=True)) == 1  # it waits before recording anything
         (root / "started-2026-01-01.flag").unlink()
         (root / "go.flag").write_text("")
         out1, err1 = first.communicate(timeout=120)
         second.wait(120)
     assert first.returncode == 0 and second.returncode == 0, (out1, err1, log.read_text())
     with Project(root) as project:
-        runs = project.runs()
+        runs = project.runs(include_noop=True)
         assert [r.status for r in runs] == ["succeeded", "succeeded"]
         second_run, first_run = runs
         assert second_run.started_at is not None and first_run.ended_at is not None

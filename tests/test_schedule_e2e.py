@@ -48,7 +48,7 @@ def test_scheduler_fires_slots_senses_a_file_and_stops_cleanly(tmp_path):
     project = Project(tmp_path)
     try:
         def finished(trigger: str) -> list[dict]:
-            return [r for r in project.runs(limit=100) if r.trigger == trigger and r.status != "running"]
+            return [r for r in project.runs(limit=100, include_noop=True) if r.trigger == trigger and r.status != "running"]
 
         wait_for(lambda: len(finished("schedule:tick")) >= 1, 60, "a first scheduled run")
         landing = tmp_path / "incoming" / "sales.csv"
@@ -97,7 +97,7 @@ def test_backfill_runs_each_day_with_its_run_date_and_resumes(tmp_path):
     second = backfill()
     assert second.returncode == 0 and "2 already succeeded" in second.stdout
     with Project(tmp_path) as project:
-        runs = project.runs()
+        runs = project.runs(include_noop=True)
         assert sorted(r.logical_date for r in runs) == ["2026-01-01", "2026-01-02"]
         assert {r.trigger for r in runs} == {"backfill"}
 
@@ -144,7 +144,7 @@ def test_scheduler_killed_mid_run_the_next_one_resumes_that_run_once(tmp_path):
             second.kill()
     [slot_after] = project.slots("once")
     assert (slot_after["run_id"], slot_after["tries"]) == (slot["run_id"], 2)
-    assert [r.id for r in project.runs()] == [slot["run_id"]]  # one run: resumed, not started again
+    assert [r.id for r in project.runs(include_noop=True)] == [slot["run_id"]]  # one run: resumed, not started again
     detail = project.show(slot["run_id"])
     assert detail.run.status == "succeeded"
     assert [(a.number, a.status, a.error_kind) for a in detail.attempts] == [(1, "failed", "abandoned"), (2, "succeeded", None)]

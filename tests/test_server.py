@@ -221,10 +221,13 @@ def test_failing_attempt_shows_its_error_cell_and_log(server: tuple[Api, Path]) 
     assert api.wait_run("failing", run_id)["status"] == "failed"
     task = api.get("pipeline", project="failing").json()["tasks"][0]
     assert task["state"] == "failed"
-    assert task["error"] == {"cell": 2, "kind": "exception", "message": "ValueError: boom in cell 2",
-                             "ename": "ValueError", "evalue": "boom in cell 2"}
+    # papermill injects the parameters as In [1]: the source notebook's third cell ran as In [3]
+    assert task["error"] == {"cell": 2, "cell_label": "cell 3 (In [3])", "execution_count": 3, "kind": "exception",
+                             "message": "ValueError: boom in cell 2", "ename": "ValueError", "evalue": "boom in cell 2"}
+    assert task["progress"] is None  # only a running task has a current cell
     log = api.get(f"runs/{run_id}/tasks/fails_in_cell_2/attempts/1/log", project="failing").json()
     assert log["error_cell"] == 2 and log["error"] == "ValueError: boom in cell 2" and log["status"] == "failed"
+    assert log["error_cell_label"] == "cell 3 (In [3])" and "[cell 3 (In [3])]" in log["log"]
     assert "boom in cell 2" in log["log"] and log["executed"].endswith("fails_in_cell_2.ipynb")
     assert api.get(f"runs/{run_id}/tasks/fails_in_cell_2/attempts/2/log", project="failing").status_code == 404
     assert api.get(f"runs/{run_id}/tasks/nope/attempts/1/log", project="failing").status_code == 404
@@ -244,6 +247,10 @@ def test_second_trigger_is_409_and_cancel_stops_the_run(server: tuple[Api, Path]
         pid = store.get_run(run_id).pid
     assert api.wait_until("sleepy", lambda: api.get("pipeline", project="sleepy").json()["tasks"][0]["state"] == "running",
                           60)  # cancel once the notebook is actually running
+    # the running task's current cell: the notebook loops in its one cell (recorded within PROGRESS_SECONDS of its start;
+    # the kernel starts first, which takes seconds on a loaded machine)
+    progress = api.wait_until("sleepy", lambda: api.get("pipeline", project="sleepy").json()["tasks"][0]["progress"], 90)
+    assert progress and (progress["cell"], progress["cells"]) == (1, 1) and time.time() - 120 < progress["since"] <= time.time()
     r = api.post(f"runs/{run_id}/cancel", project="sleepy")
     assert r.status_code == 202 and r.json() == {"run_id": run_id}
     run = api.wait_run("sleepy", run_id, timeout=60)
@@ -312,11 +319,15 @@ def test_runs_are_paged_newest_first(server: tuple[Api, Path]) -> None:
             store.create_run(f"page-{i}", trigger="test", logical_date="2026-01-01",
                              parameters={"i": i}, selection={}, tasks=["t"])
             store.finish_run(f"page-{i}", "succeeded")
-    body = api.get("runs", project="live", limit=2, offset=1).json()
+    # runs that ran nothing (no attempt, succeeded: every task was up to date) are listed only with all=1
+    assert [r["id"] for r in api.get("runs", project="live").json()["runs"] if r["id"].startswith("page-")] == []
+    assert api.get("runs", project="live").json()["total"] == 0
+    body = api.get("runs", project="live", limit=2, offset=1, all=1).json()
     total = body["total"]
     assert total >= 5 and [r["id"] for r in body["runs"]] == ["page-3", "page-2"]
     assert body["runs"][0]["parameters"] == {"i": 3} and body["runs"][0]["duration"] >= 0
-    assert api.get("runs", project="live", limit=2, offset=total).json()["runs"] == []
+    assert api.get("runs", project="live", limit=2, offset=total, all=1).json()["runs"] == []
+    assert api.get("runs", project="live", all=2).status_code == 400
     assert api.get("runs", project="live", limit=0).status_code == 400
     assert api.get("runs", project="failing", limit="x").status_code == 400
 
@@ -383,7 +394,7 @@ def sample_urls() -> list[tuple[str, str]]:
 def test_every_route_rejects_unauthenticated_calls(server: tuple[Api, Path]) -> None:
     api, _ = server
     urls = sample_urls()
-    assert len(urls) == 13  # 11 routes; runs and notebook-tags have GET and POST
+    assert len(urls) == 14  # 12 routes; runs and notebook-tags have GET and POST
     anonymous = requests.Session()
     for method, path in urls:
         r = anonymous.request(method, api.url + path, timeout=30)
@@ -512,3 +523,30 @@ def test_routes_ask_the_authorizer_for_resource_nbflow(tmp_path: Path) -> None:
 ])
 def test_only_the_nbflow_command_counts_as_a_runner(args: list[str], is_runner: bool) -> None:
     assert is_cli_command(args) is is_runner
+
+
+def test_compare_two_runs_of_the_demo(server: tuple[Api, Path], demo_run: dict[str, Any]) -> None:
+    """GET runs/compare: what the panel's Compare view draws, from Project.diff."""
+    api, root = server
+    r = api.post("runs", {"parameters": {"n": 7, "label": "007"}}, project="demo")
+    assert r.status_code == 202, r.text
+    other = api.wait_run("demo", r.json()["run_id"])
+    assert other["status"] == "succeeded", other
+    body = api.get("runs/compare", project="demo", a=demo_run["id"][-6:], b=other["id"][:18]).json()  # suffix, prefix
+    assert body["a"]["id"] == demo_run["id"] and body["b"]["id"] == other["id"]
+    assert body["parameters"] == [{"name": "n", "a": 5, "b": 7, "only_in": None}]
+    tasks = {t["task"]: t for t in body["tasks"]}
+    a = tasks["a"]
+    assert a["a"]["status"] == a["b"]["status"] == "succeeded" and a["a"]["ran"] and a["b"]["duration"] > 0
+    assert a["a"]["executed"] == f"demo/nbflow-runs/{demo_run['id']}/a.ipynb" and (root / a["a"]["executed"]).exists()
+    (written,) = a["outputs"]
+    assert written["path"] == "nb/data/a.txt" and (written["a"]["size"], written["b"]["size"]) == (5, 7)
+    assert written["a"]["hash"] != written["b"]["hash"] and tasks["b"]["inputs"][0]["path"] == "nb/data/a.txt"
+    cells = a["notebook"]["cells"]
+    injected = next(c for c in cells if c["a"] == "injected parameters")
+    assert "-n = 5" in injected["source"] and "+n = 7" in injected["source"]
+    only_b = api.get("runs/compare", project="demo", a=demo_run["id"], b=other["id"], task="b").json()
+    assert [t["task"] for t in only_b["tasks"]] == ["b"]
+    assert "-aaaaa" in only_b["tasks"][0]["notebook"]["cells"][-1]["outputs"]  # the text output, as a unified diff
+    assert api.get("runs/compare", project="demo", a=demo_run["id"]).status_code == 400
+    assert api.get("runs/compare", project="demo", a=demo_run["id"], b="nosuchrun").status_code == 404

@@ -95,6 +95,7 @@ def test_pending_migration_runs_once_and_keeps_data(tmp_path, monkeypatch):
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     path = str(tmp_path / "nbflow.db")
     Store(path).close()
+    known = len(migrations.MIGRATIONS)
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, _failing_next])
     known = len(migrations.MIGRATIONS) - 1
     with pytest.raises(RuntimeError, match="migration bug"):

@@ -42,7 +42,7 @@ def test_malformed_known_tags_raise_with_notebook_cell_and_fix(raw, fix):
     with pytest.raises(TagError) as err:
         parse_tag(raw, "notebooks/clean.ipynb", 4)
     msg = str(err.value)
-    assert msg.startswith("notebooks/clean.ipynb, cell 4: ")
+    assert msg.startswith("notebooks/clean.ipynb, cell 5: ")
     assert "Fix:" in msg and fix in msg
     assert err.value.cell == 4
 

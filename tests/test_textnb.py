@@ -152,18 +152,18 @@ def test_errors_name_the_line_of_the_text_file(tmp_path):
     (tmp_path / "clean.py").write_text(CLEAN.replace('tags=["check"]', 'tags=["retries:three"]'))
     with pytest.raises(TagError) as e:
         Project(tmp_path).compile()
-    assert str(e.value).startswith("clean.py, cell 1 (line 18): tag 'retries:three'") and e.value.line == 18
+    assert str(e.value).startswith("clean.py, cell 2 (line 18): tag 'retries:three'") and e.value.line == 18
     assert CLEAN.splitlines()[17] == '# %% tags=["check"]'
     (tmp_path / "clean.py").write_text(CLEAN)
     (tmp_path / "report.md").write_text(REPORT.replace("upstream:clean", "upstream:cleen"))
-    with pytest.raises(UnknownUpstreamError, match=r"report.md, cell 1 \(line 14\): tag 'upstream:cleen' names no task. "
+    with pytest.raises(UnknownUpstreamError, match=r"report.md, cell 2 \(line 14\): tag 'upstream:cleen' names no task. "
                                                    r"Fix: did you mean 'upstream:clean'"):
         Project(tmp_path).compile()
     (tmp_path / "report.md").write_text(REPORT)
     (tmp_path / "ingest.py").write_text(INGEST.replace('tags=["parameters"]', 'tags=["parameters", "upstream:report"]'))
     with pytest.raises(CycleError) as cycle:
         Project(tmp_path).compile()
-    assert "ingest.py cell 1 (line 4) has upstream:report" in str(cycle.value)
+    assert "ingest.py cell 2 (line 4) has upstream:report" in str(cycle.value)
 
 
 def test_a_file_jupytext_cannot_read_is_a_clear_error(tmp_path):

@@ -39,10 +39,18 @@ class Fingerprint:
         return hashlib.sha256(self.as_json().encode()).hexdigest()
 
 
+def path_safe(value: Any) -> str:
+    """A parameter's value as it is written into a path: ':' becomes '-', so a sub-day run_date (2026-12-02T06:52:20)
+    names a folder that every file system, archive tool and URL accepts (2026-12-02T06-52-20). The notebook itself
+    still receives the real value."""
+    return str(value).replace(":", "-")
+
+
 def resolve(template: str, params: Mapping[str, Any], task: Task, root: str) -> str:
-    """The key a reads/writes template names in this run (its {param} placeholders filled)."""
+    """The key a reads/writes template names in this run (its {param} placeholders filled with the values' path-safe
+    form)."""
     _check_set(template, params, task)
-    return paths.resolve(template, params, root)
+    return paths.resolve(template, {k: path_safe(params[k]) for k in placeholders(template)}, root)
 
 
 def _check_set(template: str, params: Mapping[str, Any], task: Task) -> None:
@@ -51,6 +59,17 @@ def _check_set(template: str, params: Mapping[str, Any], task: Task) -> None:
         name = sorted(missing)[0]
         raise NbflowError(f"{task.relpath}: path '{template}' uses {{{name}}}, which this run does not set. "
                           f"Fix: pass -p {name}=VALUE, or add {name} to [parameters] in nbflow.toml")
+
+
+def path_safe_note(task: Task, params: Mapping[str, Any]) -> str:
+    """Why a declared path may differ from the one the notebook built itself, when a placeholder was made path-safe."""
+    changed = sorted(k for t in task.reads + task.writes for k in placeholders(t)
+                     if k in params and path_safe(params[k]) != str(params[k]))
+    if not changed:
+        return ""
+    k = changed[0]
+    return (f" (paths use placeholder values made path-safe, ':' -> '-': the notebook got {k} = {params[k]!r}, the path uses "
+            f"{path_safe(params[k])!r}; build it in the notebook with {k}.replace(':', '-'))")
 
 
 def check_placeholders(task: Task, params: Mapping[str, Any]) -> None:

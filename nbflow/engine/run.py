@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import MissingInputError, StoreGoneError
 from ..executors.base import AttemptResult, AttemptSpec, Executor, KernelLaunch
 from ..model import Config, Pipeline
+from ..records import duration
 from ..states import BAD, DONE_OK, FINAL, AttemptState, ErrorKind, RunState, TaskState
 from . import plan
 from .budget import Budget, Grant
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 EventSink = Callable[[str, Mapping[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
 INLINE_HASH_BYTES = 256 << 10  # outputs this small are hashed in the event loop (about a ms): a thread's wake-up costs more
+PROGRESS_SECONDS = 1.0  # a running task's current cell is recorded at most this often (the live display hears every one)
 T = TypeVar("T")
 log = logging.getLogger("nbflow.engine")
 
@@ -61,6 +63,7 @@ class TaskOutcome:
     error: str | None = None
     error_cell: int | None = None
     artifact: str | None = None
+    error_execution_count: int | None = None  # the failing cell's In [n]
 
 
 @dataclass
@@ -113,6 +116,9 @@ class Engine:
         self._state: dict[str, TaskState] = {}
         self._selected: set[str] = set()
         self._will_run: set[str] = set()  # decided to run, not finished
+        self._progress_due: set[tuple[str, str]] = set()  # running tasks whose current cell is still to be recorded
+        self._latest_progress: dict[tuple[str, str], dict[str, Any]] = {}
+        self._background: set[asyncio.Future[None]] = set()  # progress writes in flight
 
     async def execute(self, p: RunPlan) -> RunSummary:
         try:
@@ -172,6 +178,7 @@ class Engine:
             raise
         finally:
             beat.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)  # progress is a hint: its failure is no failure
             with contextlib.suppress(StoreGoneError):  # a store that is gone has already been reported
                 await self.db(self.store.finish_run, p.run_id, status)
             self.on_event("run_finished", {"run_id": p.run_id, "status": status})
@@ -206,7 +213,8 @@ class Engine:
                 expected.add(name)
                 self._want(p.run_id, name)
 
-    async def _set(self, run_id: str, task: str, status: TaskState, **fields: Any) -> None:
+    async def _set(self, run_id: str, task: str, status: TaskState, duration: float | None = None, **fields: Any) -> None:
+        """Record a task's state; `duration` (the last attempt's seconds) goes only to the event sink."""
         if status in (TaskState.SKIPPED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED, TaskState.BLOCKED):  # no kernel needed
             self.executor.unwant(self._launch(run_id, task))
         if status in FINAL:
@@ -217,7 +225,8 @@ class Engine:
         for k in ("reason", "attempts", "error", "error_cell", "artifact"):
             if k in fields:
                 setattr(out, k, fields[k])
-        self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields})
+        extra = {"duration": duration} if duration is not None else {}
+        self.on_event("task", {"run_id": run_id, "task": task, "status": status, **fields, **extra})
         if self.run is not None:
             await self.observers.task_changed(self.run, task, status, fields)
 
@@ -266,13 +275,13 @@ class Engine:
         self._look_ahead(p)
         pool = pools.get(task.policy.pool) if task.policy.pool else None
         while True:
-            result, artifact = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
+            result, artifact, took = await self._attempt(p, name, number, key, reads, fp.as_json(), slots, pool)
             if result.status == AttemptState.SUCCEEDED:
                 keys[name] = key
                 state[name] = TaskState.SUCCEEDED
-                await self._set(p.run_id, name, TaskState.SUCCEEDED, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                                error=None, error_cell=None)
-                self.outcomes[name].seconds = result.ended_at - result.started_at
+                await self._set(p.run_id, name, TaskState.SUCCEEDED, duration=took, attempts=number, artifact=artifact,
+                                ended_at=result.ended_at, error=None, error_cell=None, error_execution_count=None)
+                self.outcomes[name].seconds = took
                 return
             last_try = number >= p.first_attempt.get(name, 1) + task.policy.retries
             blocked = None
@@ -285,10 +294,11 @@ class Engine:
             if not result.retriable or last_try or blocked:
                 final = TaskState(result.status)
                 state[name] = final
-                await self._set(p.run_id, name, final, attempts=number, artifact=artifact, ended_at=result.ended_at,
-                                error=result.error, error_cell=result.error_cell,
+                await self._set(p.run_id, name, final, duration=took, attempts=number, artifact=artifact, ended_at=result.ended_at,
+                                error=result.error, error_cell=result.error_cell, error_execution_count=result.error_execution_count,
                                 **({"reason": f"not retried: {blocked}"} if blocked else {}))
-                self.outcomes[name].seconds = result.ended_at - result.started_at
+                out = self.outcomes[name]
+                out.seconds, out.error_execution_count = took, result.error_execution_count
                 return
             number += 1
 
@@ -303,15 +313,16 @@ class Engine:
         await self._set(p.run_id, name, TaskState.FAILED, reason=f"input {error.path} is missing", attempts=number,
                         error=str(error), error_cell=error.cell, ended_at=time.time())
 
-    async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]],
-                       fingerprint: str, slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str]:
+    async def _attempt(self, p: RunPlan, name: str, number: int, key: str, reads: list[tuple[str, str, int]], fingerprint: str,
+                       slots: asyncio.Semaphore, pool: asyncio.Semaphore | None) -> tuple[AttemptResult, str, float]:
+        """Run and record one attempt; returns its result, its executed notebook and its duration (as recorded)."""
         task = self.pipeline.tasks[name]
         suffix = "" if number == 1 else f".attempt-{number}"
         artifact = os.path.join(self.config.artifacts, p.run_id, f"{name}{suffix}.ipynb")
         request = task.policy.request
         grant = await self.budget.acquire(request) if self.budget is not None else None
         try:
-            result, attempt_id = await self._run_attempt(p, name, number, key, artifact, grant, slots, pool, reads)
+            result, attempt_id, started = await self._run_attempt(p, name, number, key, artifact, grant, slots, pool, reads)
         finally:
             if self.budget is not None and grant is not None:
                 self.budget.release(request, grant)
@@ -328,26 +339,29 @@ class Engine:
             if missing:
                 result = dataclasses.replace(result, status=AttemptState.FAILED, error_kind=ErrorKind.MISSING_OUTPUT, retriable=False,
                                              error=f"the notebook declares writes:{missing[0]} but did not write it. "
-                                                   f"Fix: write that file, or correct the writes: tag")
+                                                   f"Fix: write that file, or correct the writes: tag"
+                                                   + plan.path_safe_note(task, p.parameters))
         await self.db(self.store.finish_attempt, attempt_id, result.status, error_kind=result.error_kind, error=result.error,
                       error_cell=result.error_cell, ename=result.ename, evalue=result.evalue, log=result.log,
                       reads=[r for r in reads if r[1] != "missing"], writes=writes,
                       fingerprint=fingerprint if result.status == AttemptState.SUCCEEDED else None,
-                      placement=placement(result))
+                      placement=placement(result), ended_at=result.ended_at, error_execution_count=result.error_execution_count)
         await self.observers.attempt_finished(self._context(), name, number, result, reads, writes)
-        return result, artifact
+        return result, artifact, duration(started, result.ended_at) or 0.0  # rounded as the attempt record's duration is
 
     async def _run_attempt(self, p: RunPlan, name: str, number: int, key: str, artifact: str, grant: Grant | None,
                            slots: asyncio.Semaphore, pool: asyncio.Semaphore | None,
-                           reads: list[tuple[str, str, int]]) -> tuple[AttemptResult, int]:
+                           reads: list[tuple[str, str, int]]) -> tuple[AttemptResult, int, float]:
         """Take a slot (and the task's pool), record the attempt as running, and have the executor run it."""
         task = self.pipeline.tasks[name]
         async with slots:
             if pool:
                 await pool.acquire()
             try:
-                attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact)
-                self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number})
+                started = time.time()
+                attempt_id = await self.db(self.store.start_attempt, p.run_id, name, number, key, artifact, started_at=started)
+                self.on_event("task", {"run_id": p.run_id, "task": name, "status": TaskState.RUNNING, "attempt": number,
+                                       "started_at": started})
                 await self.observers.attempt_started(self._context(), name, number, reads)
                 launch = self._launch(p.run_id, name)
                 spec = AttemptSpec(run_id=p.run_id, task=name, number=number, source=task.path, output=artifact,
@@ -360,7 +374,7 @@ class Engine:
                                    notebook_copies=task.notebook_copies, output_dirs=task.output_dirs,
                                    kernel_start=launch.start, preload=launch.preload)
                 try:
-                    result = await self.executor.submit(spec)
+                    result = await self.executor.submit(spec, on_cell=self._progress(p.run_id, name))
                 except asyncio.CancelledError:
                     await self.db(self.store.finish_attempt, attempt_id, AttemptState.CANCELLED, error_kind=ErrorKind.CANCELLED,
                                   error="the run was interrupted")
@@ -375,13 +389,38 @@ class Engine:
                     result = AttemptResult(status=AttemptState.FAILED, started_at=now, ended_at=now, error_kind=ErrorKind.INTERNAL,
                                            error=f"the executor failed: {type(e).__name__}: {e}", retriable=True)
             finally:
+                self._progress_due.discard((p.run_id, name))
                 if pool:
                     pool.release()
-        return result, attempt_id
+        return result, attempt_id, started
 
     def _context(self) -> RunContext:
         assert self.run is not None, "the run context is set when execute starts"
         return self.run
+
+    def _progress(self, run_id: str, task: str) -> Callable[[int, int, float], None]:
+        """The executor's cell-start callback: the event sink hears each cell at once; the store gets the current one
+        at most every PROGRESS_SECONDS (a notebook of many short cells must not cost a write per cell)."""
+        loop = asyncio.get_running_loop()
+        key = (run_id, task)
+
+        def write() -> None:
+            if key in self._progress_due:
+                self._progress_due.discard(key)
+                data = self._latest_progress.get(key)
+                if data is not None:
+                    fut = asyncio.ensure_future(self.db(self.store.set_progress, run_id, task, data))
+                    self._background.add(fut)
+                    fut.add_done_callback(self._background.discard)
+
+        def on_cell(cell: int, cells: int, since: float) -> None:
+            data = {"cell": cell, "cells": cells, "since": since}
+            self._latest_progress[key] = data
+            self.on_event("task_progress", {"run_id": run_id, "task": task, **data})
+            if key not in self._progress_due:
+                self._progress_due.add(key)
+                loop.call_later(PROGRESS_SECONDS, write)
+        return on_cell
 
 
 def placement(result: AttemptResult) -> dict[str, Any]:

@@ -21,10 +21,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..cells import cell_label
 from ..liveness import HOST
 from ..resources import format_size
 from ..states import AttemptState, ErrorKind
-from .base import AttemptResult, AttemptSpec, KernelLaunch
+from .base import AttemptResult, AttemptSpec, CellProgress, KernelLaunch
 
 if TYPE_CHECKING:
     from .kernels import Kernel
@@ -51,6 +52,15 @@ def preload() -> None:
         import papermill.execute  # noqa: F401
 
 
+def import_nbformat() -> None:
+    """Import nbformat the fast way preload does (for `nbflow diff` and `nbflow report`, which read notebooks with it)."""
+    from .. import lightimport
+
+    lightimport.jsonschema()
+    with _preload_lock:
+        import nbformat  # noqa: F401
+
+
 _preload_lock = threading.Lock()
 
 
@@ -60,11 +70,12 @@ def execute_attempt(spec: AttemptSpec) -> AttemptResult:
 
 
 async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = None,
-                                release: KernelSink | None = None) -> AttemptResult:
+                                release: KernelSink | None = None, on_cell: CellProgress | None = None) -> AttemptResult:
     """Run the notebook with papermill and describe the outcome; never raises for a notebook's own failure.
 
     `take` hands over a started kernel for the spec's launch (default: start one now) and `release` gets it
-    back when the notebook is written (default: shut it down now)."""
+    back when the notebook is written (default: shut it down now). `on_cell(cell, cells, started)` is called as each
+    code cell starts (1-based position in the source notebook, its cell count, the time)."""
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -106,7 +117,7 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
             sampler = asyncio.ensure_future(_sample(meter))
         if applied.problem:
             raise _BelowBaseline(applied.problem)
-        await _cancellable(_papermill(spec, kernel))
+        await _cancellable(_papermill(spec, kernel, on_cell))
         outcome: dict[str, Any] = {"status": AttemptState.SUCCEEDED}
     except _BelowBaseline as e:
         outcome = {**_failure(ErrorKind.MEMORY_EXCEEDED, f"memory:{format_size(spec.memory)} is less than {e}. "
@@ -176,6 +187,8 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     if meter is not None:
         usage = {"peak_rss": max(meter.peak_rss, limits.cgroup_peak(applied.cgroup) or 0) or None,
                  "cpu_seconds": round(meter.cpu_seconds, 3)}
+    if outcome.get("error_cell") is not None:
+        outcome["error_execution_count"] = executed.execution_count(outcome["error_cell"])
     return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), host=HOST,
                          resources=applied.as_json(spec.gpu_ids), kernel_start=kernel.how if kernel else None,
                          kernel_start_ms=round(kernel.start_ms, 1) if kernel else None, **usage, **outcome)
@@ -231,7 +244,7 @@ async def _cancellable(work: Awaitable[None]) -> None:
         raise
 
 
-async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
+async def _papermill(spec: AttemptSpec, kernel: Kernel, on_cell: CellProgress | None = None) -> None:
     """papermill's execute_notebook, in steps: parameterize, execute cell by cell in the given kernel (papermill
     records each cell's status and times), write, and raise the notebook's own error.
 
@@ -239,6 +252,7 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     working directory, which many notebooks running at once in one process cannot share."""
     from nbclient.exceptions import CellExecutionError
     from papermill.clientwrap import PapermillNotebookClient
+    from papermill.exceptions import PapermillExecutionError
     from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
 
     nb = _parameterize(_load(spec.source), dict(spec.parameters), spec.kernel)
@@ -250,9 +264,13 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
     client.reset_execution_trackers()
     nb_man.notebook_start()
     saver = asyncio.ensure_future(_save_periodically(nb_man))
+    positions = _source_positions(client.nb.cells)
     try:
         for index, cell in enumerate(client.nb.cells):
             try:
+                position = positions[index]
+                if on_cell is not None and cell.cell_type == "code" and position is not None:
+                    on_cell(position, len(positions) - positions.count(None), time.time())
                 nb_man.cell_start(cell, index)
                 await client.async_execute_cell(cell, index)
             except CellExecutionError as ex:
@@ -271,7 +289,40 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel) -> None:
         saver.cancel()
         nb_man.cleanup_pbar()
         nb_man.notebook_complete()
-    raise_for_execution_errors(nb_man.nb, spec.output)  # notebook_complete wrote it; on error this adds the marker
+    try:
+        raise_for_execution_errors(nb_man.nb, spec.output)  # notebook_complete wrote it; on error this adds the marker
+    except PapermillExecutionError:
+        _relabel_error_marker(spec.output)
+        raise
+
+
+def _source_positions(cells: list[Any]) -> list[int | None]:
+    """Each executed cell's 1-based position in the source notebook (None for papermill's injected cells)."""
+    out: list[int | None] = []
+    position = 0
+    for cell in cells:
+        if set(cell.get("metadata", {}).get("tags", [])) & _MARKER_TAGS:
+            out.append(None)
+        else:
+            position += 1
+            out.append(position)
+    return out
+
+
+def _relabel_error_marker(path: str) -> None:
+    """papermill's banner says "An Exception was encountered at 'In [7]'"; name the cell as nbflow does everywhere:
+    "cell 5 (In [7])"."""
+    executed = _Executed(path)
+    index = executed.failed_cell()
+    cells = executed.nb.get("cells", [])
+    if index is None or not cells or "papermill-error-cell-tag" not in cells[0].get("metadata", {}).get("tags", []):
+        return
+    label = cell_label(index, executed.execution_count(index))
+    cells[0]["source"] = ('<span style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:2em;">'
+                          f'An exception was encountered at <a href="#papermill-error-cell">{label}</a>.</span>')
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(executed.nb, f, indent=1, ensure_ascii=False, sort_keys=True)
+        f.write("\n")
 
 
 async def _finish_copies(spec: AttemptSpec, outcome: dict[str, Any]) -> dict[str, Any]:
@@ -478,6 +529,14 @@ class _Executed:
                 yield index, cell
                 index += 1
 
+    def execution_count(self, index: int) -> int | None:
+        """The In [n] of the cell at this source index (None when it never ran)."""
+        for i, cell in self._source_cells():
+            if i == index:
+                count = cell.get("execution_count")
+                return count if isinstance(count, int) else None
+        return None
+
     def failed_cell(self) -> int | None:
         """Index, in the source notebook, of the cell that failed or was running when the attempt stopped."""
         last_started = None  # a dead kernel leaves no mark: the failing cell is the last one that started
@@ -491,14 +550,23 @@ class _Executed:
         return last_started
 
     def log(self) -> str:
-        """Streams and tracebacks of the executed notebook, as the terminal would have shown them."""
+        """Streams, displayed values (their text/plain) and tracebacks of the executed notebook, as a terminal would
+        have shown them."""
         parts = []
         for index, cell in self._source_cells():
             for out in cell.get("outputs", []):
                 kind = out.get("output_type")
                 if kind == "stream":
-                    text = out.get("text", "")
-                    parts.append("".join(text) if isinstance(text, list) else text)
+                    parts.append(_text(out.get("text", "")))
+                elif kind in ("display_data", "execute_result"):
+                    plain = _text(out.get("data", {}).get("text/plain", ""))
+                    if plain:
+                        parts.append(plain if plain.endswith("\n") else plain + "\n")
                 elif kind == "error":
-                    parts.append(f"[cell {index}] " + _ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n")
+                    label = cell_label(index, cell.get("execution_count"))
+                    parts.append(f"[{label}] " + _ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n")
         return "".join(parts)
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)

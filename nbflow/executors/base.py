@@ -6,11 +6,14 @@ loop (the local executor) or on another machine (a Dask worker) alike.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..model import KERNEL_STARTS
 from ..states import AttemptState, ErrorKind
+
+CellProgress = Callable[[int, int, float], None]  # (cell: 1-based position in the source notebook, cells, started)
 
 
 def default_kernel_start() -> str:
@@ -79,6 +82,7 @@ class AttemptResult:
     error_kind: ErrorKind | None = None
     error: str | None = None  # one line for people: what failed and where
     error_cell: int | None = None  # index in the source notebook, 0-based over all cells
+    error_execution_count: int | None = None  # that cell's In [n] in the executed notebook
     ename: str | None = None  # the exception's class name, when a cell raised
     evalue: str | None = None  # and its message
     log: str = ""
@@ -107,8 +111,9 @@ class Executor(Protocol):
         """The hint no longer holds (the task was skipped or cannot run)."""
         ...
 
-    async def submit(self, spec: AttemptSpec) -> AttemptResult:
-        """Run one attempt to its end and describe the outcome."""
+    async def submit(self, spec: AttemptSpec, on_cell: CellProgress | None = None) -> AttemptResult:
+        """Run one attempt to its end and describe the outcome; `on_cell` hears of each code cell starting, where the
+        executor can tell (it is called in the engine's event loop)."""
         ...
 
     async def close(self, cancel: bool = False) -> None:

@@ -33,7 +33,7 @@ from ..errors import ExecutorError, ResourceError
 from ..liveness import HOST
 from ..resources import Request
 from ..states import AttemptState, ErrorKind
-from .base import AttemptResult, AttemptSpec, KernelLaunch
+from .base import AttemptResult, AttemptSpec, CellProgress, KernelLaunch
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -182,7 +182,8 @@ class DaskExecutor:
             self._load[worker] -= 1
             self._call(self.client.run(unwant_on_worker, launch, workers=[worker], on_error="ignore"))
 
-    async def submit(self, spec: AttemptSpec) -> AttemptResult:
+    async def submit(self, spec: AttemptSpec, on_cell: CellProgress | None = None) -> AttemptResult:
+        """`on_cell` is not called: a worker's cell progress does not travel back while the attempt runs."""
         from distributed.scheduler import KilledWorker
 
         self._runs.add(spec.run_id)

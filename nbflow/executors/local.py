@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from .attempt import execute_attempt_async, preload
-from .base import AttemptResult, AttemptSpec, KernelLaunch
+from .base import AttemptResult, AttemptSpec, CellProgress, KernelLaunch
 
 if TYPE_CHECKING:
     from .kernels import KernelPool
@@ -53,11 +53,11 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.unwant(launch)
 
-    async def submit(self, spec: AttemptSpec) -> AttemptResult:
+    async def submit(self, spec: AttemptSpec, on_cell: CellProgress | None = None) -> AttemptResult:
         pool = self._kernels()
         if self._preloaded is not None:
             await self._preloaded
-        return await execute_attempt_async(spec, pool.take, pool.release)
+        return await execute_attempt_async(spec, pool.take, pool.release, on_cell)
 
     async def close(self, cancel: bool = False) -> None:
         if self._pool is not None:

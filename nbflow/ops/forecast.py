@@ -237,7 +237,7 @@ class ForecastWatch(RunObserver):
         self.said.add(f"slow:{task}")
         elapsed = self.clock() - self.started[task]
         summary = f"{task} slow: {human(elapsed)} so far, {e.usually()}"
-        run.emit("warning", {"message": summary})
+        run.emit("warning", {"message": summary, "kind": "slow"})
         self.raise_alert(Alert("slow", self.project, summary, run_id=run.run_id, task=task, status="running",
                                duration=elapsed, trigger=self.record.trigger if self.record else None,
                                detail=f"slow means over max(p95 x {self.settings.slow_factor:g}, p95 + {human(self.settings.slow_margin)})"

@@ -35,6 +35,7 @@ def describe_schedules(store: Store | None, config: Iterable[ScheduleSpec], now:
         last = store.items("slot", name, limit=1, newest_first=True) if store else []
         out.append({
             "name": name, "source": spec.source, "cron": spec.cron, "timezone": spec.timezone,
+            "cron_description": cron.describe(spec.cron), "cron_warning": cron.seconds_warning(spec.cron),
             "parameters": dict(spec.parameters), "only": list(spec.only), "catchup": spec.catchup,
             "max_concurrent": spec.max_concurrent, "overlap": spec.overlap, "paused": paused, "sla": spec.sla, "alert": spec.alert,
             "next_fire": fires[0] if fires else None, "next_fires": fires,

@@ -134,3 +134,41 @@ def run_date(slot: dt.datetime, seconds: bool = False) -> str:
     if other.utcoffset() != slot.utcoffset():
         text += slot.strftime("%z")[:3] + ":" + slot.strftime("%z")[3:]
     return text
+
+
+_ALIAS_FIELDS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+                 "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+
+
+def _words(fields: list[str]) -> str | None:
+    """cron-descriptor's English for croniter's field order (it reads a 6th and 7th field as second-first and year)."""
+    from cron_descriptor import FormatError, MissingFieldError, Options, WrongArgumentError, get_description
+
+    if len(fields) >= 6:  # croniter: m h dom mon dow [s [y]]; cron-descriptor: [s] m h dom mon dow [y]
+        fields = [fields[5], *fields[:5], *fields[6:]]
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        return str(get_description(" ".join(fields), options))
+    except (FormatError, MissingFieldError, WrongArgumentError, ValueError, IndexError, KeyError):
+        return None
+
+
+def describe(expr: str) -> str | None:
+    """The cron expression in words ("At 02:30", "Every 20 seconds"), None when it cannot be described."""
+    text = " ".join(expr.split())
+    return _words(_ALIAS_FIELDS.get(text, text).split(" "))
+
+
+def seconds_warning(expr: str) -> str | None:
+    """A warning when a 6-field cron's seconds field (the 6th, in nbflow's order) is `*`: it fires every second of each
+    matching minute, which is rarely meant; most often the first field was meant as seconds (Quartz/Spring order)."""
+    fields = " ".join(expr.split()).split(" ")
+    if len(fields) < 6 or fields[5] != "*":
+        return None
+    meant = [*fields[1:6], fields[0], *fields[6:]]
+    actual, other = describe(" ".join(fields)), describe(" ".join(meant))
+    return (f"'{' '.join(fields)}' has a 6th field, which nbflow reads as seconds (minute hour day-of-month month day-of-week "
+            f"second): '*' there fires every second of each matching minute ({actual or 'many runs in a row'}). "
+            f"Fix: if the first field was meant as seconds (the Quartz/Spring order), write '{' '.join(meant)}'"
+            + (f" ({other})" if other else "") + "; for once a minute, drop the 6th field")

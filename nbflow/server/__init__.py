@@ -13,7 +13,7 @@ from .base import NbflowHandler
 from .changes import ChangesHandler
 from .notebooks import NotebookTagsHandler
 from .ops import AlertsHandler, BreakerResetHandler, BreakersHandler
-from .routes import LineageHandler, LogHandler, PipelineHandler, RunHandler
+from .routes import CompareHandler, LineageHandler, LogHandler, PipelineHandler, RunHandler
 from .runs import CancelHandler, RunsHandler
 from .state import ServerState
 
@@ -25,6 +25,7 @@ ROUTES: list[tuple[str, type[NbflowHandler]]] = [
     ("pipeline", PipelineHandler),
     ("changes", ChangesHandler),
     ("runs", RunsHandler),
+    ("runs/compare", CompareHandler),  # before runs/<id>, which would take "compare" for a run id
     (f"runs/{_RUN}", RunHandler),
     (f"runs/{_RUN}/cancel", CancelHandler),
     (f"runs/{_RUN}/tasks/(?P<task>.+)/attempts/(?P<attempt>[0-9]+)/log", LogHandler),

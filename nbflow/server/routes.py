@@ -55,6 +55,20 @@ class LogHandler(NbflowHandler):
             return views.log(project.logs(run_id, task, attempt), self.to_path)
 
 
+class CompareHandler(NbflowHandler):
+    @route
+    async def get(self) -> None:
+        a, b = self.get_argument("a", ""), self.get_argument("b", "")
+        if not a or not b:
+            raise NbflowError("give the two runs to compare as the query arguments 'a' and 'b' (run ids, or unique "
+                              "prefixes or suffixes of them)")
+        self.reply(await self.blocking(self.compare, self.folder(), a, b, self.get_argument("task", None) or None))
+
+    def compare(self, folder: str, a: str, b: str, task: str | None) -> dict[str, Any]:
+        with self.nbflow.project(folder) as project:
+            return views.compare(project.diff(a, b, task), self.to_path)
+
+
 class LineageHandler(NbflowHandler):
     @route
     async def get(self) -> None:

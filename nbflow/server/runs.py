@@ -49,11 +49,14 @@ class RunsHandler(NbflowHandler):
     async def get(self) -> None:
         limit = self.int_arg("limit", 20, 1, 200)
         offset = self.int_arg("offset", 0, 0, 10**9)
-        self.reply(await self.blocking(self.history, self.folder(), limit, offset))
+        everything = self.int_arg("all", 0, 0, 1) == 1
+        self.reply(await self.blocking(self.history, self.folder(), limit, offset, everything))
 
-    def history(self, folder: str, limit: int, offset: int) -> dict[str, Any]:
+    def history(self, folder: str, limit: int, offset: int, everything: bool = False) -> dict[str, Any]:
+        """Runs, newest first; runs where nothing ran (every task up to date) only with `all=1`."""
         with self.nbflow.project(folder) as project:
-            return {"runs": [views.run_summary(r) for r in project.runs(limit, offset)], "total": project.count_runs()}
+            return {"runs": [views.run_summary(r) for r in project.runs(limit, offset, include_noop=everything)],
+                    "total": project.count_runs(include_noop=everything)}
 
     @route
     async def post(self) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..cells import cell_label
 from ..project import PipelineState
 from ..records import AlertRecord, AttemptRecord, RunDetail, RunRecord, as_json
+from ..states import TaskState
 
 ToPath = Callable[[str | None], str | None]  # absolute path -> server-root-relative path (or None)
 
@@ -19,16 +21,22 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
     return {
         "id": run.id, "status": run.status, "trigger": run.trigger, "started": run.started_at,
         "ended": run.ended_at, "duration": run.duration, "parameters": dict(run.parameters), "logical_date": run.logical_date,
+        "code": {"commit": run.code_commit, "dirty": run.code_dirty, "changed": list(run.code_changed or [])}
+        if run.code_commit else None,
     }
 
 
-def error(a: AttemptRecord | None, message: str | None = None, cell: int | None = None) -> dict[str, Any] | None:
-    """An error as {"cell", "kind", "message", "ename", "evalue"}: the attempt's (ename/evalue when a cell raised), or
-    a task's message when it has no attempt (nbflow could not run it)."""
+def error(a: AttemptRecord | None, message: str | None = None, cell: int | None = None,
+          execution_count: int | None = None) -> dict[str, Any] | None:
+    """An error as {"cell", "cell_label", "execution_count", "kind", "message", "ename", "evalue"}: the attempt's
+    (ename/evalue when a cell raised), or a task's message when it has no attempt (nbflow could not run it)."""
     if a is not None and a.error:
-        return {"cell": a.error_cell, "kind": a.error_kind, "message": a.error, "ename": a.ename, "evalue": a.evalue}
+        return {"cell": a.error_cell, "cell_label": cell_label(a.error_cell, a.error_execution_count) or None,
+                "execution_count": a.error_execution_count, "kind": a.error_kind, "message": a.error, "ename": a.ename,
+                "evalue": a.evalue}
     if message:
-        return {"cell": cell, "kind": None, "message": message, "ename": None, "evalue": None}
+        return {"cell": cell, "cell_label": cell_label(cell, execution_count) or None, "execution_count": execution_count,
+                "kind": None, "message": message, "ename": None, "evalue": None}
     return None
 
 
@@ -47,12 +55,14 @@ def pipeline(project: str, state: PipelineState, to_path: ToPath, openable: Call
             "name": name, "path": to_path(task.path), "notebook": task.relpath, "upstream": list(task.upstream),
             "state": state.state(name), "attempts": row.attempts if row else 0,
             "started": row.started_at if row else None, "ended": row.ended_at if row else None,
-            "duration": row.duration if row else None, "reason": row.reason if row else None,
-            "error": (error(attempt_ if attempt_ and attempt_.error == row.error else None, row.error, row.error_cell)
-                      if row else None),
+            "duration": (attempt_.duration if attempt_ else row.duration) if row else None,
+            "reason": row.reason if row else None,
+            "error": (error(attempt_ if attempt_ and attempt_.error == row.error else None, row.error, row.error_cell,
+                            row.error_execution_count) if row else None),
             "executed": executed, "executed_openable": openable(executed),
             "expected": expected.get(name),  # {"median", "p90", "p95", "samples"} of its last successes, or null
             "expected_end": (eta or {}).get("tasks", {}).get(name),  # while the run runs: when this task should end
+            "progress": dict(row.progress) if row and row.progress and state.state(name) == TaskState.RUNNING else None,
         })
     via: dict[tuple[str, str], list[str]] = {}
     for e in state.pipeline.edges:
@@ -70,7 +80,8 @@ def pipeline(project: str, state: PipelineState, to_path: ToPath, openable: Call
 def attempt(a: AttemptRecord, to_path: ToPath, partial: frozenset[str] = frozenset()) -> dict[str, Any]:
     return {
         "attempt": a.number, "status": a.status, "started": a.started_at, "ended": a.ended_at, "duration": a.duration,
-        "error_cell": a.error_cell, "error": a.error, "error_kind": a.error_kind, "ename": a.ename, "evalue": a.evalue,
+        "error_cell": a.error_cell, "error_cell_label": cell_label(a.error_cell, a.error_execution_count) or None,
+        "error": a.error, "error_kind": a.error_kind, "ename": a.ename, "evalue": a.evalue,
         "executed": to_path(a.artifact), "partial": a.artifact in partial,
         "host": a.host, "worker": a.worker, "peak_rss": a.peak_rss, "cpu_seconds": a.cpu_seconds,
         "resources": dict(a.resources) if a.resources else None, "kernel_start": a.kernel_start,
@@ -92,8 +103,20 @@ def run_detail(detail: RunDetail, notebook_of: Callable[[str], str], to_path: To
 
 
 def log(a: AttemptRecord, to_path: ToPath) -> dict[str, Any]:
-    return {"log": a.log or "", "error": a.error, "error_cell": a.error_cell, "error_kind": a.error_kind,
+    return {"log": a.log or "", "error": a.error, "error_cell": a.error_cell,
+            "error_cell_label": cell_label(a.error_cell, a.error_execution_count) or None, "error_kind": a.error_kind,
             "ename": a.ename, "evalue": a.evalue, "status": a.status, "executed": to_path(a.artifact)}
+
+
+def compare(found: Mapping[str, Any], to_path: ToPath) -> dict[str, Any]:
+    """GET runs/compare: Project.diff's answer with executed notebooks as server-root-relative paths."""
+    out = as_json(found)
+    for task in out["tasks"]:
+        for side in ("a", "b"):
+            if task[side] is not None:
+                task[side]["executed"] = to_path(task[side]["executed"])
+    result: dict[str, Any] = out
+    return result
 
 
 def task_lineage(found: Mapping[str, Any], to_path: ToPath) -> dict[str, Any]:

@@ -301,15 +301,6 @@ def _v5_attempt_placement(db: Database) -> None:
         db.conn.execute(f"ALTER TABLE attempts ADD COLUMN {column} {kind}")
 
 
-def _v6_kernel_starts(db: Database) -> None:
-    """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took; and an
-    index that finds the newest version of a path without sorting all its versions (a path written 100,000 times
-    took 0.3 s to look up)."""
-    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start TEXT")
-    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start_ms REAL")
-    create_index(db, "dataset_versions", ["dataset_id", "id"])
-
-
 @dataclass(frozen=True)
 class MigrationContext:
     """Who is opening the store: a migration that must name a project uses this one."""
@@ -319,8 +310,29 @@ class MigrationContext:
 
 
 Migration = Callable[["Database", MigrationContext], None]
+def _v6_review_provenance(db: Database, ctx: MigrationContext) -> None:
+    """Reviewing runs (issue 15): each run's code version (git commit, dirty tree, notebooks that differ from the
+    commit); the In [n] label of a failing cell beside its 0-based index; a running task's cell progress."""
+    conn = db.conn
+    for column, kind in (("code_commit", "TEXT"), ("code_dirty", "INTEGER"), ("code_changed", "TEXT")):
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    conn.execute("ALTER TABLE attempts ADD COLUMN error_execution_count INTEGER")
+    conn.execute("ALTER TABLE run_tasks ADD COLUMN error_execution_count INTEGER")
+    conn.execute("ALTER TABLE run_tasks ADD COLUMN progress TEXT")  # JSON {"cell", "cells", "since"} while it runs
+
+
+def _v7_kernel_starts(db: Database) -> None:
+    """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took; and an
+    index that finds the newest version of a path without sorting all its versions (a path written 100,000 times
+    took 0.3 s to look up)."""
+    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start TEXT")
+    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start_ms REAL")
+    create_index(db, "dataset_versions", ["dataset_id", "id"])
+
+
 MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects,
-                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db), lambda db, ctx: _v6_kernel_starts(db)]
+                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db), _v6_review_provenance,
+                               lambda db, ctx: _v7_kernel_starts(db)]
 
 
 def user_version(db: Db) -> int:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 ClaimCheck = Callable[[list[ClaimRecord]], None]  # raises when a held claim conflicts with the new run's
 
 PLACEMENT_FIELDS = ("host", "worker", "pid", "peak_rss", "cpu_seconds", "resources", "kernel_start", "kernel_start_ms")
-TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact")
+TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact",
+               "error_execution_count")
 ABANDONED = "the runner stopped while this attempt ran"
 DEFAULT_PROJECT = "default"
 _RUN_COLUMNS = ", ".join(record_fields(RunRecord))
@@ -35,10 +36,12 @@ _ATTEMPT_COLUMNS = ", ".join(f"a.{c}" for c in record_fields(AttemptRecord))
 
 _VERSION_SQL = """
 SELECT v.id AS version_id, d.path, v.hash, v.size, v.created_at, v.attempt_id,
-       a.run_id, a.task, a.number, a.status, a.started_at, a.ended_at
+       a.run_id, a.task, a.number, a.status, a.started_at, a.ended_at, a.fingerprint,
+       r.code_commit, r.code_dirty, r.code_changed
 FROM dataset_versions v
 JOIN datasets d ON d.id = v.dataset_id
 LEFT JOIN attempts a ON a.id = v.attempt_id
+LEFT JOIN runs r ON r.id = a.run_id
 """
 _PRODUCER_KEYS = ("run_id", "task", "number", "status", "started_at", "ended_at")
 
@@ -56,6 +59,9 @@ def _run(row: Sequence[Any]) -> RunRecord:
     values["parameters"] = _loads(values["parameters"]) or {}
     values["selection"] = _loads(values["selection"]) or {}
     values["status"] = RunState(values["status"])
+    values["code_dirty"] = None if values["code_dirty"] is None else bool(values["code_dirty"])
+    changed = _loads(values["code_changed"])
+    values["code_changed"] = None if changed is None else tuple(changed)
     return RunRecord(**values)
 
 
@@ -63,6 +69,7 @@ def _task(row: Sequence[Any]) -> TaskRecord:
     values = dict(zip(record_fields(TaskRecord), row))
     values["status"] = TaskState(values["status"])
     values["attempts"] = values["attempts"] or 0
+    values["progress"] = _loads(values["progress"])
     return TaskRecord(**values)
 
 
@@ -78,7 +85,11 @@ def _version(row: dict[str, Any]) -> dict[str, Any]:
     """A dataset version row with its producing attempt folded into `producer` (None if external)."""
     producer = None
     if row["attempt_id"] is not None:
-        producer = {"attempt": row["attempt_id"], **{k: row[k] for k in _PRODUCER_KEYS}}
+        fingerprint = _loads(row["fingerprint"]) or {}
+        producer = {"attempt": row["attempt_id"], **{k: row[k] for k in _PRODUCER_KEYS},
+                    "parameters": fingerprint.get("parameters"),
+                    "code": {"commit": row["code_commit"], "dirty": None if row["code_dirty"] is None else bool(row["code_dirty"]),
+                             "changed": _loads(row["code_changed"]), "code_hash": fingerprint.get("code")}}
     return {
         "version_id": row["version_id"], "path": row["path"], "hash": row["hash"], "size": row["size"],
         "created_at": row["created_at"], "producer": producer,
@@ -171,10 +182,13 @@ class Store(ScheduleStore, OpsStore):
 
     def create_run(self, run_id: str, *, trigger: str, logical_date: str, parameters: dict[str, Any],
                    selection: dict[str, Any], tasks: list[str], schedule: str | None = None,
-                   resumed_from: str | None = None, claims: Sequence[Claim] = (), check: ClaimCheck | None = None) -> None:
+                   resumed_from: str | None = None, claims: Sequence[Claim] = (), check: ClaimCheck | None = None,
+                   code: dict[str, Any] | None = None) -> None:
         """Record a new run (status 'running') and its tasks (all 'pending') in one transaction, with the datasets it
-        claims; `check` sees the claims live runs hold, inside the same transaction, and raises to refuse the run."""
+        claims; `check` sees the claims live runs hold, inside the same transaction, and raises to refuse the run.
+        `code`: the project's code version, {"commit", "dirty", "changed"} (None outside git)."""
         now = time.time()
+        code = code or {}
         try:
             with self._write() as conn:
                 self._register(conn)
@@ -182,10 +196,12 @@ class Store(ScheduleStore, OpsStore):
                     check(self._held(conn))
                 conn.execute(
                     "INSERT INTO runs (id, project, trigger, logical_date, parameters, selection, status, "
-                    "created_at, started_at, ended_at, host, pid, heartbeat_at, schedule, resumed_from) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    "created_at, started_at, ended_at, host, pid, heartbeat_at, schedule, resumed_from, code_commit, "
+                    "code_dirty, code_changed) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, self.project, trigger, logical_date, _dumps(parameters), _dumps(selection), now, now,
-                     self._host, os.getpid(), now, schedule, resumed_from),
+                     self._host, os.getpid(), now, schedule, resumed_from, code.get("commit"),
+                     None if code.get("dirty") is None else int(code["dirty"]),
+                     None if code.get("changed") is None else _dumps(list(code["changed"]))),
                 )
                 conn.executemany(
                     "INSERT INTO run_tasks (run_id, task, status, attempts) VALUES (?, ?, ?, 0)",
@@ -245,17 +261,17 @@ class Store(ScheduleStore, OpsStore):
         )
 
     def get_run(self, run_id: str) -> RunRecord:
-        """One run of this project by id, or by a unique prefix of its id."""
+        """One run of this project by id, or by a unique prefix or suffix of its id (`20261202T0652`, `8d1b48`)."""
         row = self._db.tuple_row(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? AND project = ?", [run_id, self.project])
         if row is None and run_id:
             found = self._db.tuples(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? AND substr(id, 1, length(?)) = ? "
-                "ORDER BY created_at DESC LIMIT 6", [self.project, run_id, run_id])
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? AND (substr(id, 1, length(?)) = ? OR "
+                "substr(id, -length(?)) = ?) ORDER BY created_at DESC LIMIT 6", [self.project, run_id, run_id, run_id, run_id])
             if len(found) > 1:
                 ids = ", ".join(r[0] for r in found[:5])
                 raise NotFoundError(
-                    f"run id prefix {run_id!r} matches several runs ({ids}{', ...' if len(found) > 5 else ''}). "
-                    "Fix: give more characters of the id (`nbflow runs` lists them)"
+                    f"run id {run_id!r} matches several runs ({ids}{', ...' if len(found) > 5 else ''}) as a prefix or "
+                    "a suffix. Fix: give more characters of the id (`nbflow runs` lists them)"
                 )
             row = found[0] if found else None
         if row is None:
@@ -264,12 +280,10 @@ class Store(ScheduleStore, OpsStore):
         return _run(row)
 
     def list_runs(self, limit: int = 20, offset: int = 0, status: RunState | None = None,
-                  all_projects: bool = False) -> list[RunRecord]:
-        """Runs, newest first (of this project, or of every project in the store)."""
-        where, params = (["project = ?"], [self.project]) if not all_projects else ([], [])
-        if status:
-            where.append("status = ?")
-            params.append(status)
+                  all_projects: bool = False, include_noop: bool = True) -> list[RunRecord]:
+        """Runs, newest first (of this project, or of every project in the store); without `include_noop`, runs
+        that succeeded without running anything (every task up to date) are left out."""
+        where, params = self._runs_where(status, all_projects, include_noop)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._db.tuples(
             f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
@@ -277,19 +291,30 @@ class Store(ScheduleStore, OpsStore):
         )
         return [_run(r) for r in rows]
 
-    def count_runs(self, status: RunState | None = None, all_projects: bool = False) -> int:
-        """How many runs this project has (of one status, if given)."""
+    def count_runs(self, status: RunState | None = None, all_projects: bool = False, include_noop: bool = True) -> int:
+        """How many runs this project has (of one status, if given; without no-op runs unless `include_noop`)."""
+        where, params = self._runs_where(status, all_projects, include_noop)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return int(self._db.scalar(f"SELECT count(*) FROM runs {clause}", params))
+
+    def _runs_where(self, status: RunState | None, all_projects: bool, include_noop: bool) -> tuple[list[str], list[Any]]:
         where, params = (["project = ?"], [self.project]) if not all_projects else ([], [])
         if status:
             where.append("status = ?")
             params.append(status)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return int(self._db.scalar(f"SELECT count(*) FROM runs {clause}", params))
+        if not include_noop:  # a no-op run: succeeded with no attempt (every task was up to date)
+            where.append("NOT (status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = runs.id))")
+        return where, params
 
-    def latest_run_id(self) -> str | None:
-        """The id of this project's newest run, or None when there is none."""
-        found: str | None = self._db.scalar("SELECT id FROM runs WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                                            [self.project])
+    def latest_run_id(self, task: str | None = None) -> str | None:
+        """The id of this project's newest run (in which `task` had an attempt, if given), or None when there is none."""
+        if task is not None:
+            found: str | None = self._db.scalar(
+                "SELECT r.id FROM runs r JOIN attempts a ON a.run_id = r.id WHERE r.project = ? AND a.task = ? "
+                "ORDER BY r.created_at DESC, r.rowid DESC LIMIT 1", [self.project, task])
+            return found
+        found = self._db.scalar("SELECT id FROM runs WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                                [self.project])
         return found
 
     def run_tasks(self, run_id: str) -> list[TaskRecord]:
@@ -313,6 +338,12 @@ class Store(ScheduleStore, OpsStore):
             self._need(cur.rowcount, run_id, task)
             self._event(conn, "task_state", run_id, task, {"status": status, **fields})
 
+    def set_progress(self, run_id: str, task: str, progress: dict[str, Any]) -> None:
+        """A running task's current cell ({"cell": 1-based, "cells": n, "since": its start}), with a 'task_progress' event."""
+        with self._write() as conn:
+            conn.execute("UPDATE run_tasks SET progress = ? WHERE run_id = ? AND task = ?", (_dumps(progress), run_id, task))
+            self._event(conn, "task_progress", run_id, task, progress)
+
     def reset_tasks(self, run_id: str, tasks: list[str], status: RunState = RunState.RUNNING, *,
                     claims: Sequence[Claim] = (), check: ClaimCheck | None = None) -> None:
         """For resume: the run is this process's again (status, pid, host, heartbeat), `tasks` pending, and it holds
@@ -330,7 +361,7 @@ class Store(ScheduleStore, OpsStore):
             self._need(cur.rowcount, run_id)
             conn.executemany(
                 "UPDATE run_tasks SET status = ?, reason = NULL, started_at = NULL, ended_at = NULL, error = NULL, "
-                "error_cell = NULL WHERE run_id = ? AND task = ?",
+                "error_cell = NULL, error_execution_count = NULL, progress = NULL WHERE run_id = ? AND task = ?",
                 [(TaskState.PENDING, run_id, task) for task in tasks],
             )
             conn.executemany(  # tasks the run did not list before (the pipeline changed since)
@@ -342,12 +373,13 @@ class Store(ScheduleStore, OpsStore):
     # attempts
 
     def start_attempt(self, run_id: str, task: str, number: int, cache_key: str | None, artifact: str | None,
-                      pid: int | None = None) -> int:
-        """Record attempt `number` (1-based) of a task as running; return the attempt id (`artifact` None: no notebook)."""
-        now = time.time()
+                      pid: int | None = None, started_at: float | None = None) -> int:
+        """Record attempt `number` (1-based) of a task as running (since `started_at`, default now); return its id
+        (`artifact` None: no notebook)."""
+        now = started_at or time.time()
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE run_tasks SET status = ?, attempts = ?, started_at = coalesce(started_at, ?), "
+                "UPDATE run_tasks SET status = ?, attempts = ?, started_at = coalesce(started_at, ?), progress = NULL, "
                 "ended_at = NULL, cache_key = coalesce(?, cache_key), artifact = ? WHERE run_id = ? AND task = ?",
                 (TaskState.RUNNING, number, now, cache_key, artifact, run_id, task),
             )
@@ -366,8 +398,10 @@ class Store(ScheduleStore, OpsStore):
                        error: str | None = None, error_cell: int | None = None, ename: str | None = None,
                        evalue: str | None = None, log: str | None = None,
                        reads: Sequence[FileRecord] = (), writes: Sequence[FileRecord] = (),
-                       fingerprint: str | None = None, placement: Mapping[str, Any] | None = None) -> None:
-        """End an attempt and record what it read and wrote (path, sha256, size), in one transaction.
+                       fingerprint: str | None = None, placement: Mapping[str, Any] | None = None,
+                       ended_at: float | None = None, error_execution_count: int | None = None) -> None:
+        """End an attempt (at `ended_at`, default now) and record what it read and wrote (path, sha256, size), in one
+        transaction.
 
         `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
         `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources), and how its
@@ -384,9 +418,10 @@ class Store(ScheduleStore, OpsStore):
             run_id, task, number = found
             conn.execute(
                 "UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ?, error_cell = ?, ename = ?, "
-                "evalue = ?, log = ?, fingerprint = ?" + "".join(f", {k} = ?" for k in where) + " WHERE id = ?",
-                (AttemptState(status), time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint, *where.values(),
-                 attempt_id),
+                "evalue = ?, log = ?, fingerprint = ?, error_execution_count = ?" + "".join(f", {k} = ?" for k in where)
+                + " WHERE id = ?",
+                (AttemptState(status), ended_at or time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint,
+                 error_execution_count, *where.values(), attempt_id),
             )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
@@ -474,6 +509,14 @@ class Store(ScheduleStore, OpsStore):
         found = self._attempts("a.task = ? AND a.status = ? AND a.fingerprint IS NOT NULL", [task, AttemptState.SUCCEEDED],
                                order="a.id DESC", limit=1)
         return _loads(found[0].fingerprint) if found else None
+
+    def attempt_durations(self, task: str, limit: int = 20, before: float | None = None) -> list[float]:
+        """Seconds taken by the task's last `limit` succeeded attempts (started before `before`, if given), newest first."""
+        rows = self._db.tuples(
+            "SELECT a.ended_at - a.started_at FROM attempts a JOIN runs r ON r.id = a.run_id WHERE r.project = ? AND a.task = ? "
+            "AND a.status = ? AND a.ended_at IS NOT NULL AND a.started_at < ? ORDER BY a.id DESC LIMIT ?",
+            [self.project, task, AttemptState.SUCCEEDED, before if before is not None else float("inf"), limit])
+        return [float(r[0]) for r in rows]
 
     def mark_abandoned(self, run_id: str) -> int:
         """Crash recovery: fail the run's attempts still 'running', set running/queued tasks back to pending."""
