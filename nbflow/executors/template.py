@@ -176,6 +176,10 @@ def _become_kernel(request: dict[str, Any], inherited: list[Any]) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
+    # these traits default to environment variables read when ipykernel was imported (in the template, before this
+    # kernel's environment): without them the kernel prints the terminal `ipython kernel` banner into its output
+    app.parent_handle = int(os.environ.get("JPY_PARENT_PID") or 0)
+    app.interrupt = int(os.environ.get("JPY_INTERRUPT_EVENT") or 0)
     app.initialize(request["argv"])  # type: ignore[no-untyped-call]
     if "debugpy" in sys.modules and sys.modules["debugpy"] is None:
         del sys.modules["debugpy"]  # the notebook may import it
