@@ -33,8 +33,12 @@ demo: setup
 	$(BIN)/nbflow run
 	$(BIN)/nbflow show
 
+# The core run tests run twice: kernels forked from the template (the default), then launched (`kernel_start = "spawn"`).
+SPAWN_TESTS := tests/test_run.py tests/test_kernels.py tests/test_crash.py
+
 test: setup
 	$(BIN)/python -m pytest
+	NBFLOW_KERNEL_START=spawn $(BIN)/python -m pytest -q $(SPAWN_TESTS)
 
 lint: setup
 	$(BIN)/ruff check nbflow tests

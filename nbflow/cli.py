@@ -81,7 +81,10 @@ def _internal_log() -> str:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    """SIGTERM stops a run exactly as Ctrl-C does: under asyncio.run, SIGINT cancels the run's task, which records the
+    run cancelled and stops its kernels in order (a KeyboardInterrupt raised here, in whatever the loop was doing,
+    left asyncio.run to cancel every task at once, and the notebooks' tasks ended in errors nobody retrieved)."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def parse_params(values: tuple[str, ...]) -> dict[str, Any]:

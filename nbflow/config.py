@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from .errors import ConfigError
-from .model import Config, DaskSettings, Policy
+from .model import KERNEL_STARTS, Config, DaskSettings, Policy
 from .resources import check_named, size_setting
 
 if sys.version_info >= (3, 11):
@@ -18,7 +18,8 @@ else:  # pragma: no cover
 
 TOP_FIELDS = {"name", "notebooks", "include", "exclude", "store", "artifacts", "jobs", "parameters", "defaults", "tasks", "pools",
               "schedules", "sensors", "alerts", "breakers", "forecast", "openlineage", "executor", "dask", "cpus", "gpus",
-              "resources"}
+              "resources", "kernel_start", "preload"}
+KERNEL_START_ENV = "NBFLOW_KERNEL_START"  # overrides kernel_start (CI runs the run tests both ways)
 DASK_FIELDS = {"address", "local_workers", "threads", "wait_for_workers"}
 EXECUTORS = ("local", "dask")
 POLICY_FIELDS = {f.name for f in fields(Policy)}
@@ -79,6 +80,11 @@ def load_config(root: str) -> Config:
     for name, size in pools.items():
         if not isinstance(size, int) or size < 1:
             raise ConfigError(where, f"pools.{name}", "must be a whole number >= 1", f"write {name} = 2")
+    kernel_start = _kernel_start(raw, where)
+    preload = _get(raw, "preload", list, [], where)
+    for module in preload:
+        if not isinstance(module, str) or not all(part.isidentifier() for part in module.split(".")):
+            raise ConfigError(where, "preload", f"{module!r} is not a module name", 'write e.g. preload = ["pandas", "numpy"]')
     name = _get(raw, "name", str, os.path.basename(root) or "project", where).strip()
     if not name or any(c in name for c in "/\\\n"):
         raise ConfigError(where, "name", f"{name!r} cannot name a project", 'write e.g. name = "churn" (no slashes)')
@@ -116,6 +122,8 @@ def load_config(root: str) -> Config:
         cpus=cpus,
         gpus=_gpus(raw, where),
         resources=dict(named),
+        kernel_start=kernel_start,
+        preload=tuple(preload),
     )
 
 
@@ -151,6 +159,20 @@ def _dask(table: Mapping[str, Any], where: str) -> DaskSettings:
                           "keep address (an existing cluster) or local_workers (a cluster started for each run)")
     return DaskSettings(address=address, local_workers=table.get("local_workers"), threads=table.get("threads") or 1,
                         wait_for_workers=float(wait))
+
+
+def _kernel_start(raw: Mapping[str, Any], where: str) -> str:
+    """`kernel_start` from the environment (NBFLOW_KERNEL_START), else from the settings, else fork."""
+    from_env = os.environ.get(KERNEL_START_ENV, "").strip().lower()
+    if from_env:
+        if from_env not in KERNEL_STARTS:
+            raise ConfigError("environment", KERNEL_START_ENV, f"{from_env!r} is not a way to start kernels",
+                              "set it to fork or spawn, or unset it")
+        return from_env
+    value = _get(raw, "kernel_start", str, "fork", where)
+    if value not in KERNEL_STARTS:
+        raise ConfigError(where, "kernel_start", f"{value!r} is not a way to start kernels", 'write kernel_start = "fork" or "spawn"')
+    return str(value)
 
 
 def _abs(root: str, path: str) -> str:

@@ -323,17 +323,18 @@ def print_run(detail: RunDetail) -> None:
 
 
 def attempts_table(detail: RunDetail) -> Table:
-    """Each attempt: where it ran (host, Dask worker), its kernel's peak memory and CPU time, and the limits applied."""
+    """Each attempt: where it ran (host, Dask worker), how its kernel started, its peak memory and CPU time, and the limits
+    applied."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="attempts", title_justify="left")
-    for col in ("task", "#", "status", "ran on", "peak memory", "cpu", "limits"):
+    for col in ("task", "#", "status", "ran on", "kernel", "peak memory", "cpu", "limits"):
         table.add_column(col, no_wrap=col != "limits")
     for a in detail.attempts:
         where = a.worker or a.host or "-"
         if a.worker and a.host:
             where = f"{a.worker} ({a.host})"
         cpu = f"{a.cpu_seconds:.1f}s" if a.cpu_seconds is not None else "-"
-        table.add_row(a.task, str(a.number), state(a.status), escape(where), format_size(a.peak_rss) if a.peak_rss else "-", cpu,
-                      escape(describe_limits(a.resources)))
+        table.add_row(a.task, str(a.number), state(a.status), escape(where), kernel_start(a),
+                      format_size(a.peak_rss) if a.peak_rss else "-", cpu, escape(describe_limits(a.resources)))
     return table
 
 
@@ -350,6 +351,14 @@ def describe_limits(resources: Mapping[str, Any] | None) -> str:
         how = f" ({resources['memory_by']})" if resources.get("memory_by") else " (not enforced)"
         parts.append(f"memory {format_size(resources['memory'])}{how}")
     return "  ".join(parts) or "-"
+
+
+def kernel_start(attempt: AttemptRecord | None) -> str:
+    """How the attempt's kernel started and how long it took: `fork 61 ms`, `spawn 712 ms`, or `-`."""
+    if attempt is None or not attempt.kernel_start:
+        return "-"
+    took = f" {attempt.kernel_start_ms:.0f} ms" if attempt.kernel_start_ms is not None else ""
+    return f"{attempt.kernel_start}{took}"
 
 
 def print_logs(attempt: AttemptRecord) -> None:

@@ -1,28 +1,52 @@
-"""Import the notebook libraries without the parts nbflow never uses, which make their import slow."""
+"""Import packages without the optional parts nbflow never uses, which make their import slow.
+
+sqlite-utils imports pandas and numpy to map their types (0.4 s of CPU on a new project's first run), jsonschema
+imports a dozen format-check libraries (one of them compiles grammars for a second), and jupytext loads Jupyter's
+contents managers. Inside `without(...)`, the named modules that are not loaded yet fail to import at once; the
+package then works without them, in this process (a later `import pandas` works as usual, but the package keeps
+what it saw).
+"""
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
-_lock = threading.Lock()  # two runs in one process (the scheduler) must not import the same package at once
+# jsonschema's optional format checkers (jsonschema/_format.py): notebook schemas use none of their formats.
+JSONSCHEMA_FORMAT_LIBS = ("rfc3987_syntax", "rfc3987", "rfc3986_validator", "rfc3339_validator", "fqdn", "idna",
+                          "webcolors", "jsonpointer", "uri_template", "isoduration")
 _CONTENTS_MANAGERS = ("jupytext.sync_contentsmanager", "jupytext.async_contentsmanager")
+_lock = threading.Lock()  # two runs in one process (the scheduler) must not block and unblock the same names at once
+
+
+@contextmanager
+def without(*names: str) -> Iterator[None]:
+    """Make importing the named modules fail fast inside the block, unless they are loaded already."""
+    with _lock:
+        blocked = [n for n in names if n not in sys.modules]
+        for name in blocked:
+            sys.modules[name] = None  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            for name in blocked:
+                if sys.modules.get(name, 0) is None:
+                    del sys.modules[name]
 
 
 def jsonschema() -> None:
-    """Import jsonschema (nbformat validates with it) without `rfc3987-syntax`.
+    """Import jsonschema (nbformat validates with it) without its optional format checkers.
 
-    When `rfc3987-syntax` is installed (JupyterLab's `jsonschema[format-nongpl]` brings it), jsonschema compiles
-    dozens of grammars at import for its "iri" format check: ~1 s of a 1.3 s import here. Notebook schemas never use
-    that format, so when jsonschema is not loaded yet it is imported without it: jsonschema's iri format check is
-    then unavailable in this process."""
-    with _lock:
-        if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-            sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes its import fail fast
-            try:
-                import jsonschema  # noqa: F401
-            finally:
-                del sys.modules["rfc3987_syntax"]
+    When they are installed (JupyterLab's `jsonschema[format-nongpl]` brings them), `rfc3987-syntax` alone compiles
+    dozens of grammars at import for the "iri" format (~1 s of a 1.3 s import here) and the others cost ~0.3 s more.
+    Notebook schemas use none of those formats, so when jsonschema is not loaded yet it is imported without them:
+    jsonschema's checks of those formats are then unavailable in this process."""
+    if "jsonschema" in sys.modules:
+        return
+    with without(*JSONSCHEMA_FORMAT_LIBS):
+        import jsonschema  # noqa: F401
 
 
 def jupytext() -> ModuleType:
@@ -33,16 +57,9 @@ def jupytext() -> ModuleType:
     them as unavailable); in a process that already loaded jupyter_server, jupytext is imported whole, so its own
     contents manager keeps working there."""
     jsonschema()
-    with _lock:
-        if "jupytext" not in sys.modules and "jupyter_server" not in sys.modules:
-            for name in _CONTENTS_MANAGERS:
-                sys.modules[name] = None  # type: ignore[assignment]
-            try:
-                import jupytext
-            finally:
-                for name in _CONTENTS_MANAGERS:
-                    if sys.modules.get(name, 0) is None:
-                        del sys.modules[name]
-        import jupytext
+    if "jupytext" not in sys.modules and "jupyter_server" not in sys.modules:
+        with without(*_CONTENTS_MANAGERS):
+            import jupytext
+    import jupytext
     module: ModuleType = jupytext
     return module

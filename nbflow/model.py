@@ -9,6 +9,8 @@ from typing import Any
 from .cells import cell_label
 from .resources import Request
 
+KERNEL_STARTS = ("fork", "spawn")  # how kernels start: forked from a template where the kernel spec allows it, or launched
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -168,3 +170,5 @@ class Config:
     cpus: int = 0  # the CPU budget of local runs (0: this machine's CPU count)
     gpus: tuple[str, ...] | None = None  # GPU ids local runs hand out (None: found with `nvidia-smi -L`)
     resources: Mapping[str, float] = field(default_factory=dict)  # named resources available to local runs
+    kernel_start: str = "fork"  # "fork" (from a template process, where the kernel spec allows it) or "spawn"
+    preload: tuple[str, ...] = ()  # modules the kernel template imports (fork mode)

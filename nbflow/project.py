@@ -435,6 +435,10 @@ class Project:
         for w in warnings:
             emit("warning", {"message": w})
         settings = self._preflight(pipeline, selected, params, executor)
+        if (force or not os.path.exists(self.config.store)) and self._executor_kind(executor) == "local":
+            from .executors.local import warm_up  # nothing can be skipped: every kernel will be needed
+
+            warm_up(self.config.kernel_start, self.config.preload)
         opened = await self._open_executor(pipeline, selected, jobs, executor, dask_address)  # refuses before anything is recorded
         selection = {"only": list(only), "from": list(start), "to": list(end), "force": force}
         mine = claims_of(pipeline, selected, params, self.name)

@@ -105,6 +105,8 @@ class AttemptRecord:
     cpu_seconds: float | None = None  # CPU time the kernel and its children used
     resources: Mapping[str, Any] | None = None  # what was applied: cores, gpus, memory (bytes) and memory_by
     error_execution_count: int | None = None  # the failing cell's In [n] in the executed notebook
+    kernel_start: str | None = None  # how the kernel started: "fork" (from the template) or "spawn" (launched); None if it never did
+    kernel_start_ms: float | None = None  # how long from asking for the kernel to its being ready
 
     @property
     def duration(self) -> float | None:

@@ -38,6 +38,7 @@ def test_sigkill_of_runner_then_resume(tmp_path: Path):
         wait_for(lambda: (tmp_path / "kernel.pid").exists() and (tmp_path / "kernel.pid").read_text(), 120, "second's kernel")
         kernel = int((tmp_path / "kernel.pid").read_text())
         assert _alive(kernel)
+        parent = psutil.Process(kernel).ppid()  # the runner (a launched kernel) or the kernel template (a forked one)
         wait_for(lambda: list(tmp_path.glob("nbflow-runs/*/second.ipynb")), 30, "a periodic save of the running notebook")
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
@@ -45,6 +46,7 @@ def test_sigkill_of_runner_then_resume(tmp_path: Path):
         if runner.poll() is None:
             runner.kill()
     wait_for(lambda: not _alive(kernel), 15, "the orphaned kernel to be reaped")
+    wait_for(lambda: parent == runner.pid or not _alive(parent), 15, "the kernel template to exit")
 
     project = Project(tmp_path)
     detail = project.show()

@@ -128,6 +128,8 @@ def test_example_pipeline_from_the_rest_api_on_two_workers(tmp_path: Path, clust
     attempts = [a for t in run["tasks"] for a in t["attempts"]]
     assert len(attempts) == 5 and all(a["worker"] in addresses and a["host"] for a in attempts)
     assert all(a["peak_rss"] > 0 and a["cpu_seconds"] > 0 for a in attempts)
+    started = os.environ.get("NBFLOW_KERNEL_START") or "fork"  # workers fork kernels from a template of their own too
+    assert all(a["kernel_start"] == started and a["kernel_start_ms"] > 0 for a in attempts), attempts
     assert (example / "notebooks" / "data").is_dir()  # written by kernels on the workers, in the notebooks' folder
     assert Project(example).show().run.status == "succeeded"
 
@@ -242,8 +244,10 @@ def test_fan_out_fan_in_survives_a_killed_worker(tmp_path: Path, cluster: Cluste
     try:
         wait_for(lambda: (base / "b.pid").exists() and (base / "b.pid").read_text(), 120, "b's first kernel")
         kernel = int((base / "b.pid").read_text())
-        worker = psutil.Process(kernel).parent()  # the worker process (its nanny restarts it)
-        lost = {pid: address for address, pid in cluster.client.run(os.getpid).items()}[worker.pid]
+        workers = {pid: address for address, pid in cluster.client.run(os.getpid).items()}
+        # the worker process (its nanny restarts it): the kernel's parent, or the kernel template's when it was forked
+        [worker] = [p for p in psutil.Process(kernel).parents() if p.pid in workers]
+        lost = workers[worker.pid]
         worker.kill()
         wait_for(lambda: not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE, 15,
                  "the dead worker's kernel to exit")
@@ -266,10 +270,10 @@ def test_a_local_cluster_of_worker_processes(tmp_path: Path):
     """[dask] local_workers: a LocalCluster started for the run (from `python -m nbflow`, whose module a spawned
     worker process imports) and stopped after it."""
     (tmp_path / "nbflow.toml").write_text('executor = "dask"\n[dask]\nlocal_workers = 1\n')
-    write_notebook(tmp_path / "a.ipynb", [("import os\nopen('a.txt', 'w').write(str(os.getppid()))", ["writes:a.txt"])])
+    write_notebook(tmp_path / "a.ipynb", [("import os\nopen('a.txt', 'w').write(os.environ['JPY_PARENT_PID'])", ["writes:a.txt"])])
     out = subprocess.run([sys.executable, "-m", "nbflow", "run"], check=False, cwd=tmp_path, capture_output=True, text=True,
                          timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     [attempt] = Project(tmp_path).show().attempts
     assert attempt.worker and attempt.worker.startswith("tcp://127.0.0.1:")
-    assert not psutil.pid_exists(int((tmp_path / "a.txt").read_text()))  # the worker process ended with the run
+    assert not psutil.pid_exists(int((tmp_path / "a.txt").read_text()))  # the worker process (the kernel's starter) ended

@@ -78,7 +78,7 @@ class FakeKernel:
 def test_pool_starts_in_order_up_to_capacity_and_stops_what_is_not_needed(monkeypatch):
     started: list[FakeKernel] = []
 
-    async def fake_start(launch: KernelLaunch) -> FakeKernel:
+    async def fake_start(launch: KernelLaunch, specs: object = None) -> FakeKernel:
         kernel = FakeKernel(launch)
         started.append(kernel)
         return kernel

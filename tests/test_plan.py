@@ -5,6 +5,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+from nbflow.engine import plan
 from nbflow.engine.plan import fingerprint, relevant_parameters, why_changed
 from nbflow.model import Policy, Task
 
@@ -60,3 +61,16 @@ def test_a_no_op_run_never_imports_the_executor_stack(tmp_path):
     assert first.stdout.split()[0] == "succeeded"
     again = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert again.stdout.strip() == "skipped []"
+
+
+def test_a_run_hashes_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n")
+    calls = []
+    real = plan.file_hash
+    monkeypatch.setattr(plan, "file_hash", lambda p: calls.append(p) or real(p))
+    hashes = plan.HashCache()
+    first = hashes(str(path))
+    assert hashes(str(path)) == first == real(str(path)) and len(calls) == 1  # written by one task, read by the next
+    path.write_text("a,b\n1,2\n3,4\n")
+    assert hashes(str(path)) == real(str(path)) != first and len(calls) == 2  # changed: hashed again

@@ -199,6 +199,7 @@ def test_trigger_runs_the_pipeline_and_records_it(server: tuple[Api, Path], demo
     assert a["path"] == "demo/nb/a.ipynb"
     assert [(x["attempt"], x["status"]) for x in a["attempts"]] == [(1, "succeeded")]
     assert a["attempts"][0]["executed"] == a["executed"]
+    assert a["attempts"][0]["kernel_start"] in ("fork", "spawn") and a["attempts"][0]["kernel_start_ms"] > 0
     assert (root / "demo" / ".nbflow" / "logs" / f"{demo_run['id']}.log").exists()
 
 

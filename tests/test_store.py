@@ -510,3 +510,15 @@ def test_writer_processes_and_a_reader_on_one_file(tmp_path):
     overlap = min(end for _, end in spans) - max(start for start, _ in spans)
     print(f"\n{WRITERS} writers x {RUNS_PER_WRITER * 8} ops + reader ({polls} polls): {elapsed:.2f}s wall, "
           f"writers overlapped {overlap:.2f}s")
+
+
+def test_creating_a_store_does_not_import_pandas(tmp_path):
+    """sqlite-utils would import pandas and numpy (0.4 s of CPU) to map their types, which migrations never use."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from nbflow.store import Store; Store(sys.argv[1]).close(); import sqlite_utils.db as d; "
+            "print('pandas' in sys.modules, 'numpy' in sys.modules, d.pd is None); import pandas; print(pandas.__name__)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "nbflow.db")], check=True, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["False", "False", "True", "pandas"]  # and pandas still imports afterwards

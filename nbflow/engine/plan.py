@@ -5,7 +5,7 @@ import difflib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,37 +95,57 @@ def file_hash(path: str) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+Hasher = Callable[[str], "tuple[str, int]"]
+
+
+class HashCache:
+    """Content hashes of one run's files, by path and stat: a file a task wrote is hashed once, not again when the
+    next task reads it (a chain of tasks over large files hashed each one twice)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, int, int, int, int, int], tuple[str, int]] = {}
+
+    def __call__(self, path: str) -> tuple[str, int]:
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = file_hash(path)
+        return found
+
+
 def _abs(root: str, rel: str) -> str:
     return rel if os.path.isabs(rel) else os.path.join(root, rel)
 
 
-def content_hash(key: str, root: str) -> tuple[str, int]:
-    """(hash, size) of what a key names: a file's sha256, or an object's ETag/checksum/version from its metadata (a URL's
-    content is never downloaded)."""
+def content_hash(key: str, root: str, hasher: Hasher = file_hash) -> tuple[str, int]:
+    """(hash, size) of what a key names: a file's sha256 (through `hasher`, e.g. a run's HashCache), or an object's
+    ETag/checksum/version from its metadata (a URL's content is never downloaded)."""
     if paths.is_url(key):
         from ..storage import stat
 
         digest, size, _ = stat(key)
         return digest, size
-    return file_hash(_abs(root, key))
+    return hasher(_abs(root, key))
 
 
-def hash_reads(task: Task, params: Mapping[str, Any], root: str) -> list[tuple[str, str, int]]:
+def hash_reads(task: Task, params: Mapping[str, Any], root: str, hasher: Hasher = file_hash) -> list[tuple[str, str, int]]:
     """(path, sha256, size) of each file the task reads, folders and globs expanded; a path naming no file hashes as 'missing'."""
     out: list[tuple[str, str, int]] = []
     for template in task.reads:
         key = resolve(template, params, task, root)
         files = paths.list_files(key, root)
-        out.extend([(p, *content_hash(p, root)) for p in files] or [(key, "missing", 0)])
+        out.extend([(p, *content_hash(p, root, hasher)) for p in files] or [(key, "missing", 0)])
     return out
 
 
-def hash_writes(task: Task, params: Mapping[str, Any], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+def hash_writes(task: Task, params: Mapping[str, Any], root: str,
+                hasher: Hasher = file_hash) -> tuple[list[tuple[str, str, int]], list[str]]:
     """(path, sha256, size) of each declared output (folders and globs expanded), and the outputs not found."""
-    return hash_outputs([resolve(template, params, task, root) for template in task.writes], root)
+    return hash_outputs([resolve(template, params, task, root) for template in task.writes], root, hasher)
 
 
-def hash_outputs(keys: Iterable[str], root: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+def hash_outputs(keys: Iterable[str], root: str, hasher: Hasher = file_hash) -> tuple[list[tuple[str, str, int]], list[str]]:
     """(path, sha256, size) of each resolved output path (folders and globs expanded), and the paths not found.
     Where the attempt ran: the runner, or a Dask worker that sends the hashes back."""
     found: list[tuple[str, str, int]] = []
@@ -134,8 +154,23 @@ def hash_outputs(keys: Iterable[str], root: str) -> tuple[list[tuple[str, str, i
         files = paths.list_files(key, root)
         if not files:
             missing.append(key)
-        found.extend((p, *content_hash(p, root)) for p in files)
+        found.extend((p, *content_hash(p, root, hasher)) for p in files)
     return found, missing
+
+
+def outputs_size(task: Task, params: Mapping[str, Any], root: str) -> int:
+    """Bytes in the task's declared local outputs that exist (folders and globs expanded; objects on storage count 0)."""
+    total = 0
+    for template in task.writes:
+        key = resolve(template, params, task, root)
+        if paths.is_url(key):
+            continue
+        for p in paths.list_files(key, root):
+            try:
+                total += os.path.getsize(_abs(root, p))
+            except OSError:
+                pass
+    return total
 
 
 def missing_input(pipeline: Pipeline, task: Task, params: Mapping[str, Any], root: str) -> MissingInputError | None:
@@ -180,7 +215,7 @@ def fingerprint(task: Task, params: Mapping[str, Any], reads: list[tuple[str, st
                        reads={p: h for p, h, _ in reads}, upstream={u: upstream_keys[u] for u in task.upstream if u in upstream_keys})
 
 
-def outputs_intact(writes: list[FileRecord], root: str) -> str | None:
+def outputs_intact(writes: list[FileRecord], root: str, hasher: Hasher = file_hash) -> str | None:
     """None when every recorded output still exists with its recorded hash, else why not."""
     for path, digest, size in writes:
         if paths.is_url(path):
@@ -194,7 +229,7 @@ def outputs_intact(writes: list[FileRecord], root: str) -> str | None:
         full = _abs(root, path)
         if not os.path.isfile(full):
             return f"output {path} is missing"
-        if os.path.getsize(full) != size or file_hash(full)[0] != digest:
+        if os.path.getsize(full) != size or hasher(full)[0] != digest:
             return f"output {path} changed since it was written"
     return None
 
@@ -229,14 +264,14 @@ class Decision:
 
 
 def decide(store: Store, task: Task, params: Mapping[str, Any], upstream_keys: Mapping[str, str], root: str,
-           force: bool) -> Decision:
+           force: bool, hasher: Hasher = file_hash) -> Decision:
     """Hash the task's inputs and compare with its last success: the one place the skip rule lives."""
-    reads = hash_reads(task, params, root)
+    reads = hash_reads(task, params, root, hasher)
     fp = fingerprint(task, params, reads, upstream_keys)
     if force:
         return Decision(False, "--force", fp, reads, None)
     last = store.last_success(task.name, fp.key)
-    broken = outputs_intact(store.attempt_writes(last.id), root) if last else None
+    broken = outputs_intact(store.attempt_writes(last.id), root, hasher) if last else None
     if last and not broken:
         return Decision(True, f"up to date (same code, parameters and inputs as run {last.run_id})", fp, reads, last)
     return Decision(False, broken or why_changed(store.last_fingerprint(task.name), fp), fp, reads, None)

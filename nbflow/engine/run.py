@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[str, Mapping[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
+INLINE_HASH_BYTES = 256 << 10  # outputs this small are hashed in the event loop (about a ms): a thread's wake-up costs more
 PROGRESS_SECONDS = 1.0  # a running task's current cell is recorded at most this often (the live display hears every one)
 T = TypeVar("T")
 log = logging.getLogger("nbflow.engine")
@@ -108,6 +109,7 @@ class Engine:
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
         self.db = StoreCalls(store)
+        self.hashes = plan.HashCache()  # what a task wrote is not hashed again when the next task reads it
         self.observers = Observers(observers)
         self.run: RunContext | None = None  # set when execute starts
         self._pending: list[str] = []  # the current run's view, for looking ahead
@@ -190,7 +192,7 @@ class Engine:
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
         if task.policy.cpus and "OMP_NUM_THREADS" not in os.environ:  # numerical libraries: one thread per CPU granted
             env["OMP_NUM_THREADS"] = str(task.policy.cpus)
-        return KernelLaunch(task.kernel, task.folder, tuple(sorted(env.items())))
+        return KernelLaunch(task.kernel, task.folder, tuple(sorted(env.items())), self.config.kernel_start, self.config.preload)
 
     def _want(self, run_id: str, name: str) -> None:
         """Start the task's kernel ahead, unless it needs GPU ids, which are known only when it starts."""
@@ -253,7 +255,7 @@ class Engine:
         if missing is not None:
             await self._missing_input(p, name, missing, state)
             return
-        d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force)
+        d = await self.db(plan.decide, self.store, task, p.parameters, dict(keys), self.config.root, p.force, self.hashes)
         key, reads, fp = d.fingerprint.key, d.reads, d.fingerprint
         if d.skip:
             assert d.last is not None
@@ -329,7 +331,11 @@ class Engine:
             if result.writes is not None:  # hashed where the attempt ran
                 writes, missing = list(result.writes), list(result.missing)
             else:
-                writes, missing = await asyncio.to_thread(plan.hash_writes, task, p.parameters, self.config.root)
+                hash_writes = functools.partial(plan.hash_writes, task, p.parameters, self.config.root, self.hashes)
+                if plan.outputs_size(task, p.parameters, self.config.root) <= INLINE_HASH_BYTES:
+                    writes, missing = hash_writes()
+                else:
+                    writes, missing = await asyncio.to_thread(hash_writes)
             if missing:
                 result = dataclasses.replace(result, status=AttemptState.FAILED, error_kind=ErrorKind.MISSING_OUTPUT, retriable=False,
                                              error=f"the notebook declares writes:{missing[0]} but did not write it. "
@@ -365,7 +371,8 @@ class Engine:
                                    cores=grant.cores if grant else (), memory=task.policy.memory, gpus=task.policy.gpus,
                                    gpu_ids=grant.gpus if grant else (), named=task.policy.resources, root=self.config.root,
                                    writes=tuple(plan.resolve(w, p.parameters, task, self.config.root) for w in task.writes),
-                                   notebook_copies=task.notebook_copies, output_dirs=task.output_dirs)
+                                   notebook_copies=task.notebook_copies, output_dirs=task.output_dirs,
+                                   kernel_start=launch.start, preload=launch.preload)
                 try:
                     result = await self.executor.submit(spec, on_cell=self._progress(p.run_id, name))
                 except asyncio.CancelledError:
@@ -419,4 +426,5 @@ class Engine:
 def placement(result: AttemptResult) -> dict[str, Any]:
     """Where an attempt ran and what it used, as the store records it."""
     return {"host": result.host or None, "worker": result.worker, "pid": result.pid or None, "peak_rss": result.peak_rss,
-            "cpu_seconds": result.cpu_seconds, "resources": result.resources or None}
+            "cpu_seconds": result.cpu_seconds, "resources": result.resources or None, "kernel_start": result.kernel_start,
+            "kernel_start_ms": result.kernel_start_ms}

@@ -190,7 +190,8 @@ async def execute_attempt_async(spec: AttemptSpec, take: KernelSource | None = N
     if outcome.get("error_cell") is not None:
         outcome["error_execution_count"] = executed.execution_count(outcome["error_cell"])
     return AttemptResult(started_at=started, ended_at=time.time(), log=_clip(text), pid=os.getpid(), host=HOST,
-                         resources=applied.as_json(spec.gpu_ids), **usage, **outcome)
+                         resources=applied.as_json(spec.gpu_ids), kernel_start=kernel.how if kernel else None,
+                         kernel_start_ms=round(kernel.start_ms, 1) if kernel else None, **usage, **outcome)
 
 
 class _BelowBaseline(Exception):
@@ -253,10 +254,8 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel, on_cell: CellProgress | 
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.exceptions import PapermillExecutionError
     from papermill.execute import prepare_notebook_metadata, raise_for_execution_errors, remove_error_markers
-    from papermill.parameterize import parameterize_notebook
 
-    nb = _load(spec.source)
-    nb = parameterize_notebook(nb, dict(spec.parameters), kernel_name=spec.kernel)
+    nb = _parameterize(_load(spec.source), dict(spec.parameters), spec.kernel)
     nb = remove_error_markers(prepare_notebook_metadata(nb, spec.source, spec.output))
     nb_man = _manager_class()(nb, output_path=spec.output, progress_bar=False, log_output=False)
     client = PapermillNotebookClient(nb_man, km=kernel.km, kernel_name=spec.kernel, timeout=spec.cell_timeout,
@@ -279,9 +278,12 @@ async def _papermill(spec: AttemptSpec, kernel: Kernel, on_cell: CellProgress | 
                 break
             finally:
                 nb_man.cell_complete(client.nb.cells[index], cell_index=index)
-        info = await client.async_wait_for_reply(kernel.kc.kernel_info())
-        if info is not None:
-            client.nb.metadata["language_info"] = info["content"]["language_info"]
+        if kernel.info.get("language_info"):  # what the kernel answered when it became ready: it does not change
+            client.nb.metadata["language_info"] = kernel.info["language_info"]
+        else:
+            info = await client.async_wait_for_reply(kernel.kc.kernel_info())
+            if info is not None:
+                client.nb.metadata["language_info"] = info["content"]["language_info"]
         client.set_widgets_metadata()
     finally:
         saver.cancel()
@@ -394,7 +396,9 @@ def _load(path: str) -> Any:
     Cells of an nbformat 4.5 notebook saved by older tools lack ids: nbformat warns about it on every read,
     and silencing that would change the process's warning filters; so missing ids are added here first.
     A notebook without a parameters cell gets an empty `injected-parameters` cell on top, which papermill
-    replaces with the parameters: the same place it would inject them, without its warning on the terminal."""
+    replaces with the parameters: the same place it would inject them, without its warning on the terminal.
+    An nbformat 4 notebook is not validated against nbformat's schema here (nbformat would only log what it
+    finds, and that validation was a sizeable share of the runner's time per task)."""
     import nbformat
     from papermill import __version__
 
@@ -411,14 +415,45 @@ def _load(path: str) -> Any:
     if raw.get("nbformat") == 4 and raw.get("nbformat_minor", 0) >= 5:
         for cell in raw.get("cells", []):
             cell.setdefault("id", uuid.uuid4().hex[:8])
-    nb = nbformat.v4.upgrade(nbformat.reads(json.dumps(raw), as_version=4))  # type: ignore[no-untyped-call]
+    if raw.get("nbformat") == 4:
+        nb = nbformat.v4.upgrade(nbformat.v4.to_notebook_json(raw))  # type: ignore[no-untyped-call]  # as nbformat.reads
+    else:  # an older format: nbformat converts it
+        nb = nbformat.v4.upgrade(nbformat.reads(json.dumps(raw), as_version=4))  # type: ignore[no-untyped-call]
     nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {},
                                          "version": __version__})
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
     if not any({"parameters", "injected-parameters"} & set(c.metadata["tags"]) for c in nb.cells):
-        nb.cells.insert(0, nbformat.v4.new_code_cell(source="", metadata={"tags": ["injected-parameters"]}))  # type: ignore[no-untyped-call]
+        nb.cells.insert(0, _code_cell("", ["injected-parameters"]))
+    return nb
+
+
+def _code_cell(source: str, tags: list[str]) -> Any:
+    """A new code cell, as nbformat.v4.new_code_cell makes it, without validating what is valid by construction."""
+    import nbformat
+    from nbformat.corpus.words import generate_corpus_id
+
+    return nbformat.from_dict({"id": generate_corpus_id(), "cell_type": "code",  # type: ignore[no-untyped-call]
+                               "metadata": {"tags": tags}, "execution_count": None, "source": source, "outputs": []})
+
+
+def _parameterize(nb: Any, parameters: dict[str, Any], kernel_name: str) -> Any:
+    """papermill's parameterize_notebook: the parameters as code in the kernel's language, in an `injected-parameters`
+    cell that replaces the one there, or follows the `parameters` cell (the notebook has one of them: see _load)."""
+    from papermill.engines import papermill_engines
+    from papermill.translators import translate_parameters
+    from papermill.utils import find_first_tagged_cell_index
+
+    language = papermill_engines.nb_language(None, nb, None)
+    cell = _code_cell(translate_parameters(kernel_name, language, parameters, "Parameters"), ["injected-parameters"])
+    injected = find_first_tagged_cell_index(nb, "injected-parameters")
+    if injected >= 0:
+        nb.cells = [*nb.cells[:injected], cell, *nb.cells[injected + 1:]]
+    else:
+        at = find_first_tagged_cell_index(nb, "parameters") + 1
+        nb.cells = [*nb.cells[:at], cell, *nb.cells[at:]]
+    nb.metadata.papermill["parameters"] = parameters
     return nb
 
 
@@ -436,9 +471,11 @@ def _manager_class() -> type:
             self.nbflow_final = False
 
         def save(self, **kwargs: Any) -> None:
-            if self.nbflow_final or time.monotonic() - self.nbflow_saved >= SAVE_EVERY:
+            if "nb" in kwargs:  # papermill's catch_nb_assignment: a callback may hand over a new copy
+                self.nb = kwargs["nb"]
+            if self.output_path and (self.nbflow_final or time.monotonic() - self.nbflow_saved >= SAVE_EVERY):
                 try:
-                    super().save(**kwargs)
+                    _write(self.nb, self.output_path)
                 except OSError as e:
                     raise ArtifactError(self.output_path) from e
                 self.nbflow_saved = time.monotonic()
@@ -448,6 +485,15 @@ def _manager_class() -> type:
             super().notebook_complete(**kwargs)
 
     return ThrottledManager
+
+
+def _write(nb: Any, path: str) -> None:
+    """The executed notebook as papermill writes it (nbformat's JSON), without re-validating the document nbflow built."""
+    from nbformat.v4.nbjson import writes
+
+    text = writes(nb)  # type: ignore[no-untyped-call]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _clip(log: str) -> str:

@@ -5,23 +5,36 @@ loop (the local executor) or on another machine (a Dask worker) alike.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..model import KERNEL_STARTS
 from ..states import AttemptState, ErrorKind
 
 CellProgress = Callable[[int, int, float], None]  # (cell: 1-based position in the source notebook, cells, started)
 
 
+def default_kernel_start() -> str:
+    """How kernels start when nothing says otherwise: fork (where it applies), unless NBFLOW_KERNEL_START says spawn."""
+    value = os.environ.get("NBFLOW_KERNEL_START", "").strip().lower()
+    return value if value in KERNEL_STARTS else "fork"
+
+
 @dataclass(frozen=True)
 class KernelLaunch:
     """What a kernel starts with. A pre-started kernel serves only an attempt with an equal launch, so it gets
-    exactly what a cold one would: the same kernel spec, working directory and environment."""
+    exactly what a cold one would: the same kernel spec, working directory and environment.
+
+    `start`: "fork" from a template process where the kernel spec allows it (else launched), or "spawn" (always
+    launched); `preload`: modules the template imports besides the kernel's own (see README, "Configuration")."""
 
     kernel: str
     cwd: str
     env: tuple[tuple[str, str], ...] = ()
+    start: str = field(default_factory=default_kernel_start)
+    preload: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,13 +63,15 @@ class AttemptSpec:
     writes: tuple[str, ...] = ()  # the outputs to hash, as the project names them (resolved writes: paths)
     notebook_copies: tuple[str, ...] = ()  # where the executed notebook is also written (.ipynb copied, .html converted)
     output_dirs: tuple[str, ...] = ()  # folders created before the notebook runs (Ploomber creates its products' parents)
+    kernel_start: str = field(default_factory=default_kernel_start)  # "fork" or "spawn", as in KernelLaunch
+    preload: tuple[str, ...] = ()
 
     @property
     def launch(self) -> KernelLaunch:
         env = dict(self.env)
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpu_ids)
-        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(env.items())))
+        return KernelLaunch(self.kernel, self.cwd, tuple(sorted(env.items())), self.kernel_start, self.preload)
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,8 @@ class AttemptResult:
     writes: tuple[tuple[str, str, int], ...] | None = None  # outputs hashed where the attempt ran (None: not hashed)
     missing: tuple[str, ...] = ()  # declared outputs not found there
     notebook: bytes | None = None  # the executed notebook, sent back by an executor that ran it elsewhere
+    kernel_start: str | None = None  # how the attempt's kernel started: "fork" or "spawn" (None: it never started)
+    kernel_start_ms: float | None = None  # and how long it took, from the request to ready
 
 
 class Executor(Protocol):

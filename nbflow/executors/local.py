@@ -2,8 +2,9 @@
 
 No worker processes: a notebook's work happens in its kernel, and the runner only relays messages, so one
 event loop drives many notebooks at once. Kernels come from a KernelPool that starts them ahead of need.
-If the runner is killed, its kernels notice their parent is gone within a second and exit (ipykernel's
-parent poller: jupyter_client launches them with JPY_PARENT_PID).
+If the runner is killed, its kernels exit: a launched kernel notices its parent is gone within a second
+(ipykernel's parent poller: jupyter_client launches it with JPY_PARENT_PID); a forked one dies with the kernel
+template, which exits when the pipe it shares with the runner closes (see forkserver.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
     from .kernels import KernelPool
 
 AHEAD = 2  # kernels started beyond the parallelism, for the tasks that will be ready next
+
+
+def warm_up(kernel_start: str, preload: tuple[str, ...]) -> None:
+    """Every task of the coming run will run (a new project, or --force): start the kernel template now, while the
+    runner creates its store, instead of when the first task is decided."""
+    if kernel_start == "fork":
+        from .forkserver import warm
+
+        warm(preload)
 
 
 class LocalExecutor:

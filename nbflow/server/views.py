@@ -84,7 +84,8 @@ def attempt(a: AttemptRecord, to_path: ToPath, partial: frozenset[str] = frozens
         "error": a.error, "error_kind": a.error_kind, "ename": a.ename, "evalue": a.evalue,
         "executed": to_path(a.artifact), "partial": a.artifact in partial,
         "host": a.host, "worker": a.worker, "peak_rss": a.peak_rss, "cpu_seconds": a.cpu_seconds,
-        "resources": dict(a.resources) if a.resources else None,
+        "resources": dict(a.resources) if a.resources else None, "kernel_start": a.kernel_start,
+        "kernel_start_ms": a.kernel_start_ms,
     }
 
 

@@ -321,8 +321,18 @@ def _v6_review_provenance(db: Database, ctx: MigrationContext) -> None:
     conn.execute("ALTER TABLE run_tasks ADD COLUMN progress TEXT")  # JSON {"cell", "cells", "since"} while it runs
 
 
+def _v7_kernel_starts(db: Database) -> None:
+    """How each attempt's kernel started ("fork" from the template, or "spawn") and how many ms it took; and an
+    index that finds the newest version of a path without sorting all its versions (a path written 100,000 times
+    took 0.3 s to look up)."""
+    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start TEXT")
+    db.conn.execute("ALTER TABLE attempts ADD COLUMN kernel_start_ms REAL")
+    create_index(db, "dataset_versions", ["dataset_id", "id"])
+
+
 MIGRATIONS: list[Migration] = [lambda db, ctx: _v1_initial(db), lambda db, ctx: _v2_scheduling(db), _v3_projects,
-                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db), _v6_review_provenance]
+                               _v4_operations, lambda db, ctx: _v5_attempt_placement(db), _v6_review_provenance,
+                               lambda db, ctx: _v7_kernel_starts(db)]
 
 
 def user_version(db: Db) -> int:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 ClaimCheck = Callable[[list[ClaimRecord]], None]  # raises when a held claim conflicts with the new run's
 
-PLACEMENT_FIELDS = ("host", "worker", "pid", "peak_rss", "cpu_seconds", "resources")
+PLACEMENT_FIELDS = ("host", "worker", "pid", "peak_rss", "cpu_seconds", "resources", "kernel_start", "kernel_start_ms")
 TASK_FIELDS = ("reason", "cache_key", "attempts", "started_at", "ended_at", "error", "error_cell", "artifact",
                "error_execution_count")
 ABANDONED = "the runner stopped while this attempt ran"
@@ -404,8 +404,9 @@ class Store(ScheduleStore, OpsStore):
         transaction.
 
         `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
-        `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources); a field left
-        out keeps what start_attempt recorded.
+        `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources), and how its
+        kernel started (kernel_start: "fork" or "spawn"; kernel_start_ms: how long that took); a field left out keeps
+        what start_attempt recorded.
         """
         where = {k: v for k, v in (placement or {}).items() if k in PLACEMENT_FIELDS and v is not None}
         if "resources" in where:

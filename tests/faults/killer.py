@@ -54,19 +54,22 @@ def mid_cell(count: Counter) -> None:
 
 def writing_notebook(count: Counter) -> None:
     """Half way through writing an executed notebook to disk: kill (the file is left truncated)."""
-    from papermill.iorw import LocalHandler
+    from nbformat.v4.nbjson import writes
 
-    original = LocalHandler.write
+    from nbflow.executors import attempt
 
-    def write(self: Any, buf: str, path: str) -> Any:
+    original = attempt._write  # where nbflow writes executed notebooks (papermill's writer is not used)
+
+    def write(nb: Any, path: str) -> None:
         if path.endswith(".ipynb") and count.hit():
+            buf = writes(nb)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(buf[: len(buf) // 2])
                 f.flush()
             die()
-        return original(self, buf, path)
+        original(nb, path)
 
-    LocalHandler.write = write  # type: ignore[method-assign]
+    attempt._write = write
 
 
 def store_transaction(count: Counter) -> None:
