@@ -45,6 +45,17 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def exited(pid: int) -> bool:
+    """Whether the process has ended: gone, or a zombie. An orphan that exited stays a zombie until the machine's init
+    reaps it, which some inits do late (a periodic sweep) or never: that is not the product leaving a process behind."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def stop_processes_under(root: Path) -> None:
     """Kill what a test left running in `root` (runners a server started in their own sessions, their kernels)."""
     import psutil

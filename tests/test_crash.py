@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from nbflow import Project
+from nbflow.errors import NbflowError
 
 from .conftest import wait_for, write_notebook
 
@@ -96,3 +97,43 @@ def test_interrupt_records_cancelled_and_stops_kernels(tmp_path: Path, sig: int)
     assert detail.run.status == "cancelled"
     assert {t.task: t.status for t in detail.tasks} == {"slow": "cancelled", "after": "cancelled"}
     assert [a.status for a in detail.attempts] == ["cancelled"]
+
+
+SLOW_IMPORTS = """import runpy, sys, time
+import nbflow.executors.attempt as attempt
+original = attempt.preload
+def preload():
+    time.sleep(300)  # the runner's first imports (papermill, nbclient), as slow as on a machine that is swamped
+    original()
+attempt.preload = preload
+sys.argv = ["nbflow", "run"]
+runpy.run_module("nbflow", run_name="__main__")
+"""
+
+
+def test_a_cancel_does_not_wait_for_the_runners_first_imports(tmp_path: Path):
+    """SIGTERM while the executor stack is still being imported in the background (the attempt is recorded running, its
+    kernel is starting): the runner records the cancel and exits at once, not when the imports are done."""
+    write_notebook(tmp_path / "a.ipynb", ["x = 1"])
+    (tmp_path / "slow_imports.py").write_text(SLOW_IMPORTS)
+    runner = subprocess.Popen([sys.executable, str(tmp_path / "slow_imports.py")], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def attempt_running() -> bool:
+        try:
+            return [a.status for a in Project(tmp_path).show().attempts] == ["running"]
+        except NbflowError:
+            return False
+
+    try:
+        wait_for(attempt_running, 120, "the attempt to be recorded running")
+        runner.send_signal(signal.SIGTERM)
+        _, err = runner.communicate(timeout=30)  # the imports would take 300 s
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, err
+    assert "Traceback" not in err and "never retrieved" not in err, err
+    detail = Project(tmp_path).show()
+    assert detail.run.status == "cancelled" and [t.status for t in detail.tasks] == ["cancelled"]
+    assert [a.status for a in detail.attempts] == ["cancelled"]  # no attempt left running in an ended run

@@ -8,6 +8,7 @@ once in the runner's event loop, each notebook in its own kernel, handed over al
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import json
 import logging
@@ -62,6 +63,25 @@ def import_nbformat() -> None:
 
 
 _preload_lock = threading.Lock()
+
+
+def preload_in_background() -> concurrent.futures.Future[None]:
+    """`preload` in a daemon thread. Not asyncio's default executor: its threads are joined when the event loop closes
+    and again at interpreter exit, so a run cancelled while these imports were still going (seconds on a loaded
+    machine) did not end until they finished."""
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+    done.set_running_or_notify_cancel()  # an awaiter that is cancelled must not cancel it for the others
+
+    def work() -> None:
+        try:
+            preload()
+        except BaseException as e:  # noqa: BLE001 - handed to whoever awaits it
+            done.set_exception(e)
+        else:
+            done.set_result(None)
+
+    threading.Thread(target=work, name="nbflow-preload", daemon=True).start()
+    return done
 
 
 def execute_attempt(spec: AttemptSpec) -> AttemptResult:

@@ -269,7 +269,7 @@ class _Node:
     CPU cores and GPU ids its attempts hold."""
 
     def __init__(self, nthreads: int) -> None:
-        from .attempt import preload
+        from .attempt import preload_in_background
         from .kernels import KernelPool
 
         self.loop = asyncio.new_event_loop()
@@ -282,7 +282,7 @@ class _Node:
         self.cores = {c: 0 for c in machine_cores()}
         self.gpus_free = list(detect_gpus())
         threading.Thread(target=self.loop.run_forever, name="nbflow-worker-loop", daemon=True).start()
-        self.preloaded = asyncio.run_coroutine_threadsafe(asyncio.to_thread(preload), self.loop)
+        self.preloaded = preload_in_background()
 
     def grant(self, spec: AttemptSpec) -> AttemptSpec:
         """Distinct cores and GPU ids of this worker for the attempt (Dask's resources already keep the counts in bounds)."""

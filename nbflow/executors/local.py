@@ -9,9 +9,10 @@ template, which exits when the pipe it shares with the runner closes (see forkse
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import TYPE_CHECKING
 
-from .attempt import execute_attempt_async, preload
+from .attempt import execute_attempt_async, preload_in_background
 from .base import AttemptResult, AttemptSpec, CellProgress, KernelLaunch
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class LocalExecutor:
     def __init__(self, workers: int, ahead: int = AHEAD) -> None:
         self.capacity = workers + ahead
         self._pool: KernelPool | None = None
-        self._preloaded: asyncio.Future[None] | None = None
+        self._preloaded: concurrent.futures.Future[None] | None = None
 
     def _kernels(self) -> KernelPool:
         """Created on first use, so a run with nothing to do never imports jupyter_client."""
@@ -43,7 +44,7 @@ class LocalExecutor:
             from .kernels import KernelPool  # jupyter_client, in this thread, before the preload thread starts
 
             self._pool = KernelPool(self.capacity)
-            self._preloaded = asyncio.ensure_future(asyncio.to_thread(preload))
+            self._preloaded = preload_in_background()
         return self._pool
 
     def want(self, launch: KernelLaunch) -> None:
@@ -56,7 +57,7 @@ class LocalExecutor:
     async def submit(self, spec: AttemptSpec, on_cell: CellProgress | None = None) -> AttemptResult:
         pool = self._kernels()
         if self._preloaded is not None:
-            await self._preloaded
+            await asyncio.wrap_future(self._preloaded)
         return await execute_attempt_async(spec, pool.take, pool.release, on_cell)
 
     async def close(self, cancel: bool = False) -> None:

@@ -233,11 +233,16 @@ class Store(ScheduleStore, OpsStore):
                          [(run_id, c.project, c.path, c.mode) for c in claims])
 
     def finish_run(self, run_id: str, status: RunState) -> None:
-        """Set the run's final status and end time; its claims are let go."""
+        """Set the run's final status and end time; its claims are let go. An attempt still `running` then was cut off
+        between being recorded and reaching the executor (a cancel in that window): it ends cancelled with the run."""
         status = RunState(status)
         now = time.time()
         with self._write() as conn:
             conn.execute("DELETE FROM run_claims WHERE run_id = ?", (run_id,))
+            conn.execute("UPDATE attempts SET status = ?, ended_at = ?, error_kind = ?, error = ? "
+                         "WHERE run_id = ? AND status = ?",
+                         (AttemptState.CANCELLED, now, ErrorKind.CANCELLED, "the run ended before this attempt could run",
+                          run_id, AttemptState.RUNNING))
             cur = conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
                 (status, now, now, run_id),
