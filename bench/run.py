@@ -334,6 +334,9 @@ def main() -> None:
     print(f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}; medians of {repeat}; "
           f"load average at start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
+    if sys.flags.dont_write_bytecode:
+        print("warning: PYTHONDONTWRITEBYTECODE is set, so every process below compiles nbflow and its libraries from "
+              "source (~0.35 s each here); unset it for figures a user's installed nbflow gives\n")
     try:
         if want & {"chain", "noop"}:
             root = tmp / "chain"
