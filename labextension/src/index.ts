@@ -8,14 +8,16 @@ import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/appu
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
-import { INotebookWidgetFactory, NotebookWidgetFactory } from '@jupyterlab/notebook';
+import { INotebookTracker, INotebookWidgetFactory, NotebookPanel, NotebookWidgetFactory } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import nbflowSvg from '../style/icons/nbflow.svg';
 
 import { ARTIFACT_FACTORY, artifactFactory, logWidget } from './artifact';
+import { IDepHost } from './depEdit';
 import { NbflowPanel } from './panel';
+import { PipelineSidebar, jumpToCell } from './pipelineSidebar';
 
 export const OPEN = 'nbflow:open';
 const OPEN_SELECTED = 'nbflow:open-selected';
@@ -37,7 +39,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbflow:plugin',
   description: 'nbflow pipeline panel: live graph, run history, timeline, comparison, schedules, lineage.',
   autoStart: true,
-  optional: [ICommandPalette, ILauncher, IDefaultFileBrowser, IFileBrowserFactory, ILayoutRestorer, IRenderMimeRegistry, INotebookWidgetFactory],
+  optional: [ICommandPalette, ILauncher, IDefaultFileBrowser, IFileBrowserFactory, ILayoutRestorer, IRenderMimeRegistry, INotebookWidgetFactory, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
@@ -46,7 +48,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     browserFactory: IFileBrowserFactory | null,
     restorer: ILayoutRestorer | null,
     rendermime: IRenderMimeRegistry | null,
-    notebookFactory: NotebookWidgetFactory.IFactory | null
+    notebookFactory: NotebookWidgetFactory.IFactory | null,
+    notebooks: INotebookTracker | null
   ) => {
     const tracker = new WidgetTracker<MainAreaWidget<NbflowPanel>>({ namespace: 'nbflow' });
     if (notebookFactory) {
@@ -58,6 +61,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return w;
     };
 
+    // Dependency editing (depEdit.ts) and the notebook editor's pipeline sidebar (pipelineSidebar.ts).
+    const deps: IDepHost = {
+      findNotebook: path => notebooks?.find(w => app.serviceManager.contents.localPath(w.context.path) === path) ?? null,
+      openCell: async (path, cell) => {
+        const w = await app.commands.execute('docmanager:open', { path });
+        if (w instanceof NotebookPanel) {
+          await w.context.ready;
+          await w.revealed;
+          await jumpToCell(w, cell);
+        }
+      }
+    };
+    if (notebooks) {
+      const sidebar = new PipelineSidebar(notebooks, path => void app.commands.execute('docmanager:open', { path }), nbflowIcon);
+      app.shell.add(sidebar, 'right', { rank: 900 });
+    }
+
     const open = (project: string): MainAreaWidget<NbflowPanel> => {
       const existing = tracker.find(w => w.content.api.project === project || w.content.resolvedProject === project);
       if (existing) {
@@ -66,6 +86,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const content = new NbflowPanel({
         project,
         rendermime,
+        deps,
         openDocument: path => void app.commands.execute('docmanager:open', { path }),
         openArtifact: (path, run) => void app.commands.execute(OPEN_ARTIFACT, { path, run }),
         openLog: (title, text) => {
