@@ -129,6 +129,7 @@ export class DependencyEditor {
   private pending = new Map<string, IPending>();
   private watched = new WeakSet<NotebookPanel>();
   private selectedEdge: IEdge | null = null;
+  private svg: SVGSVGElement | null = null;
   private card = h('div', { class: 'nbflow-edge-card', role: 'dialog' });
 
   constructor(
@@ -204,7 +205,7 @@ export class DependencyEditor {
       if (doc && target?.path) {
         const cycle = findCycle(this.overlay(this.ui.pipeline()?.edges ?? []), from, to);
         if (cycle) {
-          return this.refused(cycle, `giving ${to} upstream:${from} would make a dependency cycle: ${cycleText(cycle)}`);
+          return this.refused(cycle, '');
         }
         const cells = this.cells(doc);
         if (cells.some(c => c.tags.includes(`upstream:${from}`))) {
@@ -307,20 +308,23 @@ export class DependencyEditor {
       return;
     }
     this.undoStack.push(change);
+    const cells = change.steps.map(s => `cell ${s.cell}`).join(', ');
     const where = doc
       ? doc.context.model.dirty
-        ? ` in ${doc.context.path} (open, with unsaved changes: save it to make it part of the pipeline)`
-        : ` in ${doc.context.path} (open; saved)`
-      : '';
+        ? ` in ${doc.context.path}, ${cells} (open, with unsaved changes: save it to make it part of the pipeline)`
+        : ` in ${doc.context.path}, ${cells} (open; saved)`
+      : ` in ${change.steps[0].notebook}, ${cells}`;
     const undo = button('Undo', 'nbflow-undo-button', () => void this.undo());
     undo.title = 'Undo this edit (Ctrl+Z)';
     this.ui.message(h('span', { class: 'nbflow-dep-message' }, `${change.label}${where}. `, undo), 'info', 'dep-edited');
     this.ui.refresh();
   }
 
+  /** A refused edit: the cycle on its own line, then the server's explanation (which tags make it, the fix). */
   private refused(cycle: string[], text: string): void {
-    const shown = h('span', { class: 'nbflow-dep-message' }, 'Refused: ', text.replace(/^the change was not written: /, ''), ' ',
-      h('span', { class: 'nbflow-cycle' }, `Cycle: ${cycleText(cycle)}`));
+    const detail = text.split('\n').slice(1).join('\n');
+    const shown = h('span', { class: 'nbflow-dep-message' }, 'Refused, nothing was written: the change would make a dependency cycle.',
+      h('div', { class: 'nbflow-cycle' }, `Cycle: ${cycleText(cycle)}`), detail ? h('div', { class: 'nbflow-cycle-detail' }, detail) : null);
     this.ui.message(shown, 'error', 'dep-cycle');
   }
 
@@ -355,28 +359,44 @@ export class DependencyEditor {
       handle.addEventListener('click', ev => ev.stopPropagation());
       g.append(handle);
     }
-    const edges = this.ui.pipeline()?.edges ?? [];
     for (const group of Array.from(svg.querySelectorAll<SVGGElement>('.nbflow-edge-group'))) {
-      const s = group.getAttribute('data-source');
-      const t = group.getAttribute('data-target');
-      const edge = this.overlay(edges).find(e => e.source === s && e.target === t);
-      if (!edge) {
-        continue; // an edge between collapsed folders
-      }
-      group.setAttribute('data-via', vias(edge).some(v => v.startsWith('upstream tag')) ? 'upstream' : 'path');
-      group.toggleAttribute('data-unsaved', vias(edge).some(v => v.includes('unsaved')));
       group.addEventListener('click', ev => {
-        if (!graph.viewport.dragged) {
+        const edge = this.edgeOf(group);
+        if (edge && !graph.viewport.dragged) {
           ev.stopPropagation();
           graph.viewport.canvas.focus();
           this.selectEdge(graph, edge, ev);
         }
       });
       group.addEventListener('contextmenu', ev => {
-        ev.preventDefault();
-        ev.stopPropagation();
-        this.selectEdge(graph, edge, ev);
+        const edge = this.edgeOf(group);
+        if (edge) {
+          ev.preventDefault();
+          ev.stopPropagation();
+          this.selectEdge(graph, edge, ev);
+        }
       });
+    }
+    this.svg = svg;
+    this.mark();
+  }
+
+  /** The edge a drawn edge group stands for (null: an edge between collapsed folders). */
+  private edgeOf(group: Element): IEdge | null {
+    const s = group.getAttribute('data-source');
+    const t = group.getAttribute('data-target');
+    return this.overlay(this.ui.pipeline()?.edges ?? []).find(e => e.source === s && e.target === t) ?? null;
+  }
+
+  /** Mark each drawn edge by what makes it (an upstream: tag, a path) and whether it is an unsaved edit; call after
+   * each GraphView.show (a redraw happens only when the graph's shape changes). */
+  mark(): void {
+    for (const group of Array.from(this.svg?.querySelectorAll<SVGGElement>('.nbflow-edge-group') ?? [])) {
+      const edge = this.edgeOf(group);
+      if (edge) {
+        group.setAttribute('data-via', vias(edge).some(v => v.startsWith('upstream tag')) ? 'upstream' : 'path');
+        group.toggleAttribute('data-unsaved', vias(edge).some(v => v.includes('unsaved')));
+      }
     }
   }
 

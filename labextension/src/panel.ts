@@ -230,6 +230,7 @@ export class NbflowPanel extends Widget {
       }
       this.node.setAttribute('data-event-id', String(p.event_id));
       this.graph.show(p.tasks, this.deps.overlay(p.edges));
+      this.deps.mark();
       this.node.setAttribute('data-run-id', p.run?.id ?? '');
       this.node.setAttribute('data-run-status', p.run?.status ?? '');
       this.toolbar.showRun(p.run, this.selectedRun);
@@ -278,6 +279,7 @@ export class NbflowPanel extends Widget {
     const upstream = new Map(p.tasks.map(t => [t.name, t.upstream]));
     this.pipeline = { ...this.pipeline, edges: p.edges, tasks: this.pipeline.tasks.map(t => ({ ...t, upstream: upstream.get(t.name) ?? t.upstream })) };
     this.graph.show(this.pipeline.tasks, this.deps.overlay(this.pipeline.edges));
+    this.deps.mark();
   }
 
   private setTab(tab: Tab): void {

@@ -35,6 +35,7 @@ export class PipelineSidebar extends Widget {
   private suggestions = h('ul', { class: 'nbflow-tag-suggestions', role: 'listbox' });
   private note = h('div', { class: 'nbflow-side-note', role: 'status' });
   private highlighted = -1;
+  private followed = new WeakSet<NotebookPanel>();
 
   constructor(
     tracker: INotebookTracker,
@@ -67,10 +68,13 @@ export class PipelineSidebar extends Widget {
       this.render();
       return;
     }
-    panel.content.activeCellChanged.connect(() => panel === this.current && this.renderTags());
-    panel.content.model?.cells.changed.connect(() => panel === this.current && this.renderTags());
-    panel.context.saveState.connect((_, s) => s === 'completed' && panel === this.current && void this.load());
-    panel.context.pathChanged.connect(() => panel === this.current && void this.load());
+    if (!this.followed.has(panel)) {
+      this.followed.add(panel);
+      panel.content.activeCellChanged.connect(() => panel === this.current && this.renderTags());
+      panel.content.model?.contentChanged.connect(() => panel === this.current && this.renderTags()); // tags set elsewhere too
+      panel.context.saveState.connect((_, s) => s === 'completed' && panel === this.current && void this.load());
+      panel.context.pathChanged.connect(() => panel === this.current && void this.load());
+    }
     void panel.context.ready.then(() => {
       if (panel === this.current) {
         void this.load();
