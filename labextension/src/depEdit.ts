@@ -373,6 +373,7 @@ export class DependencyEditor {
         if (edge) {
           ev.preventDefault();
           ev.stopPropagation();
+          graph.viewport.canvas.focus();
           this.selectEdge(graph, edge, ev);
         }
       });

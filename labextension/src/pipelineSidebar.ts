@@ -56,6 +56,31 @@ export class PipelineSidebar extends Widget {
       h('div', { class: 'nbflow-tag-field' }, this.input, this.suggestions), this.note));
     tracker.currentChanged.connect(() => this.follow(tracker.currentWidget));
     this.follow(tracker.currentWidget);
+    void this.watch();
+  }
+
+  /** Follow the store while shown: a run's state changes show without switching notebooks (long-poll `changes`). */
+  private async watch(): Promise<void> {
+    while (!this.isDisposed) {
+      const project = this.info?.project;
+      const since = this.pipeline?.event_id;
+      if (project === undefined || since === undefined || !this.isVisible) {
+        await new Promise(resolve => setTimeout(resolve, 1000));
+        continue;
+      }
+      try {
+        const r = await new NbflowApi(project).changes(since, 20, '');
+        if (r.changed && project === this.info?.project) {
+          await this.load();
+        }
+      } catch {
+        await new Promise(resolve => setTimeout(resolve, 2000));
+      }
+    }
+  }
+
+  protected onAfterShow(): void {
+    void this.load();
   }
 
   private follow(panel: NotebookPanel | null): void {

@@ -117,6 +117,14 @@ def test_select_an_upstream_edge_and_delete_it_then_undo_by_button(page: Page, l
     message(page).locator(".nbflow-undo-button").click()
     expect(edge(page, "a", "d")).to_have_count(1)
     assert tags(lab, "d.ipynb")[1] == ["upstream:a"]
+    # the context menu (right click) offers the same removal; Ctrl+Z brings it back
+    click_edge(page, "a", "d", button="right")
+    card.locator(".nbflow-remove-dep").click()
+    expect(edge(page, "a", "d")).to_have_count(0)
+    page.locator(f"{PANEL} .nbflow-canvas").focus()
+    page.keyboard.press("Control+z")
+    expect(edge(page, "a", "d")).to_have_count(1)
+    assert tags(lab, "d.ipynb")[1] == ["upstream:a"]
 
 
 def test_a_path_edge_names_its_tags_and_opens_their_cells(page: Page) -> None:
@@ -236,3 +244,21 @@ def test_the_sidebar_refuses_a_cycle(page: Page, lab: dict[str, str]) -> None:
     page.keyboard.press("Enter")
     expect(side.locator(".nbflow-side-note")).to_contain_text("would make a dependency cycle: e → a → d → e")
     assert (Path(lab["root"]) / "a.ipynb").read_bytes() == before
+
+
+def test_the_sidebar_shows_the_state_in_the_latest_run(page: Page, lab: dict[str, str]) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:open', {path: 'c.ipynb'}).then(() => null)")
+    side = page.locator("#nbflow-pipeline-sidebar")
+    expect(side.locator(".nbflow-side-name")).to_have_text("c")
+    started = page.evaluate("""async () => {
+      const s = window.jupyterapp.serviceManager.serverSettings;
+      const r = await fetch(s.baseUrl + 'nbflow/api/runs?project=', {method: 'POST', body: '{}',
+        headers: {Authorization: 'token ' + s.token, 'Content-Type': 'application/json'}});
+      return [r.status, await r.json()];
+    }""")
+    assert started[0] == 202, started
+    run = started[1]["run_id"]
+    # the sidebar follows the store by itself: the run's end shows without switching notebooks
+    expect(side.locator(".nbflow-side-run")).to_have_text(f"latest run {run} (succeeded)", timeout=120_000)
+    expect(side.locator(".nbflow-side-task .nbflow-badge")).to_have_text("succeeded")
+    shots(page, "48-sidebar-after-a-run")
