@@ -89,6 +89,7 @@ export class PipelineSidebar extends Widget {
     }
     this.current = panel;
     this.info = null;
+    this.say('', 'info');
     if (!panel) {
       this.render();
       return;
