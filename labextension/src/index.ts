@@ -1,7 +1,8 @@
 /**
  * nbflow's JupyterLab plugin: the "Open nbflow pipeline" command in the palette, the launcher and the
  * file browser's context menu (on a folder or a notebook), each opening (or focusing) the panel of that project;
- * panels come back after a reload; executed notebooks open read-only, without a kernel.
+ * panels come back after a reload; executed notebooks open read-only, without a kernel. A second plugin adds the
+ * notebook editor's "pipeline" sidebar.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
@@ -39,7 +40,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbflow:plugin',
   description: 'nbflow pipeline panel: live graph, run history, timeline, comparison, schedules, lineage.',
   autoStart: true,
-  optional: [ICommandPalette, ILauncher, IDefaultFileBrowser, IFileBrowserFactory, ILayoutRestorer, IRenderMimeRegistry, INotebookWidgetFactory, INotebookTracker],
+  optional: [ICommandPalette, ILauncher, IDefaultFileBrowser, IFileBrowserFactory, ILayoutRestorer, IRenderMimeRegistry, INotebookWidgetFactory],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
@@ -48,8 +49,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     browserFactory: IFileBrowserFactory | null,
     restorer: ILayoutRestorer | null,
     rendermime: IRenderMimeRegistry | null,
-    notebookFactory: NotebookWidgetFactory.IFactory | null,
-    notebooks: INotebookTracker | null
+    notebookFactory: NotebookWidgetFactory.IFactory | null
   ) => {
     const tracker = new WidgetTracker<MainAreaWidget<NbflowPanel>>({ namespace: 'nbflow' });
     if (notebookFactory) {
@@ -61,9 +61,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return w;
     };
 
-    // Dependency editing (depEdit.ts) and the notebook editor's pipeline sidebar (pipelineSidebar.ts).
+    // Dependency editing (depEdit.ts). Open notebooks are found in the shell, not through INotebookTracker: depending
+    // on the tracker would delay this plugin (and the panels' restore after a reload) until the notebook plugins load.
     const deps: IDepHost = {
-      findNotebook: path => notebooks?.find(w => app.serviceManager.contents.localPath(w.context.path) === path) ?? null,
+      findNotebook: path =>
+        (Array.from(app.shell.widgets('main')).find(
+          w => w instanceof NotebookPanel && app.serviceManager.contents.localPath(w.context.path) === path
+        ) as NotebookPanel | undefined) ?? null,
       openCell: async (path, cell) => {
         const w = await app.commands.execute('docmanager:open', { path });
         if (w instanceof NotebookPanel) {
@@ -73,11 +77,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     };
-    if (notebooks) {
-      const sidebar = new PipelineSidebar(notebooks, path => void app.commands.execute('docmanager:open', { path }), nbflowIcon);
-      app.shell.add(sidebar, 'right', { rank: 900 });
-    }
-
     const open = (project: string): MainAreaWidget<NbflowPanel> => {
       const existing = tracker.find(w => w.content.api.project === project || w.content.resolvedProject === project);
       if (existing) {
@@ -162,4 +161,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/** The notebook editor's "pipeline" sidebar (pipelineSidebar.ts): a plugin of its own, as it needs the notebooks. */
+const sidebarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nbflow:pipeline-sidebar',
+  description: 'The current notebook as a pipeline task: its neighbours, tagged cells, state, and a tag editor.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => {
+    const sidebar = new PipelineSidebar(notebooks, path => void app.commands.execute('docmanager:open', { path }), nbflowIcon);
+    app.shell.add(sidebar, 'right', { rank: 900 });
+  }
+};
+
+export default [plugin, sidebarPlugin];
