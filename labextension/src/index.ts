@@ -168,8 +168,11 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [INotebookTracker],
   activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => {
-    const sidebar = new PipelineSidebar(notebooks, path => void app.commands.execute('docmanager:open', { path }), nbflowIcon);
-    app.shell.add(sidebar, 'right', { rank: 900 });
+    // Added once the layout is restored, so that restoring the main area (the panels) never waits on it.
+    void app.restored.then(() => {
+      const sidebar = new PipelineSidebar(notebooks, path => void app.commands.execute('docmanager:open', { path }), nbflowIcon);
+      app.shell.add(sidebar, 'right', { rank: 900 });
+    });
   }
 };
 
