@@ -113,6 +113,16 @@ class NotebookInfo:
     written: tuple[str, ...]  # the paths the other tasks write
 
 
+@dataclass(frozen=True)
+class TagEdit:
+    """One cell's tag change, as POST notebook-tags takes it; swapping `add` and `remove` undoes it."""
+
+    path: str  # the notebook, absolute
+    cell: int
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+
+
 def _replace_file(path: str, text: str) -> None:
     """Write `text` to `path` atomically (a reader sees the old file or the new one), keeping its permissions."""
     import stat
@@ -384,6 +394,38 @@ class Project:
         if edited != text:
             _replace_file(task.path, edited)
         return pipeline
+
+    def edit_dependency(self, task: str, upstream: str, *, remove: bool = False) -> tuple[Pipeline, tuple[TagEdit, ...]]:
+        """Add (or remove) the `upstream:` tag that makes `task` depend on `upstream`: the graph's drag and Delete.
+        Adding puts it in the first cell with an upstream: tag, else the parameters cell, else the first code cell
+        (the JupyterLab panel chooses the same cell in an open notebook); removing takes it off every cell that has
+        it. Refused as edit_tags refuses (a cycle: CycleRefusedError). Returns the pipeline and the edits made."""
+        tasks = {t.name: t for t in read_tasks(self.config)}
+        if task not in tasks:
+            raise NotFoundError(f"{task} is not a task of the project {self.name}. Fix: give one of {', '.join(sorted(tasks))}")
+        found = tasks[task]
+        nb, _ = load_notebook(found.path, found.relpath)
+        tags = cell_tags(nb, found.relpath)
+        tag = f"upstream:{upstream}"
+        if remove:
+            cells = [i for i, t in enumerate(tags) if tag in t]
+            if not cells:
+                raise NbflowError(f"{found.relpath} has no tag {tag}: its dependency on {upstream} comes from a path it "
+                                  f"reads (or a Ploomber declaration). Fix: change that reads:/writes: tag instead")
+            edits = tuple(TagEdit(found.path, c, (), (tag,)) for c in cells)
+        elif any(tag in t for t in tags):
+            return self.compile(), ()
+        else:
+            types = [c.get("cell_type") for c in nb["cells"]]
+            with_upstream = [i for i, t in enumerate(tags) if any(x.startswith("upstream:") for x in t)]
+            code = [i for i, kind in enumerate(types) if kind == "code"]
+            cell = with_upstream[0] if with_upstream else found.parameters_cell if found.parameters_cell is not None else (code or [0])[0]
+            edits = (TagEdit(found.path, cell, (tag,), ()),)
+        pipeline: Pipeline | None = None
+        for e in edits:
+            pipeline = self.edit_tags(e.path, e.cell, e.add, e.remove)
+        assert pipeline is not None
+        return pipeline, edits
 
     def _task_of(self, tasks: Iterable[Task], notebook: str) -> Task:
         """The task whose file is `notebook` (absolute, or relative to the project folder); NotFoundError naming why not."""

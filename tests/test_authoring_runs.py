@@ -131,3 +131,23 @@ def test_notebook_tags_routes(authoring_server: tuple[Api, Path]) -> None:
     assert next(t for t in removed.json()["tasks"] if t["name"] == "report")["upstream"] == ["clean"]
     outside = api.get("notebook-tags", notebook="../secret.ipynb")
     assert outside.status_code == 404
+
+
+def test_dependencies_route(authoring_server: tuple[Api, Path]) -> None:
+    api, root = authoring_server
+    report = root / "example" / "report.ipynb"
+    before = report.read_bytes()
+    added = api.post("dependencies", {"task": "report", "upstream": "ingest"}, project="example")
+    assert added.status_code == 200, added.text
+    body = added.json()
+    assert body["edits"] == [{"notebook": "example/report.ipynb", "cell": 1, "add": ["upstream:ingest"], "remove": []}]
+    edge = next(e for e in body["pipeline"]["edges"] if (e["source"], e["target"]) == ("ingest", "report"))
+    assert edge["via"] == ["upstream tag"]
+    refused = api.post("dependencies", {"task": "ingest", "upstream": "report"}, project="example")
+    assert refused.status_code == 409 and refused.json()["cycle"][0] == refused.json()["cycle"][-1]
+    removed = api.post("dependencies", {"task": "report", "upstream": "ingest", "action": "remove"}, project="example")
+    assert removed.status_code == 200 and removed.json()["edits"][0]["remove"] == ["upstream:ingest"]
+    assert report.read_bytes() == before
+    path_edge = api.post("dependencies", {"task": "clean", "upstream": "ingest", "action": "remove"}, project="example")
+    assert path_edge.status_code == 400 and "reads:/writes:" in path_edge.json()["message"]
+    assert api.post("dependencies", {"task": "report", "upstream": "ingest", "action": "drop"}, project="example").status_code == 400

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nbflow import Project, tagedit
-from nbflow.errors import ConflictError, CycleRefusedError, NotFoundError, TagError
+from nbflow.errors import ConflictError, CycleRefusedError, NbflowError, NotFoundError, TagError
 
 from .conftest import REPO
 from .test_textnb import CLEAN, INGEST, LIGHT, REPORT, text_project
@@ -132,3 +132,38 @@ def test_notebook_info_for_the_sidebar(examples: Project):
     assert "upstream:ingest" in info.cell_tags[2]
     assert info.tasks == ("ingest", "clean", "features", "train", "report")
     assert "data/{run_date}/model.json" in info.written and "data/{run_date}/features.csv" not in info.written
+
+
+def test_edit_dependency_chooses_the_cell_and_undoes_exactly(examples: Project):
+    root = Path(examples.root) / "notebooks"
+    before = {p.name: p.read_bytes() for p in root.glob("*.ipynb")}
+    # features has an upstream: tag in cell 2: a new one joins it
+    pipeline, edits = examples.edit_dependency("features", "clean")
+    assert [(e.cell, e.add, e.remove) for e in edits] == [(2, ("upstream:clean",), ())]
+    assert json.loads((root / "features.ipynb").read_text())["cells"][2]["metadata"]["tags"] == ["upstream:ingest", "upstream:clean"]
+    assert "upstream tag" in {e.reason for e in pipeline.edges if (e.upstream, e.downstream) == ("clean", "features")}
+    assert examples.edit_dependency("features", "clean")[1] == ()  # already there: nothing written
+    # report has none: the parameters cell (1) gets it
+    _, edits = examples.edit_dependency("report", "ingest")
+    assert [(e.cell, e.add) for e in edits] == [(1, ("upstream:ingest",))]
+    assert json.loads((root / "report.ipynb").read_text())["cells"][1]["metadata"]["tags"] == ["parameters", "upstream:ingest"]
+    # removing takes it off the cell that has it; the inverse of each edit puts the files back byte for byte
+    _, removed = examples.edit_dependency("features", "ingest", remove=True)
+    assert [(e.cell, e.remove) for e in removed] == [(2, ("upstream:ingest",))]
+    for e in removed + edits:
+        examples.edit_tags(e.path, e.cell, e.remove, e.add)
+    examples.edit_dependency("features", "clean", remove=True)
+    assert {p.name: p.read_bytes() for p in root.glob("*.ipynb")} == before
+
+
+def test_edit_dependency_refuses_a_cycle_and_a_path_edge(examples: Project):
+    ingest = Path(examples.root) / "notebooks" / "ingest.ipynb"
+    before = ingest.read_bytes()
+    with pytest.raises(CycleRefusedError) as refused:
+        examples.edit_dependency("ingest", "report")
+    assert refused.value.cycle[0] == refused.value.cycle[-1] and {"ingest", "report"} <= set(refused.value.cycle)
+    assert ingest.read_bytes() == before
+    with pytest.raises(NbflowError, match="comes from a path it reads"):
+        examples.edit_dependency("clean", "ingest", remove=True)
+    with pytest.raises(NotFoundError, match="nosuch is not a task"):
+        examples.edit_dependency("nosuch", "ingest")

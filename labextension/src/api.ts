@@ -15,6 +15,7 @@ import {
   IDryRun,
   IExecutorOptions,
   INotebookJSON,
+  INotebookTags,
   IParameterField,
   IPipeline,
   IRunDetail,
@@ -22,6 +23,7 @@ import {
   IRunSummary,
   ISchedules,
   ISlot,
+  ITagEdit,
   IStartedRun,
   ITaskHistory,
   ITimeline,
@@ -35,7 +37,9 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly field: string | null = null
+    readonly field: string | null = null,
+    /** The answer's JSON (a refused dependency edit's `cycle`). */
+    readonly body: any = null
   ) {
     super(message);
   }
@@ -183,6 +187,19 @@ export class NbflowApi {
     return this.post(`breakers/${enc(name)}/reset`, {});
   }
 
+  /** Dependency editing (depEdit.ts, pipelineSidebar.ts): one notebook as a task, a cell's tags, an upstream: edge. */
+  notebookTags(notebook: string): Promise<INotebookTags> {
+    return this.get('notebook-tags', { notebook });
+  }
+
+  editTags(body: ITagEdit): Promise<IPipeline> {
+    return this.post('notebook-tags', body);
+  }
+
+  editDependency(task: string, upstream: string, action: 'add' | 'remove'): Promise<{ pipeline: IPipeline; edits: ITagEdit[] }> {
+    return this.post('dependencies', { task, upstream, action });
+  }
+
   private get<T>(route: string, query: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
     return this.request(route, query, { method: 'GET', signal });
   }
@@ -216,7 +233,7 @@ export class NbflowApi {
         message =
           'the nbflow server extension does not answer (404). Fix: check `jupyter server extension list` shows nbflow.server enabled, then restart Jupyter';
       }
-      throw new ApiError(response.status, message, data?.field ?? null);
+      throw new ApiError(response.status, message, data?.field ?? null, data);
     }
     return data as T;
   }

@@ -37,6 +37,8 @@ export class GraphView {
   private clusterButton: HTMLButtonElement;
   /** Milliseconds the last layout took (shown in the benchmark). */
   lastLayoutMs = 0;
+  /** Called after each new drawing (depEdit.ts adds its handles and edge menus). */
+  onDrawn: ((svg: SVGSVGElement) => void) | null = null;
 
   constructor(private onSelect: (task: string) => void) {
     this.node = document.createElement('div');
@@ -285,6 +287,7 @@ export class GraphView {
     this.select(this.selected && this.nodes.has(this.selected) ? this.selected : null);
     this.lastLayoutMs = laid.ms;
     this.node.setAttribute('data-layout-ms', laid.ms.toFixed(1));
+    this.onDrawn?.(svg);
   }
 }
 

@@ -1,21 +1,24 @@
 /**
  * nbflow's JupyterLab plugin: the "Open nbflow pipeline" command in the palette, the launcher and the
  * file browser's context menu (on a folder or a notebook), each opening (or focusing) the panel of that project;
- * panels come back after a reload; executed notebooks open read-only, without a kernel.
+ * panels come back after a reload; executed notebooks open read-only, without a kernel. A second plugin adds the
+ * notebook editor's "pipeline" sidebar.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
-import { INotebookWidgetFactory, NotebookWidgetFactory } from '@jupyterlab/notebook';
+import { INotebookTracker, INotebookWidgetFactory, NotebookPanel, NotebookWidgetFactory } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import nbflowSvg from '../style/icons/nbflow.svg';
 
 import { ARTIFACT_FACTORY, artifactFactory, logWidget } from './artifact';
+import { IDepHost } from './depEdit';
 import { NbflowPanel } from './panel';
+import { PipelineSidebar, jumpToCell } from './pipelineSidebar';
 
 export const OPEN = 'nbflow:open';
 const OPEN_SELECTED = 'nbflow:open-selected';
@@ -58,6 +61,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return w;
     };
 
+    // Dependency editing (depEdit.ts). Open notebooks are found in the shell, not through INotebookTracker: depending
+    // on the tracker would delay this plugin (and the panels' restore after a reload) until the notebook plugins load.
+    const deps: IDepHost = {
+      findNotebook: path =>
+        (Array.from(app.shell.widgets('main')).find(
+          w => w instanceof NotebookPanel && app.serviceManager.contents.localPath(w.context.path) === path
+        ) as NotebookPanel | undefined) ?? null,
+      openCell: async (path, cell) => {
+        const w = await app.commands.execute('docmanager:open', { path });
+        if (w instanceof NotebookPanel) {
+          await w.context.ready;
+          await w.revealed;
+          await jumpToCell(w, cell);
+        }
+      }
+    };
     const open = (project: string): MainAreaWidget<NbflowPanel> => {
       const existing = tracker.find(w => w.content.api.project === project || w.content.resolvedProject === project);
       if (existing) {
@@ -66,6 +85,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const content = new NbflowPanel({
         project,
         rendermime,
+        deps,
         openDocument: path => void app.commands.execute('docmanager:open', { path }),
         openArtifact: (path, run) => void app.commands.execute(OPEN_ARTIFACT, { path, run }),
         openLog: (title, text) => {
@@ -141,4 +161,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/** The notebook editor's "pipeline" sidebar (pipelineSidebar.ts): a plugin of its own, as it needs the notebooks. */
+const sidebarPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nbflow:pipeline-sidebar',
+  description: 'The current notebook as a pipeline task: its neighbours, tagged cells, state, and a tag editor.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => {
+    // Added once the layout is restored, so that restoring the main area (the panels) never waits on it.
+    void app.restored.then(() => {
+      const sidebar = new PipelineSidebar(notebooks, path => void app.commands.execute('docmanager:open', { path }), nbflowIcon);
+      app.shell.add(sidebar, 'right', { rank: 900 });
+    });
+  }
+};
+
+export default [plugin, sidebarPlugin];

@@ -9,6 +9,7 @@ import { Widget } from '@lumino/widgets';
 
 import { IPipeline, IStartedRun, NbflowApi } from './api';
 import { CompareView } from './compare';
+import { DependencyEditor, IDepHost } from './depEdit';
 import { h, stateBadge } from './dom';
 import { GraphView, STATE_LABELS } from './graph';
 import { RunHistory } from './history';
@@ -31,6 +32,8 @@ export interface IPanelOptions {
   /** Show a text (a log) in its own scrollable tab. */
   openLog: (title: string, text: string) => void;
   rendermime: IRenderMimeRegistry | null;
+  /** Open notebooks and cells, for editing dependencies from the graph (depEdit.ts). */
+  deps?: IDepHost;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -64,6 +67,7 @@ export class NbflowPanel extends Widget {
   private lineage: LineageView;
   private message = h('div', { class: 'nbflow-message', role: 'alert' });
   private graphView = h('div', { class: 'nbflow-view nbflow-view-graph' });
+  private deps: DependencyEditor;
 
   constructor(options: IPanelOptions) {
     super();
@@ -120,6 +124,20 @@ export class NbflowPanel extends Widget {
       taskNames,
       showRun: run => this.showRun(run),
       openFile: path => options.openDocument(this.serverPath(path))
+    });
+    this.deps = new DependencyEditor(this.api, options.deps ?? { findNotebook: () => null, openCell: async p => options.openDocument(p) }, {
+      pipeline: () => this.pipeline,
+      show: p => this.showEdited(p),
+      refresh: () => void this.refresh(),
+      message: (content, level, kind) => this.showMessage(content, level, kind)
+    });
+    this.deps.attach(this.graph);
+    this.node.addEventListener('keydown', ev => {
+      const inField = (ev.target as Element).closest('input, textarea, select, .jp-Notebook');
+      if ((ev.ctrlKey || ev.metaKey) && !ev.shiftKey && ev.key.toLowerCase() === 'z' && !inField) {
+        ev.preventDefault();
+        void this.deps.undo();
+      }
     });
     this.graphView.append(this.graph.node, this.detail.node);
     this.node.append(
@@ -218,7 +236,8 @@ export class NbflowPanel extends Widget {
         this.resolved.emit(this.resolvedProject);
       }
       this.node.setAttribute('data-event-id', String(p.event_id));
-      this.graph.show(p.tasks, p.edges);
+      this.graph.show(p.tasks, this.deps.overlay(p.edges));
+      this.deps.mark();
       this.node.setAttribute('data-run-id', p.run?.id ?? '');
       this.node.setAttribute('data-run-status', p.run?.status ?? '');
       this.toolbar.showRun(p.run, this.selectedRun);
@@ -251,6 +270,25 @@ export class NbflowPanel extends Widget {
     this.message.setAttribute('data-level', kind);
     this.message.setAttribute('data-kind', tag);
     this.message.hidden = !text;
+  }
+
+  /** A message with parts (the dependency editor's Undo button). */
+  private showMessage(content: string | HTMLElement, kind: 'error' | 'info', tag = ''): void {
+    this.setMessage(typeof content === 'string' ? content : ' ', kind, tag);
+    if (typeof content !== 'string') {
+      this.message.replaceChildren(content);
+    }
+  }
+
+  /** The graph after a dependency edit, at once: the server's new edges over the shown run's states. */
+  private showEdited(p: IPipeline): void {
+    if (!this.pipeline) {
+      return;
+    }
+    const upstream = new Map(p.tasks.map(t => [t.name, t.upstream]));
+    this.pipeline = { ...this.pipeline, edges: p.edges, tasks: this.pipeline.tasks.map(t => ({ ...t, upstream: upstream.get(t.name) ?? t.upstream })) };
+    this.graph.show(this.pipeline.tasks, this.deps.overlay(this.pipeline.edges));
+    this.deps.mark();
   }
 
   private setTab(tab: Tab): void {

@@ -386,3 +386,33 @@ export interface ICronPreview {
 
 /** GET runs/compare (Project.diff, issue 15): loosely typed, the view reads what is there. */
 export type CompareResponse = Record<string, any>;
+
+/** GET notebook-tags: one notebook as a task, for the pipeline sidebar and the graph's edge card (issue 16). */
+export interface INotebookTags {
+  project: string;
+  task: string;
+  path: string;
+  relpath: string;
+  format: string;
+  paired: string | null;
+  ploomber: string | null;
+  upstream: string[];
+  downstream: string[];
+  parameters_cell: number | null;
+  check_cells: number[];
+  upstream_cells: Array<{ task: string; cell: number }>;
+  reads: Array<{ path: string; cell: number }>;
+  writes: Array<{ path: string; cell: number }>;
+  cell_tags: string[][];
+  cell_lines: number[];
+  tasks: string[];
+  written: string[];
+}
+
+/** One cell's tag change (POST notebook-tags; swapping add and remove undoes it). */
+export interface ITagEdit {
+  notebook: string;
+  cell: number;
+  add: string[];
+  remove: string[];
+}

@@ -11,6 +11,7 @@ from jupyter_server.utils import url_path_join
 
 from .base import NbflowHandler
 from .changes import ChangesHandler
+from .dependencies import DependenciesHandler
 from .notebooks import NotebookTagsHandler
 from .ops import AlertsHandler, BreakerResetHandler, BreakersHandler
 from .review import DatasetsHandler, NotebookHandler, ParametersHandler, TaskHistoryHandler, TimelineHandler
@@ -46,6 +47,7 @@ ROUTES: list[tuple[str, type[NbflowHandler]]] = [
     ("cron", CronHandler),
     ("backfill", BackfillHandler),
     ("notebook-tags", NotebookTagsHandler),
+    ("dependencies", DependenciesHandler),
     ("alerts", AlertsHandler),
     ("breakers", BreakersHandler),
     ("breakers/(?P<name>[^/]+)/reset", BreakerResetHandler),
