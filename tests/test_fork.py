@@ -143,12 +143,30 @@ print(json.dumps({"path": sys.path, "argv": [os.path.basename(a) for a in sys.ar
 '''
 
 
+def _streams_joined(cell: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A cell's outputs with consecutive stream outputs of one name joined: where a kernel's output flushes split
+    the text is a matter of timing, not of how the kernel started (nbformat readers show them the same)."""
+    if "outputs" not in cell:
+        return None
+    joined: list[dict[str, Any]] = []
+    for out in cell["outputs"]:
+        if out.get("output_type") == "stream" and joined and joined[-1].get("output_type") == "stream" \
+                and joined[-1].get("name") == out.get("name"):
+            joined[-1] = {**joined[-1], "text": "".join(joined[-1]["text"]) + "".join(out["text"])}
+        else:
+            joined.append(dict(out))
+    for out in joined:
+        if out.get("output_type") == "stream":
+            out["text"] = "".join(out["text"])
+    return joined
+
+
 def _normalised(path: Path, run_id: str) -> list[dict[str, Any]]:
     """An executed notebook's cells without what differs from run to run: times, run ids, execution metadata."""
     nb = json.loads(path.read_text())
     cells = []
     for cell in nb["cells"]:
-        text = json.dumps({"source": cell["source"], "tags": cell["metadata"].get("tags"), "outputs": cell.get("outputs"),
+        text = json.dumps({"source": cell["source"], "tags": cell["metadata"].get("tags"), "outputs": _streams_joined(cell),
                            "status": cell["metadata"].get("papermill", {}).get("status"),
                            "count": cell.get("execution_count")}, sort_keys=True)
         text = text.replace(run_id, "RUN_ID")

@@ -99,9 +99,9 @@ def test_a_real_run_with_a_typo_fails_the_reader_with_the_warnings_message(tmp_p
     started: list[str] = []
     start = kernels.start
 
-    async def counting_start(launch):  # type: ignore[no-untyped-def]
+    async def counting_start(launch, *args, **kwargs):  # type: ignore[no-untyped-def]
         started.append(dict(launch.env)["NBFLOW_TASK"])
-        return await start(launch)
+        return await start(launch, *args, **kwargs)
 
     monkeypatch.setattr(kernels, "start", counting_start)
     write_notebook(tmp_path / "features.ipynb", [("open('feat_behavior.csv', 'w').write('1')", ["writes:feat_behavior.csv"])])
