@@ -23,11 +23,13 @@ class FakeExecutor:
                  outputs: dict[str, list[str]] | None = None) -> None:
         self.root, self.fail, self.raise_for, self.outputs = root, dict(fail or {}), raise_for or set(), outputs or {}
         self.calls: list[tuple[str, int]] = []
+        self.envs: dict[str, dict[str, str]] = {}  # task -> its kernel's environment
         self.wanted: list[str] = []
         self.unwanted: list[str] = []
 
     async def submit(self, spec: AttemptSpec, on_cell=None) -> AttemptResult:  # type: ignore[no-untyped-def]
         self.calls.append((spec.task, spec.number))
+        self.envs[spec.task] = dict(spec.launch.env)
         await asyncio.sleep(0.01)
         if spec.task in self.raise_for:
             raise RuntimeError("worker exploded")
@@ -71,6 +73,20 @@ def test_retries_with_backoff_and_upstream_failure(tmp_path):
     assert {t.task: (t.status, t.attempts) for t in summary.tasks} == {
         "a": ("succeeded", 3), "b": ("succeeded", 1), "c": ("failed", 2)}
     assert ex.calls.index(("b", 1)) > ex.calls.index(("a", 3))
+
+
+def test_gpus_are_hidden_from_tasks_that_ask_for_none_only_where_some_task_asks(tmp_path):
+    """A GPU id granted to a `gpus:` task is its alone; a pipeline without `gpus:` leaves the environment as it is."""
+    alone, mixed = tmp_path / "alone", tmp_path / "mixed"
+    for folder in (alone, mixed):
+        write_notebook(folder / "plain.ipynb", ["pass"])
+    ex = FakeExecutor(alone)
+    assert run_with(Project(alone), ex).ok
+    assert "CUDA_VISIBLE_DEVICES" not in ex.envs["plain"]
+    write_notebook(mixed / "train.ipynb", [("pass", ["gpus:1"])])
+    ex = FakeExecutor(mixed)
+    assert run_with(Project(mixed), ex).ok
+    assert ex.envs["plain"]["CUDA_VISIBLE_DEVICES"] == "" and "CUDA_VISIBLE_DEVICES" in ex.envs["train"]
 
 
 def test_an_exploding_executor_fails_one_task_not_the_run(tmp_path):

@@ -172,7 +172,7 @@ def test_local_run_pins_cpus_hands_out_gpu_ids_and_measures(tmp_path: Path):
     g1, g2, burn = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("g1", "g2", "burn"))
     assert {g1["cuda"], g2["cuda"]} == {"0", "1"}  # ran at once (3 jobs), never the same id
     assert len(g1["affinity"]) == 1 and g1["affinity"][0] in cores and g1["omp"] == "1"
-    assert burn["cuda"] is None and burn["affinity"] == cores  # nothing asked: not pinned, GPUs untouched
+    assert burn["cuda"] == "" and burn["affinity"] == cores  # nothing asked: not pinned, and sees none of the GPUs handed out
     attempts = {a.task: a for a in Project(tmp_path).show().attempts}
     assert attempts["g1"].resources == {"cores": g1["affinity"], "gpus": [g1["cuda"]]}
     assert attempts["burn"].peak_rss is not None and attempts["burn"].peak_rss > 64 << 20

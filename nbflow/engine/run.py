@@ -105,6 +105,7 @@ class Engine:
         self.config, self.pipeline, self.store, self.executor = config, pipeline, store, executor
         self.budget = budget
         self.project_env = dict(project_env or {})
+        self._hands_out_gpus = any(t.policy.gpus for t in pipeline.tasks.values())
         self.on_event = on_event or (lambda kind, data: None)
         self.rng = rng or random.Random()
         self.outcomes: dict[str, TaskOutcome] = {}
@@ -192,6 +193,8 @@ class Engine:
         env = {**self.project_env, "NBFLOW_RUN_ID": run_id, "NBFLOW_TASK": name}
         if task.policy.cpus and "OMP_NUM_THREADS" not in os.environ:  # numerical libraries: one thread per CPU granted
             env["OMP_NUM_THREADS"] = str(task.policy.cpus)
+        if self._hands_out_gpus and not task.policy.gpus:  # a granted GPU id is its task's alone: the others see none
+            env["CUDA_VISIBLE_DEVICES"] = ""
         return KernelLaunch(task.kernel, task.folder, tuple(sorted(env.items())), self.config.kernel_start, self.config.preload)
 
     def _want(self, run_id: str, name: str) -> None:
