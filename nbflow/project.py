@@ -610,7 +610,9 @@ class Project:
         from .engine.budget import local_budget, total_memory
 
         budget = local_budget(self.config.cpus, self.config.gpus, self.config.resources)
-        memory = total_memory()
+        names = list(names)
+        asks_memory = any(pipeline.tasks[name].policy.memory for name in names)
+        memory = total_memory() if asks_memory else None  # psutil is imported only then: a no-op run stays quick
         for name in names:
             task = pipeline.tasks[name]
             problem = budget.unmet(task.policy.request, memory)
