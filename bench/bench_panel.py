@@ -48,6 +48,15 @@ def notebook(cells: list[tuple[str, list[str]]]) -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
+def layer_upstream(i: int, width: int, count: int, mul: int, add: int) -> list[int]:
+    """Task i's one or two upstream tasks, in the layer of `width` before its own (none in the first layer)."""
+    layer, pos = divmod(i, width)
+    if not layer:
+        return []
+    prev = range((layer - 1) * width, min(layer * width, count))
+    return sorted({prev[pos % len(prev)], prev[(pos * mul + add) % len(prev)]})
+
+
 def generate(root: Path, n: int, width: int = 12, folders: int = 0) -> None:
     """n notebooks in layers of `width`; each depends on one or two tasks of the layer before (never run).
     With `folders`, the tasks are spread over that many folders (`amer/t003`), each its own chain of layers, and
@@ -55,12 +64,7 @@ def generate(root: Path, n: int, width: int = 12, folders: int = 0) -> None:
     root.mkdir(parents=True)
     if not folders:
         for i in range(n):
-            layer, pos = divmod(i, width)
-            tags = []
-            if layer:
-                prev = range((layer - 1) * width, min(layer * width, n))
-                ups = {prev[pos % len(prev)], prev[(pos * 7 + 3) % len(prev)]}
-                tags = [f"upstream:t{u:03d}" for u in sorted(ups)]
+            tags = [f"upstream:t{u:03d}" for u in layer_upstream(i, width, n, 7, 3)]
             cells = [("x = 1", ["parameters"]), ("y = x + 1", tags)]
             (root / f"t{i:03d}.ipynb").write_text(json.dumps(notebook(cells)))
         return
@@ -69,13 +73,8 @@ def generate(root: Path, n: int, width: int = 12, folders: int = 0) -> None:
         region = REGIONS[f % len(REGIONS)] + ("" if f < len(REGIONS) else str(f))
         (root / region).mkdir()
         for i in range(per):
-            layer, pos = divmod(i, w)
-            tags = []
-            if layer:
-                prev = range((layer - 1) * w, min(layer * w, per))
-                ups = {prev[pos % len(prev)], prev[(pos * 5 + 1) % len(prev)]}
-                tags = [f"upstream:{region}/t{u:03d}" for u in sorted(ups)]
-            elif f % 2 and f:
+            tags = [f"upstream:{region}/t{u:03d}" for u in layer_upstream(i, w, per, 5, 1)]
+            if i < w and f % 2 and f:
                 before = REGIONS[(f - 1) % len(REGIONS)] + ("" if f - 1 < len(REGIONS) else str(f - 1))
                 tags = [f"upstream:{before}/t000"]
             cells = [("x = 1", ["parameters"]), ("y = x + 1", tags)]

@@ -19,7 +19,7 @@ from . import dag, paths
 from .claims import Claim, Held, claims_of, first_conflict
 from .config import load_config
 from .engine import plan
-from .engine.run import Engine, EventSink, RunPlan, RunSummary
+from .engine.run import Engine, EventSink, RunPlan, RunSummary, TaskOutcome
 from .errors import (
     ConflictError,
     CycleError,
@@ -787,6 +787,12 @@ class Project:
         if gone:
             raise NbflowError(f"run {run_id} had tasks that no longer exist: {', '.join(gone)}. "
                               f"Fix: start a new run with `nbflow run` instead of resuming")
+        if not todo and run.status != RunState.SUCCEEDED:  # its runner stopped after the last task ended: close the run
+            self.store.finish_run(run_id, RunState.SUCCEEDED)
+            return RunSummary(run_id, RunState.SUCCEEDED, [TaskOutcome(t, rows[t].status, attempts=rows[t].attempts,
+                                                                       artifact=rows[t].artifact)
+                                                           for t in pipeline.order if t in rows],
+                              os.path.join(self.config.artifacts, run_id))
         if not todo:
             raise ConflictError(f"run {run_id} has nothing left to do: every task succeeded or was up to date")
         params = dict(run.parameters)
@@ -816,7 +822,7 @@ class Project:
         if gone:
             raise NbflowError(f"run {run.id} had tasks that no longer exist: {', '.join(gone)}. "
                               f"Fix: start a new run instead of resuming")
-        if all(r.status in DONE_OK for r in rows):
+        if run.status == RunState.SUCCEEDED and all(r.status in DONE_OK for r in rows):  # else resume closes it
             raise ConflictError(f"run {run.id} has nothing left to do: every task succeeded or was up to date")
         return run.id
 
@@ -1451,11 +1457,7 @@ class _ProjectRuns:
         return summary.status
 
     async def resume(self, run_id: str) -> RunState:
-        detail = self.project.show(run_id)
-        if all(t.status in DONE_OK for t in detail.tasks):  # it crashed after its last task: close it
-            self.project.store.finish_run(run_id, RunState.SUCCEEDED)
-            return RunState.SUCCEEDED
-        summary = await self.project.resume_async(run_id, alerts=self.alerts)
+        summary = await self.project.resume_async(run_id, alerts=self.alerts)  # closes a run whose tasks all ended
         return summary.status
 
     def liveness(self, run_id: str) -> RunState | None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from nbflow import Project
 from nbflow.engine.retry import backoff
 from nbflow.engine.run import Engine, RunPlan
+from nbflow.errors import ConflictError
 from nbflow.executors.base import AttemptResult, AttemptSpec, KernelLaunch
 from nbflow.model import Policy
 
@@ -180,3 +186,25 @@ def test_look_ahead_stops_at_what_the_executor_can_start(tmp_path):
     ex = FakeExecutor(tmp_path)
     run_with(Project(tmp_path), ex)  # jobs=2: at most 4 kernels asked for ahead
     assert ex.wanted[:6] == ["t0", "t1", "t2", "t3", "t4", "t1"]  # t5 only once t1 is decided
+
+
+def test_resume_closes_a_run_whose_runner_died_after_its_last_attempt(tmp_path):
+    """kill -9 after the last attempt was recorded, before the run's end: resume runs nothing again and closes the run."""
+    write_notebook(tmp_path / "a.ipynb", ["pass"])
+    project = Project(tmp_path)
+    store = project.store
+    store.create_run("r1", trigger="manual", logical_date="2026-01-02", parameters={}, selection={}, tasks=["a"])
+    store.finish_attempt(store.start_attempt("r1", "a", 1, "k", "art/r1/a.ipynb"), "succeeded")  # the runner dies here
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute("UPDATE runs SET pid = ? WHERE id = 'r1'", (gone.pid,))
+    conn.close()
+    assert project.show("r1").run.status == "crashed" and project.check_resume("r1") == "r1"
+    summary = project.resume("r1")
+    assert summary.ok and [(t.task, t.status, t.attempts) for t in summary.tasks] == [("a", "succeeded", 1)]
+    detail = project.show("r1")
+    assert detail.run.status == "succeeded" and [a.number for a in detail.attempts] == [1]
+    with pytest.raises(ConflictError, match="nothing left to do"):
+        project.resume("r1")

@@ -234,6 +234,16 @@ def test_reset_tasks_for_resume(store):
     assert store.events_since()[-1]["kind"] == "run_resumed"
 
 
+def test_a_succeeded_attempt_marks_its_task_succeeded_in_the_same_transaction(store):
+    """A runner killed between the attempt's record and the task's leaves no finished task for resume to run again."""
+    store.create_run("r1", tasks=["a"], **RUN)
+    attempt = store.start_attempt("r1", "a", 1, "k", "art/r1/a.ipynb")
+    store.finish_attempt(attempt, "succeeded", ended_at=123.0)
+    [task] = store.run_tasks("r1")
+    assert (task.status, task.attempts, task.artifact, task.ended_at, task.error) == ("succeeded", 1, "art/r1/a.ipynb", 123.0, None)
+    assert store.mark_abandoned("r1") == 0 and store.run_tasks("r1")[0].status == "succeeded"
+
+
 def test_mark_abandoned(store):
     store.create_run("r1", tasks=["a", "b", "c", "d"], **RUN)
     done = store.start_attempt("r1", "a", 1, "k", "art")

@@ -32,10 +32,14 @@ export function worstState(states: string[]): string {
   return 'pending';
 }
 
-export function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
+/** An SVG element with attributes and, optionally, its text (the graph, the timeline and the lineage graph draw with it). */
+export function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) {
     node.setAttribute(k, String(v));
+  }
+  if (text !== undefined) {
+    node.textContent = text;
   }
   return node;
 }

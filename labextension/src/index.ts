@@ -77,7 +77,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     };
-    const open = (project: string): MainAreaWidget<NbflowPanel> => {
+    // Resolves once the tracker holds the panel: the layout restorer names a restored panel only then, and a panel
+    // the command returned before that was left out of the restored layout (a reload lost a tab, now and then).
+    const open = async (project: string): Promise<MainAreaWidget<NbflowPanel>> => {
       const existing = tracker.find(w => w.content.api.project === project || w.content.resolvedProject === project);
       if (existing) {
         return focus(existing);
@@ -108,7 +110,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           focus(twin);
         }
       });
-      void tracker.add(widget);
+      await tracker.add(widget);
       app.shell.add(widget, 'main');
       app.shell.activateById(widget.id);
       return widget;

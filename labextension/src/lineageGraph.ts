@@ -5,20 +5,9 @@
 import { graphlib, layout } from '@dagrejs/dagre';
 
 import { formatBytes, h } from './dom';
+import { el } from './graphParts';
 import { ILineageTree } from './types';
 
-const SVG = 'http://www.w3.org/2000/svg';
-
-function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    node.setAttribute(k, String(v));
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 export function lineageGraph(root: ILineageTree, openFile: (path: string) => void): HTMLElement {
   const g = new graphlib.Graph();

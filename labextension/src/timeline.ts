@@ -6,8 +6,8 @@
  */
 import { ITimeline, ITimelineAttempt, NbflowApi } from './api';
 import { formatDuration, h, shortRun } from './dom';
+import { el } from './graphParts';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const ROW = 24;
 const LABEL_W = 170;
 const AXIS_H = 22;
@@ -16,17 +16,6 @@ export interface ITimelineHandlers {
   shownRun: () => string | undefined;
   upstreamOf: (task: string) => string[];
   selectTask: (task: string) => void;
-}
-
-function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    node.setAttribute(k, String(v));
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 /** The tasks on the critical path: from the task that ended last, back through the upstream task that ended last. */

@@ -255,14 +255,9 @@ export interface IDatasetWrite extends IDatasetVersion {
   consumers: ILineageAttempt[];
 }
 
-export interface ILineageTaskAttempt {
+/** A task's attempt in its lineage: an ILineageAttempt whose id is `id`, with its executed notebook's path. */
+export interface ILineageTaskAttempt extends Omit<ILineageAttempt, 'attempt'> {
   id: number;
-  run_id: string;
-  task: string;
-  number: number;
-  status: string;
-  started_at: number | null;
-  ended_at: number | null;
   executed: string | null;
 }
 

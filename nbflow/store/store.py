@@ -406,7 +406,7 @@ class Store(ScheduleStore, OpsStore):
                        fingerprint: str | None = None, placement: Mapping[str, Any] | None = None,
                        ended_at: float | None = None, error_execution_count: int | None = None) -> None:
         """End an attempt (at `ended_at`, default now) and record what it read and wrote (path, sha256, size), in one
-        transaction.
+        transaction; a succeeded attempt also marks its task succeeded.
 
         `fingerprint` is the JSON of what the cache key was computed from, kept to explain later cache misses.
         `placement`: where it ran and what it used (host, worker, pid, peak_rss, cpu_seconds, resources), and how its
@@ -428,6 +428,13 @@ class Store(ScheduleStore, OpsStore):
                 (AttemptState(status), ended_at or time.time(), error_kind, error, error_cell, ename, evalue, log, fingerprint,
                  error_execution_count, *where.values(), attempt_id),
             )
+            if status == AttemptState.SUCCEEDED:  # its task succeeded with it, in this transaction: a runner killed
+                # right after cannot leave a finished task to be run again by resume
+                conn.execute(
+                    "UPDATE run_tasks SET status = ?, attempts = ?, artifact = (SELECT artifact FROM attempts WHERE id = ?), "
+                    "ended_at = ?, error = NULL, error_cell = NULL, error_execution_count = NULL WHERE run_id = ? AND task = ?",
+                    (TaskState.SUCCEEDED, number, attempt_id, ended_at or time.time(), run_id, task),
+                )
             # Reads first: a file this attempt reads and rewrites links to the version before its write.
             for path, digest, size in reads:
                 self._link(conn, attempt_id, "read", self._read_version(conn, path, digest, size))

@@ -167,12 +167,26 @@ def test_small_graph_fit_enlarges_and_edges_say_why(page: Page) -> None:
     shots(page, "13-small-graph")
 
 
+SAVED_WITH_SMALL_CURRENT = """async () => {
+    const saved = await window.jupyterapp.serviceManager.workspaces.fetch('default');  // the page is /lab
+    const main = (saved.data['layout-restorer:data'] || {}).main || {};
+    const widgets = (main.dock && main.dock.widgets) || [];
+    return main.current === 'nbflow:small' && widgets.includes('nbflow:big') && 'nbflow:small' in saved.data;
+}"""
+
+
 def test_opening_a_project_twice_focuses_its_tab_and_reload_restores_it(page: Page) -> None:
     tabs = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="nbflow:")
     count = tabs.count()
     open_project(page, "small/a.ipynb")  # a notebook of the project: same project, same tab
     expect(tabs).to_have_count(count)
     expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current")).to_contain_text("nbflow: small")
+    # JupyterLab saves the workspace about a second after a change (a reload sooner loses it, in any extension):
+    # reload once the saved layout has both panels, small current
+    deadline = time.monotonic() + 20
+    while not page.evaluate(SAVED_WITH_SMALL_CURRENT):
+        assert time.monotonic() < deadline, "the workspace was not saved with both panels within 20 s"
+        time.sleep(0.25)
     page.reload()
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('nbflow:open')")
     expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="nbflow:")).to_have_count(count, timeout=30_000)
