@@ -161,13 +161,16 @@ def test_run_turns_nodes_running_then_succeeded_and_adds_a_history_column(page: 
     expect(page.locator('.nbflow-panel .nbflow-node[data-state="succeeded"]')).to_have_count(len(TASKS), timeout=RUN_TIMEOUT)
     expect(page.locator(".nbflow-panel")).to_have_attribute("data-run-status", "succeeded")
     seen: list[list[str]] = page.evaluate("() => window.__nbflow_states")
-    for t in TASKS:  # every node was shown running, then succeeded, updated in place (no new layout)
-        states = [state for task, state in seen if task == t]
-        assert "running" in states and states[-1] == "succeeded", (t, states)
+    run_id = api(lab, "runs?project=")["runs"][0]["id"]
+    took = {t["name"]: t["duration"] or 0.0 for t in api(lab, f"runs/{run_id}?project=")["tasks"]}
+    for t in TASKS:  # every node ended succeeded, updated in place (no new layout), and was shown running when it ran
+        states = [state for task, state in seen if task == t]  # long enough to be seen: the server looks for changes
+        assert states and states[-1] == "succeeded", (t, states)  # every 0.2 s, then the panel fetches the state
+        assert "running" in states or took[t] < 1.0, (t, states, took[t])
+    assert sum("running" in [state for task, state in seen if task == t] for t in TASKS) >= 3, seen
     tab(page, "history")
     cols = page.locator(".nbflow-panel .nbflow-run-col")
     expect(cols).to_have_count(1)
-    run_id = api(lab, "runs?project=")["runs"][0]["id"]
     expect(cols.first).to_have_attribute("data-run-id", run_id)
     expect(cols.first).to_contain_text("succeeded")
     expect(page.locator('.nbflow-panel .nbflow-grid tr[data-task="c"] .nbflow-grid-cell')).to_have_attribute("data-state", "succeeded")
